@@ -1,0 +1,53 @@
+"""Ternary core fed with 1.6-bit packed weights: TritUnpacker in front of TernaryCore."""
+
+from __future__ import annotations
+
+from amaranth import Module, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .ternary_core import TernaryCore
+from .trit_unpacker import TritUnpacker, packed_layout
+
+
+class PackedTernaryCore(wiring.Component):
+    """:class:`TernaryCore` that reads weights packed 5 trits per byte.
+
+    Same computation and ``x``/``y`` ports as :class:`TernaryCore`; ``w`` carries
+    :func:`mmfree.hdl.trit_unpacker.packed_layout` (``ceil(lanes/5)`` bytes plus ``last``)
+    and ``error`` is the unpacker's sticky invalid-byte flag.
+
+    Timing: the unpacker adds one register stage on the weight path, so :attr:`LATENCY` = 4
+    and an M x K product takes ``M * ceil(K / lanes) + 4`` cycles, counted inclusively from
+    the first ``w`` transfer to the last ``y`` transfer (``x`` of a group transfers one
+    cycle after its packed weights). Initiation interval: one lane group per cycle.
+    """
+
+    LATENCY = TernaryCore.LATENCY + TritUnpacker.LATENCY
+
+    def __init__(self, lanes: int = 16, act_width: int = 8, acc_width: int = 32) -> None:
+        self._core = TernaryCore(lanes, act_width, acc_width)  # validates the parameters
+        self._unpacker = TritUnpacker(lanes)
+        self.lanes, self.act_width, self.acc_width = lanes, act_width, acc_width
+        super().__init__({
+            "w": In(stream.Signature(packed_layout(lanes))),
+            "x": In(stream.Signature(data.ArrayLayout(signed(act_width), lanes))),
+            "y": Out(stream.Signature(signed(acc_width))),
+            "error": Out(1),
+        })
+
+    @classmethod
+    def cycles(cls, m: int, k: int, lanes: int) -> int:
+        """Cycles for an ``m`` x ``k`` product (see the class docstring)."""
+        return m * -(-k // lanes) + cls.LATENCY
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.unpacker = unpacker = self._unpacker
+        m.submodules.core = core = self._core
+        wiring.connect(m, wiring.flipped(self.w), unpacker.i)
+        wiring.connect(m, unpacker.o, core.w)
+        wiring.connect(m, wiring.flipped(self.x), core.x)
+        wiring.connect(m, core.y, wiring.flipped(self.y))
+        m.d.comb += self.error.eq(unpacker.error)
+        return m

@@ -1,0 +1,166 @@
+"""Ternary accumulate core: y = W x with weights in {-1, 0, +1}, by additions only."""
+
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Value
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._params import check_int
+
+MAX_LANES = 1024
+
+
+def weight_layout(lanes: int) -> data.StructLayout:
+    """Payload of the weight stream: ``lanes`` 2-bit codes (lane 0 in bits 1:0) and ``last``."""
+    return data.StructLayout({"codes": data.ArrayLayout(2, lanes), "last": 1})
+
+
+def adder_tree(m: Module, values: list[Value], name: str = "tree") -> Signal:
+    """Balanced combinational sum of signed ``values`` (all of one width).
+
+    Every node is a named signal one bit wider than its operands, so nothing overflows and
+    every Verilog adder has operands of equal width; an odd value left over at a level is
+    carried up into a node of the level's width.
+    """
+    width = len(values[0])
+    level = []
+    for i, v in enumerate(values):
+        leaf = Signal(signed(width), name=f"{name}_l0_{i}")
+        m.d.comb += leaf.eq(v)
+        level.append(leaf)
+    depth = 0
+    while len(level) > 1:
+        depth += 1
+        width += 1
+        nxt = []
+        for i in range(0, len(level), 2):
+            node = Signal(signed(width), name=f"{name}_l{depth}_{i // 2}")
+            # An odd leftover is added to a zero of its own width: the same sum, but every
+            # adder's operands then match (Amaranth folds a bare extension into the next add).
+            pair = [*level[i:i + 2], Const(0, signed(width - 1))][:2]
+            m.d.comb += node.eq(pair[0] + pair[1])
+            nxt.append(node)
+        level = nxt
+    return level[0]
+
+
+def tree_width(lanes: int, act_width: int) -> int:
+    """Width of the adder-tree result: terms are ``act_width + 1`` bits (``-x`` of the most
+    negative ``x`` needs one more bit) and each of the ``ceil(log2(lanes))`` levels adds one."""
+    return act_width + 1 + (lanes - 1).bit_length()
+
+
+class TernaryCore(wiring.Component):
+    """Matrix-vector product ``y = W x`` for ternary ``W`` (M x K) and signed activations ``x``.
+
+    Dataflow: the K inputs of one output row are split into ``G = ceil(K / lanes)`` lane
+    groups. Each transfer delivers one group: ``lanes`` weight codes on ``w`` (with ``last``
+    set on the row's final group) and the matching ``lanes`` activations on ``x``. Each lane
+    selects ``+x``, ``-x`` or 0 by its code (no multiplier), a balanced adder tree sums the
+    lanes, and an accumulator adds the group sums of a row; when the ``last`` group arrives
+    the row's result leaves on ``y`` and the accumulator restarts at 0. K not a multiple of
+    ``lanes`` is handled by padding the final group with zero codes (any activation).
+
+    Arithmetic: bit-exact with :func:`mmfree.golden.ternary.ternary_matvec`; the tree is
+    exact, the accumulator wraps modulo ``2**acc_width`` (never saturates). Code 0b10 is
+    treated as 0 (see :mod:`mmfree.golden.ternary`).
+
+    Ports (Verilog names in brackets; every stream is valid/ready, a transfer happens on a
+    rising clock edge where both are high):
+
+    * ``w`` [``w__valid``, ``w__ready``, ``w__payload``]: in, :func:`weight_layout`, i.e.
+      codes in bits ``2*lanes-1:0`` (lane ``i`` in ``2i+1:2i``) and ``last`` in bit ``2*lanes``.
+    * ``x`` [``x__*``]: in, ``lanes`` signed ``act_width``-bit activations, lane ``i`` in bits
+      ``(i+1)*act_width-1 : i*act_width``.
+    * ``y`` [``y__*``]: out, one signed ``acc_width``-bit result per row, rows in order.
+    * ``clk``, ``rst``: the ``sync`` domain; ``rst`` is synchronous, active high, and empties
+      the pipeline and the accumulator (a partly accumulated row is discarded).
+
+    ``w`` and ``x`` are joined: they transfer together, and each one's ``ready`` is only
+    asserted while the other is ``valid``.
+
+    Timing: three register stages (lane select, adder tree, accumulator/output), so a row's
+    result is valid :attr:`LATENCY` = 3 cycles after its last group transfers. Initiation
+    interval: one lane group per cycle while ``w``/``x`` are valid and ``y`` is ready; a
+    stalled ``y`` only blocks groups that end a row while the output register is full.
+    Cycle count of a whole M x K product with the streams keeping up: :meth:`cycles`
+    ``= M * ceil(K / lanes) + 3``, counted inclusively from the cycle of the first input
+    transfer to the cycle of the last output transfer.
+
+    Parameters: ``lanes`` 1..1024, ``act_width`` 2..16, ``acc_width`` ``act_width + 1``..64.
+    """
+
+    LATENCY = 3
+
+    def __init__(self, lanes: int = 16, act_width: int = 8, acc_width: int = 32) -> None:
+        self.lanes = check_int("lanes", lanes, 1, MAX_LANES)
+        self.act_width = check_int("act_width", act_width, 2, 16)
+        self.acc_width = check_int("acc_width", acc_width, act_width + 1, 64)
+        super().__init__({
+            "w": In(stream.Signature(weight_layout(lanes))),
+            "x": In(stream.Signature(data.ArrayLayout(signed(act_width), lanes))),
+            "y": Out(stream.Signature(signed(acc_width))),
+        })
+
+    @classmethod
+    def cycles(cls, m: int, k: int, lanes: int) -> int:
+        """Cycles for an ``m`` x ``k`` product on ``lanes`` lanes (see the class docstring)."""
+        return m * -(-k // lanes) + cls.LATENCY
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        n, aw = self.lanes, self.act_width
+
+        # Stage A: per-lane term +x / -x / 0 (code bit 0 = non-zero, bit 1 = negative).
+        a_valid = Signal()
+        a_last = Signal()
+        a_terms = Signal(data.ArrayLayout(signed(aw + 1), n))
+        # Stage B: adder-tree sum of one lane group, held at the accumulator's width
+        # (sign-extended, or truncated when the tree is wider: the accumulator wraps anyway).
+        b_valid = Signal()
+        b_last = Signal()
+        b_sum = Signal(signed(self.acc_width))
+        # Stage C: row accumulator; the row result is the y payload register.
+        acc = Signal(signed(self.acc_width))
+
+        c_advance = Signal()
+        b_ready = Signal()
+        a_ready = Signal()
+        m.d.comb += [
+            c_advance.eq(b_valid & (~b_last | ~self.y.valid | self.y.ready)),
+            b_ready.eq(~b_valid | c_advance),
+            a_ready.eq(~a_valid | b_ready),
+            self.w.ready.eq(a_ready & self.x.valid),
+            self.x.ready.eq(a_ready & self.w.valid),
+        ]
+        fire = a_ready & self.w.valid & self.x.valid
+
+        with m.If(a_ready):
+            m.d.sync += a_valid.eq(fire)
+        with m.If(fire):
+            m.d.sync += a_last.eq(self.w.payload.last)
+            for i in range(n):
+                code = self.w.payload.codes[i]
+                xi = self.x.payload[i]
+                m.d.sync += a_terms[i].eq(Mux(code[0], Mux(code[1], -xi, xi), 0))
+
+        with m.If(b_ready):
+            m.d.sync += b_valid.eq(a_valid)
+        tree = adder_tree(m, [a_terms[i] for i in range(n)])
+        with m.If(b_ready & a_valid):
+            m.d.sync += [b_last.eq(a_last), b_sum.eq(tree)]
+
+        with m.If(self.y.ready):
+            m.d.sync += self.y.valid.eq(0)
+        with m.If(c_advance):
+            with m.If(b_last):
+                m.d.sync += [
+                    self.y.valid.eq(1),
+                    self.y.payload.eq(acc + b_sum),  # truncation to acc_width = wrap
+                    acc.eq(0),
+                ]
+            with m.Else():
+                m.d.sync += acc.eq(acc + b_sum)
+        return m

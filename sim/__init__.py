@@ -1,0 +1,1 @@
+"""Simulator tool-chain discovery and cocotb co-simulation (installed as ``mmfree.sim``)."""

