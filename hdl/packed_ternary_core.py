@@ -6,7 +6,7 @@ from amaranth import Module, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .ternary_core import TernaryCore
+from .ternary_core import TernaryCore, check_params
 from .trit_unpacker import TritUnpacker, packed_layout
 
 
@@ -26,9 +26,7 @@ class PackedTernaryCore(wiring.Component):
     LATENCY = TernaryCore.LATENCY + TritUnpacker.LATENCY
 
     def __init__(self, lanes: int = 16, act_width: int = 8, acc_width: int = 32) -> None:
-        self._core = TernaryCore(lanes, act_width, acc_width)  # validates the parameters
-        self._unpacker = TritUnpacker(lanes)
-        self.lanes, self.act_width, self.acc_width = lanes, act_width, acc_width
+        self.lanes, self.act_width, self.acc_width = check_params(lanes, act_width, acc_width)
         super().__init__({
             "w": In(stream.Signature(packed_layout(lanes))),
             "x": In(stream.Signature(data.ArrayLayout(signed(act_width), lanes))),
@@ -43,8 +41,8 @@ class PackedTernaryCore(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.unpacker = unpacker = self._unpacker
-        m.submodules.core = core = self._core
+        m.submodules.unpacker = unpacker = TritUnpacker(self.lanes)
+        m.submodules.core = core = TernaryCore(self.lanes, self.act_width, self.acc_width)
         wiring.connect(m, wiring.flipped(self.w), unpacker.i)
         wiring.connect(m, unpacker.o, core.w)
         wiring.connect(m, wiring.flipped(self.x), core.x)

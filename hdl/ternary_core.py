@@ -17,29 +17,27 @@ def weight_layout(lanes: int) -> data.StructLayout:
     return data.StructLayout({"codes": data.ArrayLayout(2, lanes), "last": 1})
 
 
-def adder_tree(m: Module, values: list[Value], name: str = "tree") -> Signal:
+def adder_tree(m: Module, values: list[Value], max_width: int, name: str = "tree") -> Signal:
     """Balanced combinational sum of signed ``values`` (all of one width).
 
     Every node is a named signal one bit wider than its operands, so nothing overflows and
     every Verilog adder has operands of equal width; an odd value left over at a level is
-    carried up into a node of the level's width.
+    carried up into a node of the level's width. Nodes stop growing at ``max_width`` bits:
+    from there on the sum is kept modulo ``2**max_width``, which is exact for a consumer that
+    wraps at that width anyway (the accumulator).
     """
     width = len(values[0])
-    level = []
-    for i, v in enumerate(values):
-        leaf = Signal(signed(width), name=f"{name}_l0_{i}")
-        m.d.comb += leaf.eq(v)
-        level.append(leaf)
+    level = list(values)
     depth = 0
     while len(level) > 1:
         depth += 1
-        width += 1
+        width = min(width + 1, max_width)
         nxt = []
         for i in range(0, len(level), 2):
             node = Signal(signed(width), name=f"{name}_l{depth}_{i // 2}")
             # An odd leftover is added to a zero of its own width: the same sum, but every
             # adder's operands then match (Amaranth folds a bare extension into the next add).
-            pair = [*level[i:i + 2], Const(0, signed(width - 1))][:2]
+            pair = [*level[i:i + 2], Const(0, signed(len(level[i])))][:2]
             m.d.comb += node.eq(pair[0] + pair[1])
             nxt.append(node)
         level = nxt
@@ -50,6 +48,13 @@ def tree_width(lanes: int, act_width: int) -> int:
     """Width of the adder-tree result: terms are ``act_width + 1`` bits (``-x`` of the most
     negative ``x`` needs one more bit) and each of the ``ceil(log2(lanes))`` levels adds one."""
     return act_width + 1 + (lanes - 1).bit_length()
+
+
+def check_params(lanes: int, act_width: int, acc_width: int) -> tuple[int, int, int]:
+    """Validate the core's parameters; errors name the offending parameter."""
+    return (check_int("lanes", lanes, 1, MAX_LANES),
+            check_int("act_width", act_width, 2, 16),
+            check_int("acc_width", acc_width, act_width + 1, 64))
 
 
 class TernaryCore(wiring.Component):
@@ -95,9 +100,7 @@ class TernaryCore(wiring.Component):
     LATENCY = 3
 
     def __init__(self, lanes: int = 16, act_width: int = 8, acc_width: int = 32) -> None:
-        self.lanes = check_int("lanes", lanes, 1, MAX_LANES)
-        self.act_width = check_int("act_width", act_width, 2, 16)
-        self.acc_width = check_int("acc_width", acc_width, act_width + 1, 64)
+        self.lanes, self.act_width, self.acc_width = check_params(lanes, act_width, acc_width)
         super().__init__({
             "w": In(stream.Signature(weight_layout(lanes))),
             "x": In(stream.Signature(data.ArrayLayout(signed(act_width), lanes))),
@@ -148,7 +151,7 @@ class TernaryCore(wiring.Component):
 
         with m.If(b_ready):
             m.d.sync += b_valid.eq(a_valid)
-        tree = adder_tree(m, [a_terms[i] for i in range(n)])
+        tree = adder_tree(m, [a_terms[i] for i in range(n)], self.acc_width)
         with m.If(b_ready & a_valid):
             m.d.sync += [b_last.eq(a_last), b_sum.eq(tree)]
 

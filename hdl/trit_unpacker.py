@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal
+from amaranth import Cat, Module
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,9 +26,10 @@ class TritUnpacker(wiring.Component):
 
     Byte ``j`` of ``i.payload.packed`` holds the weights of lanes ``5j .. 5j+4`` in base 3
     (see :mod:`mmfree.golden.ternary`); each byte is decoded by a 256-entry ROM lookup (a
-    constant table, no arithmetic). Trits past ``lanes`` in the final byte are dropped; the
-    packer pads them with zero weights. A byte above 242 is invalid: its five lanes get zero
-    codes and the sticky ``error`` output goes high until reset.
+    constant table, no arithmetic). Trits past ``lanes`` in the final byte are not decoded
+    (that byte uses a narrower table); the packer pads them with zero weights. A byte above
+    242 is invalid: its five lanes get zero codes and the sticky ``error`` output goes high
+    until reset.
 
     Ports: ``i`` in, :func:`packed_layout`; ``o`` out,
     :func:`mmfree.hdl.ternary_core.weight_layout` (``last`` passed through); ``error`` out.
@@ -51,17 +52,25 @@ class TritUnpacker(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         n_bytes = packed_bytes(self.lanes)
-        m.submodules.rom = rom = memory.Memory(
-            shape=2 * TRITS_PER_BYTE, depth=256, init=trit_byte_table())
+        table = trit_byte_table()
+        tail = self.lanes % TRITS_PER_BYTE
+        if self.lanes >= TRITS_PER_BYTE:
+            m.submodules.rom = rom = memory.Memory(
+                shape=2 * TRITS_PER_BYTE, depth=256, init=table)
+        if tail:
+            # A partial last byte gets a narrower table: its unused trits are never decoded.
+            mask = (1 << (2 * tail)) - 1
+            m.submodules.rom_tail = rom_tail = memory.Memory(
+                shape=2 * tail, depth=256, init=[e & mask for e in table])
 
         decoded = []
         invalid = []
         for j in range(n_bytes):
-            port = rom.read_port(domain="comb")
+            port = (rom_tail if tail and j == n_bytes - 1 else rom).read_port(domain="comb")
             m.d.comb += port.addr.eq(self.i.payload.packed[j])
             decoded.append(port.data)
             invalid.append(self.i.payload.packed[j] > MAX_VALID_BYTE)
-        codes = Cat(*decoded)[: 2 * self.lanes]
+        codes = Cat(*decoded)
 
         fire = self.i.valid & self.i.ready
         m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)

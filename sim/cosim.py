@@ -49,17 +49,18 @@ class CosimResult:
 
 def run(component: wiring.Component, top: str, simulator: str, test_module: str, *,
         config: dict, seed: int, testcase: str | None = None, waves: bool = False,
-        root: Path | None = None) -> CosimResult:
+        root: Path | None = None, build_args: list[str] | None = None) -> CosimResult:
     """Generate ``component``'s Verilog as module ``top``, build it, run ``test_module``.
 
     ``config`` reaches the testbench as JSON in ``$MMFREE_TB_CONFIG``; ``seed`` seeds
-    cocotb's random generator (and so the testbench's stimulus). Under pytest a failing
-    testbench raises; otherwise the counts come back in the result.
+    cocotb's random generator (and so the testbench's stimulus). ``build_args`` replaces the
+    simulator's default build arguments (for experiments). Under pytest a failing testbench
+    raises; otherwise the counts come back in the result.
     """
     sim = toolchain.find(simulator)
     toolchain.apply_env(sim.env)
     text = to_verilog(component, top)
-    args = _build_args(simulator)
+    args = _build_args(simulator) if build_args is None else list(build_args)
     digest = hashlib.sha256("\0".join([text, simulator, *args]).encode()).hexdigest()[:16]
     build_dir = (root or build_root()) / simulator / f"{top}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)

@@ -75,7 +75,7 @@ def _version(cmd: list[str], env: dict[str, str]) -> str:
 
 @cache
 def find(name: str) -> Simulator:
-    """Return the simulator ``name`` ("icarus" or "verilator"), or raise :class:`SimulatorMissing`."""
+    """Return simulator ``name`` ("icarus" or "verilator"); raise :class:`SimulatorMissing`."""
     if name == "icarus":
         if shutil.which("iverilog") is None or shutil.which("vvp") is None:
             raise SimulatorMissing(

@@ -1,0 +1,169 @@
+# amaranth: UnusedElaboratable=no
+"""Fast tests of the components in Amaranth's own simulator (no Verilog, no cocotb)."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from mmfree.golden.ternary import encode_codes, pack_trits, ternary_matvec
+from mmfree.hdl import PackedTernaryCore, TernaryCore, TritUnpacker
+from mmfree.sim.stream import pack, to_signed
+
+
+def _run_product(dut, lanes, w, x, seed, stall=0.3, packed=False, acc=32):
+    """Stream W @ x through ``dut`` with random stalls; return (outputs, cycles)."""
+    rng = random.Random(seed)
+    m, k = w.shape
+    groups = -(-k // lanes)
+    beats = []
+    for r in range(m):
+        for g in range(groups):
+            wg = np.zeros(lanes, dtype=np.int64)
+            xg = np.zeros(lanes, dtype=np.int64)
+            lo, hi = g * lanes, min(k, (g + 1) * lanes)
+            wg[: hi - lo], xg[: hi - lo] = w[r, lo:hi], x[lo:hi]
+            last = int(g == groups - 1)
+            wp = (pack(pack_trits(wg), 8) | last << (8 * len(pack_trits(wg))) if packed
+                  else pack(encode_codes(wg), 2) | last << (2 * lanes))
+            beats.append((wp, pack(xg, 8)))
+    out = []
+
+    def producer(stream, index):
+        async def run(ctx):
+            for beat in beats:
+                while rng.random() < stall:
+                    await ctx.tick()
+                ctx.set(stream.payload.as_value(), beat[index])
+                ctx.set(stream.valid, 1)
+                await ctx.tick().until(stream.ready)
+                ctx.set(stream.valid, 0)
+        return run
+
+    async def consumer(ctx):
+        while len(out) < m:
+            ctx.set(dut.y.ready, rng.random() >= stall)
+            await ctx.tick()
+        ctx.set(dut.y.ready, 0)
+
+    async def monitor(ctx):
+        async for _clk, _rst, valid, ready, payload in ctx.tick().sample(
+                dut.y.valid, dut.y.ready, dut.y.payload):
+            if valid and ready:
+                out.append(to_signed(int(payload), acc))
+            if len(out) == m:
+                return
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(producer(dut.w, 0))
+    sim.add_testbench(producer(dut.x, 1))
+    sim.add_testbench(consumer)
+    sim.add_process(monitor)
+    sim.run_until(1e-8 * (len(beats) * 20 + 200))
+    return out
+
+
+@pytest.mark.parametrize("lanes,packed", [(1, False), (4, False), (7, True), (16, False)])
+def test_core_random_with_stalls(lanes, packed, seed):
+    rng = np.random.default_rng(seed + lanes)
+    cls = PackedTernaryCore if packed else TernaryCore
+    for trial in range(3):
+        m, k = int(rng.integers(1, 5)), int(rng.integers(1, 4 * lanes + 3))
+        w = rng.integers(-1, 2, (m, k))
+        x = rng.integers(-128, 128, k)
+        got = _run_product(cls(lanes=lanes), lanes, w, x, seed + trial, packed=packed)
+        assert got == ternary_matvec(w, x).tolist(), f"seed {seed}, {m}x{k}"
+
+
+def test_core_cycle_formula_without_stalls(seed):
+    lanes = 8
+    w = np.random.default_rng(seed).integers(-1, 2, (5, 19))
+    x = np.random.default_rng(seed + 1).integers(-128, 128, 19)
+    dut = TernaryCore(lanes=lanes)
+    first, last = [], []
+
+    async def bench(ctx):
+        ctx.set(dut.y.ready, 1)
+        groups = -(-19 // lanes)
+        cycle = 0
+        for r in range(5):
+            for g in range(groups):
+                wg = np.zeros(lanes, dtype=np.int64)
+                lo, hi = g * lanes, min(19, (g + 1) * lanes)
+                wg[: hi - lo] = w[r, lo:hi]
+                ctx.set(dut.w.payload.as_value(),
+                        pack(encode_codes(wg), 2) | int(g == groups - 1) << (2 * lanes))
+                ctx.set(dut.x.payload.as_value(), pack(np.pad(x[lo:hi], (0, lanes - hi + lo)), 8))
+                ctx.set(dut.w.valid, 1)
+                ctx.set(dut.x.valid, 1)
+                assert ctx.get(dut.w.ready), "core not ready while streaming"
+                if not first:
+                    first.append(cycle)
+                await ctx.tick()
+                cycle += 1
+        ctx.set(dut.w.valid, 0)
+        ctx.set(dut.x.valid, 0)
+        outs = 0
+        while outs < 5:
+            # count outputs already transferred during streaming too
+            outs = len(last)
+            if outs == 5:
+                break
+            await ctx.tick()
+            cycle += 1
+
+    async def monitor(ctx):
+        cycle = 0
+        async for _clk, _rst, valid in ctx.tick().sample(dut.y.valid):
+            if valid:
+                last.append(cycle)
+            cycle += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.add_process(monitor)
+    sim.run_until(1e-8 * 100)
+    assert len(last) >= 5
+    assert last[4] - first[0] + 1 == TernaryCore.cycles(5, 19, lanes)
+
+
+def test_unpacker_decodes_every_byte():
+    dut = TritUnpacker(lanes=5)
+    seen = {}
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        for b in range(256):
+            ctx.set(dut.i.payload.as_value(), b | (b & 1) << 8)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick()
+            seen[b] = (ctx.get(dut.o.payload.as_value()), ctx.get(dut.error))
+            if b == 242:
+                assert ctx.get(dut.error) == 0
+        ctx.set(dut.i.valid, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    from mmfree.golden.ternary import unpack_trits
+    for b, (payload, _err) in seen.items():
+        w, _ = unpack_trits(np.array([b]), 5)
+        assert payload & 0x3FF == pack(encode_codes(w), 2), b
+        assert payload >> 10 == b & 1  # last passes through
+    assert seen[243][1] == 1 and seen[255][1] == 1  # sticky once set
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    ({"lanes": 0}, "lanes"), ({"lanes": 1025}, "lanes"), ({"lanes": 2.0}, "lanes"),
+    ({"act_width": 1}, "act_width"), ({"acc_width": 8}, "acc_width"),
+    ({"acc_width": 65}, "acc_width"),
+])
+def test_parameters_are_validated_by_name(kwargs, name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        TernaryCore(**kwargs)
+    with pytest.raises((ValueError, TypeError), match=name):
+        PackedTernaryCore(**kwargs)
