@@ -31,6 +31,14 @@ def _build_args(simulator: str) -> list[str]:
     return []
 
 
+def _show_tail(log: Path, lines: int = 80) -> None:
+    """Print the end of a simulator log (pytest shows it with the failure)."""
+    if log.exists():
+        text = log.read_text(errors="replace").splitlines()
+        print(f"--- last {min(lines, len(text))} lines of {log} ---")
+        print("\n".join(text[-lines:]))
+
+
 def build_root() -> Path:
     """Where simulator builds go: ``$MMFREE_BUILD_DIR`` or ``./sim_build``."""
     return Path(os.environ.get("MMFREE_BUILD_DIR", "sim_build")).resolve()
@@ -52,6 +60,9 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
         root: Path | None = None, build_args: list[str] | None = None) -> CosimResult:
     """Generate ``component``'s Verilog as module ``top``, build it, run ``test_module``.
 
+    The simulator's output goes to ``sim.log`` in the run folder; its tail is printed when a
+    test fails.
+
     ``config`` reaches the testbench as JSON in ``$MMFREE_TB_CONFIG``; ``seed`` seeds
     cocotb's random generator (and so the testbench's stimulus). ``build_args`` replaces the
     simulator's default build arguments (for experiments). Under pytest a failing testbench
@@ -69,17 +80,30 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
         source.write_text(text)
 
     runner = get_runner(simulator)
-    runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir, build_args=args,
-                 timescale=TIMESCALE, waves=waves, log_file=build_dir / "build.log")
+    try:
+        runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir,
+                     build_args=args, timescale=TIMESCALE, waves=waves,
+                     log_file=build_dir / "build.log")
+    except BaseException:
+        _show_tail(build_dir / "build.log")
+        raise
     name = testcase or "all"
     test_dir = build_dir / f"run-{os.getpid()}-{name}"
     report_path = test_dir / "report.json"
     test_dir.mkdir(parents=True, exist_ok=True)
     report_path.unlink(missing_ok=True)
     env = {"MMFREE_TB_CONFIG": json.dumps(config), "MMFREE_TB_REPORT": str(report_path)}
-    results = runner.test(test_module=test_module, hdl_toplevel=top, testcase=testcase,
-                          seed=seed, extra_env=env, build_dir=build_dir, test_dir=test_dir,
-                          waves=waves, timescale=TIMESCALE)
-    tests, failed = get_results(results)
+    log = test_dir / "sim.log"
+    try:
+        results = runner.test(test_module=test_module, hdl_toplevel=top, testcase=testcase,
+                              seed=seed, extra_env=env, build_dir=build_dir,
+                              test_dir=test_dir, waves=waves, timescale=TIMESCALE,
+                              log_file=log)
+        tests, failed = get_results(results)
+    except BaseException:
+        _show_tail(log)
+        raise
+    if failed:
+        _show_tail(log)
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     return CosimResult(simulator, tests, failed, report, build_dir)
