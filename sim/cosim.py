@@ -88,7 +88,7 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
         _show_tail(build_dir / "build.log")
         raise
     name = testcase or "all"
-    test_dir = build_dir / f"run-{os.getpid()}-{name}"
+    test_dir = build_dir / f"run-{name}"
     report_path = test_dir / "report.json"
     test_dir.mkdir(parents=True, exist_ok=True)
     report_path.unlink(missing_ok=True)

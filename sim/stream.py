@@ -24,45 +24,64 @@ def _cycle(period_ns: float) -> int:
     return round(get_sim_time("ns") / period_ns)
 
 
-class StreamSource:
-    """Drives ``<prefix>__valid`` / ``__payload`` and honours ``__ready``.
-
-    ``stall`` is the probability of a bubble (``valid`` low) before each beat. A presented
-    beat is held until it transfers, as the stream protocol requires.
-    """
+class _StreamEnd:
+    """Handles of one ``<prefix>__valid/ready/payload`` interface and a driving task."""
 
     def __init__(self, dut: SimHandleBase, prefix: str, clk: SimHandleBase, period_ns: float,
-                 rng: random.Random, stall: float = 0.0) -> None:
+                 rng: random.Random, stall: float) -> None:
         self.valid = getattr(dut, f"{prefix}__valid")
         self.ready = getattr(dut, f"{prefix}__ready")
         self.payload = getattr(dut, f"{prefix}__payload")
         self.clk, self.period, self.rng, self.stall = clk, period_ns, rng, stall
+        self._task: Task | None = None
+
+    def start(self) -> None:
+        """Start driving the interface from the next rising edge."""
+        self._task = cocotb.start_soon(self._run())
+
+    def stop(self) -> None:
+        """Stop driving (e.g. before a reset) and deassert this end's handshake signal."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self._idle()
+
+    def _idle(self) -> None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+class StreamSource(_StreamEnd):
+    """Drives ``<prefix>__valid`` / ``__payload`` and honours ``__ready``.
+
+    ``stall`` is the probability of a bubble (``valid`` low) before each beat. A presented
+    beat is held until it transfers, as the stream protocol requires. :meth:`stop` drops
+    pending beats.
+    """
+
+    def __init__(self, dut: SimHandleBase, prefix: str, clk: SimHandleBase, period_ns: float,
+                 rng: random.Random, stall: float = 0.0) -> None:
+        super().__init__(dut, prefix, clk, period_ns, rng, stall)
         self.queue: deque[int] = deque()
         self.sent_cycles: list[int] = []
-        self.valid.value = 0
-        self._task: Task | None = None
         self._current: int | None = None
+        self.valid.value = 0
 
     def send(self, beats: Iterable[int]) -> None:
         """Queue payload integers; they go out in order."""
         self.queue.extend(beats)
 
-    def start(self) -> None:
-        self._task = cocotb.start_soon(self._run())
-
-    def stop(self) -> None:
-        """Stop driving (e.g. before a reset); pending beats are dropped, ``valid`` goes low."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        self.queue.clear()
-        self._current = None
-        self.valid.value = 0
-
     @property
     def idle(self) -> bool:
         """True when every queued beat has transferred."""
         return not self.queue and self._current is None
+
+    def _idle(self) -> None:
+        self.queue.clear()
+        self._current = None
+        self.valid.value = 0
 
     async def _run(self) -> None:
         while True:
@@ -79,7 +98,7 @@ class StreamSource:
                 self._current = None
 
 
-class StreamSink:
+class StreamSink(_StreamEnd):
     """Drives ``<prefix>__ready`` and collects ``__payload`` on every transfer.
 
     ``stall`` is the probability that ``ready`` is low in a cycle.
@@ -87,22 +106,12 @@ class StreamSink:
 
     def __init__(self, dut: SimHandleBase, prefix: str, clk: SimHandleBase, period_ns: float,
                  rng: random.Random, stall: float = 0.0) -> None:
-        self.valid = getattr(dut, f"{prefix}__valid")
-        self.ready = getattr(dut, f"{prefix}__ready")
-        self.payload = getattr(dut, f"{prefix}__payload")
-        self.clk, self.period, self.rng, self.stall = clk, period_ns, rng, stall
+        super().__init__(dut, prefix, clk, period_ns, rng, stall)
         self.received: list[int] = []  #: raw (unsigned) payload integers
         self.cycles: list[int] = []
         self.ready.value = 0
-        self._task: Task | None = None
 
-    def start(self) -> None:
-        self._task = cocotb.start_soon(self._run())
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+    def _idle(self) -> None:
         self.ready.value = 0
 
     async def _run(self) -> None:
