@@ -2,7 +2,8 @@
 
 As the reference implementation defines it (``ridgerchu/matmulfreellm``):
 
-* input: RMSNorm, ``x / sqrt(mean(x**2) + eps)`` (times an optional learned weight);
+* input: RMSNorm, ``x / sqrt(mean(x**2) + eps)`` (times an optional learned weight), with
+  BitLinear's own ``eps = 1e-8`` (the model's block-level RMSNorms use 1e-6);
 * activations, per token (last axis): ``s_x = 127 / max(|x|, 1e-5)``,
   ``x_q = clamp(round(x * s_x), -128, 127)`` (int8);
 * weights, per tensor: ``s_w = 1 / max(mean(|W|), 1e-5)``,
@@ -24,7 +25,8 @@ import numpy.typing as npt
 from .ternary import ternary_matvec
 
 SCALE_EPS = 1e-5
-RMS_EPS = 1e-6
+RMS_EPS = 1e-6  #: the model's block-level RMSNorm
+BITLINEAR_RMS_EPS = 1e-8  #: the RMSNorm inside every BitLinear (reference ``ops/bitnet.py``)
 
 
 def rms_norm(x: npt.ArrayLike, weight: npt.ArrayLike | None = None,
@@ -69,6 +71,6 @@ def bitlinear(x: npt.ArrayLike, w: npt.ArrayLike, norm_weight: npt.ArrayLike | N
     if wa.ndim != 2 or xa.shape[-1] != wa.shape[1]:
         raise ValueError(f"shapes do not chain: x {xa.shape}, W {wa.shape}")
     w_q, w_scale = quantize_weights(wa)
-    x_q, x_scale = quantize_activations(rms_norm(xa, norm_weight))
+    x_q, x_scale = quantize_activations(rms_norm(xa, norm_weight, BITLINEAR_RMS_EPS))
     acc = np.stack([ternary_matvec(w_q, row, 8, acc_width) for row in x_q])
     return BitLinearResult(x_q, x_scale, w_q, w_scale, acc, acc / (x_scale * w_scale))

@@ -57,13 +57,9 @@ def describe(component: wiring.Component, name: str, params: dict[str, object]) 
     lines += [f"- `{k}` = {v}" for k, v in params.items()]
     lines += ["", "## Ports", "", "| port | dir | width |", "|---|---|---|"]
     lines += [f"| `{p.name}` | {p.direction} | {p.width} |" for p in ports(component)]
-    latency = getattr(component, "LATENCY", None)
-    if latency is not None:
-        lanes = component.lanes
-        lines += ["", "## Timing", "",
-                  f"- latency: {latency} cycles from a row's last group to its result",
-                  f"- M x K product: `M * ceil(K / {lanes}) + {latency}` cycles "
-                  "(first input transfer to last output transfer, inclusive)"]
+    lines += ["", "## Timing", "", f"- latency: {component.LATENCY} cycles",
+              f"- cycles: {component.cycle_formula()} (first input transfer to last output "
+              "transfer, inclusive, with the streams keeping up)"]
     lines += ["", f"Full contract: the docstring of `{type(component).__module__}."
               f"{type(component).__qualname__}`.", ""]
     return "\n".join(lines)
@@ -79,7 +75,8 @@ def write_unit(component: wiring.Component, name: str, params: dict[str, object]
     js_path.write_text(json.dumps({
         "module": name,
         "parameters": params,
-        "latency": getattr(component, "LATENCY", None),
+        "latency": component.LATENCY,
+        "cycles": component.cycle_formula(),
         "ports": [p.__dict__ for p in ports(component)],
     }, indent=2) + "\n")
     return [v_path, md_path, js_path]

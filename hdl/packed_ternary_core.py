@@ -39,6 +39,10 @@ class PackedTernaryCore(wiring.Component):
         """Cycles for an ``m`` x ``k`` product (see the class docstring)."""
         return m * -(-k // lanes) + cls.LATENCY
 
+    def cycle_formula(self) -> str:
+        """The cycle count of an M x K product, as text."""
+        return f"M * ceil(K / {self.lanes}) + {self.LATENCY} for an M x K product"
+
     def elaborate(self, platform: object) -> Module:
         m = Module()
         m.submodules.unpacker = unpacker = TritUnpacker(self.lanes)

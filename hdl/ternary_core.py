@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed
-from amaranth.hdl import Value
+from amaranth import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ._arith import adder_tree
 from ._params import check_int
 
 MAX_LANES = 1024
@@ -15,33 +15,6 @@ MAX_LANES = 1024
 def weight_layout(lanes: int) -> data.StructLayout:
     """Payload of the weight stream: ``lanes`` 2-bit codes (lane 0 in bits 1:0) and ``last``."""
     return data.StructLayout({"codes": data.ArrayLayout(2, lanes), "last": 1})
-
-
-def adder_tree(m: Module, values: list[Value], max_width: int, name: str = "tree") -> Signal:
-    """Balanced combinational sum of signed ``values`` (all of one width).
-
-    Every node is a named signal one bit wider than its operands, so nothing overflows and
-    every Verilog adder has operands of equal width; an odd value left over at a level is
-    carried up into a node of the level's width. Nodes stop growing at ``max_width`` bits:
-    from there on the sum is kept modulo ``2**max_width``, which is exact for a consumer that
-    wraps at that width anyway (the accumulator).
-    """
-    width = len(values[0])
-    level = list(values)
-    depth = 0
-    while len(level) > 1:
-        depth += 1
-        width = min(width + 1, max_width)
-        nxt = []
-        for i in range(0, len(level), 2):
-            node = Signal(signed(width), name=f"{name}_l{depth}_{i // 2}")
-            # An odd leftover is added to a zero of its own width: the same sum, but every
-            # adder's operands then match (Amaranth folds a bare extension into the next add).
-            pair = [*level[i:i + 2], Const(0, signed(len(level[i])))][:2]
-            m.d.comb += node.eq(pair[0] + pair[1])
-            nxt.append(node)
-        level = nxt
-    return level[0]
 
 
 def tree_width(lanes: int, act_width: int) -> int:
@@ -81,15 +54,18 @@ class TernaryCore(wiring.Component):
       ``(i+1)*act_width-1 : i*act_width``.
     * ``y`` [``y__*``]: out, one signed ``acc_width``-bit result per row, rows in order.
     * ``clk``, ``rst``: the ``sync`` domain; ``rst`` is synchronous, active high, and empties
-      the pipeline and the accumulator (a partly accumulated row is discarded).
+      the pipeline and the accumulator (a partly accumulated row is discarded). While ``rst``
+      is high ``w.ready`` and ``x.ready`` are low, so nothing transfers during reset.
 
     ``w`` and ``x`` are joined: they transfer together, and each one's ``ready`` is only
     asserted while the other is ``valid``.
 
     Timing: three register stages (lane select, adder tree, accumulator/output), so a row's
     result is valid :attr:`LATENCY` = 3 cycles after its last group transfers. Initiation
-    interval: one lane group per cycle while ``w``/``x`` are valid and ``y`` is ready; a
-    stalled ``y`` only blocks groups that end a row while the output register is full.
+    interval: one lane group per cycle while ``w``/``x`` are valid and ``y`` is ready. The
+    pipeline is in order: while ``y`` is stalled with a full output register, a group that
+    ends a row waits in the adder-tree stage and everything behind it waits too (groups ahead
+    of it that do not end a row still drain into the accumulator).
     Cycle count of a whole M x K product with the streams keeping up: :meth:`cycles`
     ``= M * ceil(K / lanes) + 3``, counted inclusively from the cycle of the first input
     transfer to the cycle of the last output transfer.
@@ -111,6 +87,10 @@ class TernaryCore(wiring.Component):
     def cycles(cls, m: int, k: int, lanes: int) -> int:
         """Cycles for an ``m`` x ``k`` product on ``lanes`` lanes (see the class docstring)."""
         return m * -(-k // lanes) + cls.LATENCY
+
+    def cycle_formula(self) -> str:
+        """The cycle count of an M x K product, as text."""
+        return f"M * ceil(K / {self.lanes}) + {self.LATENCY} for an M x K product"
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -135,10 +115,11 @@ class TernaryCore(wiring.Component):
             c_advance.eq(b_valid & (~b_last | ~self.y.valid | self.y.ready)),
             b_ready.eq(~b_valid | c_advance),
             a_ready.eq(~a_valid | b_ready),
-            self.w.ready.eq(a_ready & self.x.valid),
-            self.x.ready.eq(a_ready & self.w.valid),
+            # Nothing transfers while reset is asserted.
+            self.w.ready.eq(a_ready & self.x.valid & ~ResetSignal()),
+            self.x.ready.eq(a_ready & self.w.valid & ~ResetSignal()),
         ]
-        fire = a_ready & self.w.valid & self.x.valid
+        fire = self.w.ready & self.w.valid
 
         with m.If(a_ready):
             m.d.sync += a_valid.eq(fire)

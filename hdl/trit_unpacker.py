@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Module
+from amaranth import Cat, Module, ResetSignal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,8 +35,8 @@ class TritUnpacker(wiring.Component):
     :func:`mmfree.hdl.ternary_core.weight_layout` (``last`` passed through); ``error`` out.
 
     Timing: one register stage, :attr:`LATENCY` = 1 cycle; one group per cycle while ``o`` is
-    ready (``i.ready = ~o.valid | o.ready``). Synchronous reset empties the stage and clears
-    ``error``.
+    ready (``i.ready = (~o.valid | o.ready) & ~rst``). Synchronous reset empties the stage and
+    clears ``error``; nothing transfers while it is asserted.
     """
 
     LATENCY = 1
@@ -73,7 +73,7 @@ class TritUnpacker(wiring.Component):
         codes = Cat(*decoded)
 
         fire = self.i.valid & self.i.ready
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        m.d.comb += self.i.ready.eq((~self.o.valid | self.o.ready) & ~ResetSignal())
         with m.If(self.i.ready):
             m.d.sync += self.o.valid.eq(self.i.valid)
         with m.If(fire):

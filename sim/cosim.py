@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class CosimResult:
     failed: int
     report: dict  #: what the testbench wrote to ``$MMFREE_TB_REPORT`` (may be empty)
     build_dir: Path
+    run_dir: Path  #: logs and waveforms; removed after a passing run without waveforms
 
 
 def run(component: wiring.Component, top: str, simulator: str, test_module: str, *,
@@ -88,7 +90,7 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
         _show_tail(build_dir / "build.log")
         raise
     name = testcase or "all"
-    test_dir = build_dir / f"run-{name}"
+    test_dir = build_dir / f"run-{name}-{os.getpid()}"
     report_path = test_dir / "report.json"
     test_dir.mkdir(parents=True, exist_ok=True)
     report_path.unlink(missing_ok=True)
@@ -106,4 +108,6 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     if failed:
         _show_tail(log)
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
-    return CosimResult(simulator, tests, failed, report, build_dir)
+    if not failed and not waves:
+        shutil.rmtree(test_dir, ignore_errors=True)  # keep only failing runs' logs
+    return CosimResult(simulator, tests, failed, report, build_dir, test_dir)

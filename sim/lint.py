@@ -54,7 +54,12 @@ def _is_pure_alias(w: Warning_, lines: list[str]) -> bool:
     decls = [u for u in uses if re.match(r"(wire|reg)\b", u)]
     assigns = [u for u in uses if pattern.match(u.removeprefix("assign ")) and
                u.startswith("assign ")]
-    return len(assigns) == 1 and len(decls) + len(assigns) == len(uses)
+    if len(assigns) != 1 or len(decls) + len(assigns) != len(uses):
+        return False
+    # An alias copies: its right-hand side is a reference (with bit selects or a
+    # concatenation of references), never a computation.
+    rhs = assigns[0].split("=", 1)[1]
+    return not re.search(r"[-+*/%&|^~!?<>]", re.sub(r"\[[\d:]+\]", "", rhs))
 
 
 def _is_dropped_carry(w: Warning_, lines: list[str]) -> bool:
@@ -109,12 +114,17 @@ def lint(verilog: str, top: str) -> LintResult:
             capture_output=True, text=True, env=env, check=False)
     waived, findings = [], []
     lines = verilog.splitlines()
+    unparsed = []
     for line in proc.stderr.splitlines():
         m = _WARNING.match(line)
         if not m:
+            if line.startswith("%Warning"):
+                unparsed.append(line)  # a warning this parser does not understand: a finding
             continue
         w = Warning_(m[1], int(m[2]), m[3])
         rule = WAIVERS.get(w.kind)
         (waived if rule and rule[0](w, lines) else findings).append(w)
-    errors = "\n".join(x for x in proc.stderr.splitlines() if x.startswith("%Error"))
-    return LintResult(waived, findings, errors)
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("%Error")] + unparsed
+    if proc.returncode != 0 and not errors:
+        errors.append(f"verilator exited with {proc.returncode}: {proc.stderr[-500:]}")
+    return LintResult(waived, findings, "\n".join(errors))

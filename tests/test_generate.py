@@ -41,6 +41,7 @@ def test_cli_generate_writes_verilog_and_ports(tmp_path, capsys):
     assert ports["y__payload"] == {"name": "y__payload", "direction": "output", "width": 24}
     assert desc["latency"] == 3
     assert "M * ceil(K / 12) + 3" in (tmp_path / "a" / "core12.md").read_text()
+    assert desc["cycles"] == "M * ceil(K / 12) + 3 for an M x K product"
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -53,7 +54,8 @@ def test_cli_rejects_bad_parameters(argv, message):
 
 
 @pytest.mark.parametrize("command", [[], ["generate"], ["lint"], ["cosim-unit"], ["demo"],
-                                     ["doctor"]])
+                                     ["doctor"], ["generate", "tensor-core"],
+                                     ["cosim-unit", "tensor-core"]])
 def test_help_explains_every_command(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([*command, "--help"])
@@ -72,3 +74,14 @@ def test_lint_wall_only_documented_waivers(params):
     result = lint(to_verilog(ternary_core(**params), "top"), "top")
     assert result.ok, result.summary()
     assert result.waived, "expected the documented Amaranth/Yosys warning classes"
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"accumulate": True}, {"width": 4, "is_signed": False, "acc_width": 9},
+    {"width": 16, "accumulate": True}, {"width": 32, "acc_width": 64},
+])
+def test_tensor_core_lint_wall(params):
+    from mmfree.hdl.tensor_core import TensorCore
+    require_simulator("verilator")
+    result = lint(to_verilog(TensorCore(**params), "top"), "top")
+    assert result.ok, result.summary()

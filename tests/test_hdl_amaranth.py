@@ -143,6 +143,9 @@ def test_unpacker_decodes_every_byte():
             seen[b] = (ctx.get(dut.o.payload.as_value()), ctx.get(dut.error))
             if b == 242:
                 assert ctx.get(dut.error) == 0
+        ctx.set(dut.i.payload.as_value(), 0)  # a valid byte after the invalid ones
+        await ctx.tick()
+        seen["after"] = (0, ctx.get(dut.error))
         ctx.set(dut.i.valid, 0)
 
     sim = Simulator(dut)
@@ -150,6 +153,7 @@ def test_unpacker_decodes_every_byte():
     sim.add_testbench(bench)
     sim.run()
     from mmfree.golden.ternary import unpack_trits
+    assert seen.pop("after")[1] == 1  # sticky: a valid byte does not clear it
     for b, (payload, _err) in seen.items():
         w, _ = unpack_trits(np.array([b]), 5)
         assert payload & 0x3FF == pack(encode_codes(w), 2), b

@@ -4,63 +4,42 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-UNITS = ("ternary-core",)
+from .units import UNITS, Unit
 
 
-def _add_ternary_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("ternary-core parameters")
-    g.add_argument("--lanes", type=int, default=16,
-                   help="weights/activations consumed per cycle, 1..1024 (default 16)")
-    g.add_argument("--act-width", type=int, default=8,
-                   help="signed activation width in bits, 2..16 (default 8)")
-    g.add_argument("--acc-width", type=int, default=32,
-                   help="signed accumulator width, act-width+1..64; results wrap (default 32)")
-    g.add_argument("--packed", action="store_true",
-                   help="read weights packed 5 trits per byte (adds the trit unpacker, +1 cycle)")
+def _unit(args: argparse.Namespace) -> Unit:
+    return UNITS[args.unit]
 
 
-def _ternary_params(args: argparse.Namespace) -> dict[str, object]:
-    return {"lanes": args.lanes, "act_width": args.act_width, "acc_width": args.acc_width,
-            "packed": args.packed}
-
-
-def _build(unit: str, params: dict[str, object]):
-    from .hdl.generate import ternary_core
-    if unit == "ternary-core":
-        return ternary_core(**params)
-    raise SystemExit(f"mmfree: unknown unit {unit!r}; choose from {', '.join(UNITS)}")
-
-
-def _default_name(unit: str, params: dict[str, object]) -> str:
-    base = "mmfree_" + unit.replace("-", "_")
-    return base + ("_packed" if params.get("packed") else "") + f"_l{params['lanes']}"
-
-
-def _check(unit: str, params: dict[str, object]) -> None:
-    """Validate parameters before anything is built; errors name the parameter."""
-    from .hdl.ternary_core import check_params
+def _params(args: argparse.Namespace) -> dict[str, object]:
+    """The unit's parameters from the command line, validated before anything is built."""
+    unit = _unit(args)
+    params = unit.params(args)
     try:
-        check_params(params["lanes"], params["act_width"], params["acc_width"])
+        unit.check(params)
     except (TypeError, ValueError) as e:
-        raise SystemExit(f"mmfree: invalid {unit} parameter: {e}") from None
-
-
-def _make(unit: str, params: dict[str, object]):
-    _check(unit, params)
-    return _build(unit, params)
+        raise SystemExit(f"mmfree: invalid {unit.name} parameter: {e}") from None
+    return params
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from .hdl.generate import write_unit
-    params = _ternary_params(args)
-    component = _make(args.unit, params)
-    name = args.name or _default_name(args.unit, params)
-    for path in write_unit(component, name, params, Path(args.output)):
+    unit, params = _unit(args), _params(args)
+    name = args.name or unit.top_name(params)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise SystemExit(f"mmfree: --name {name!r} is not a plain Verilog identifier "
+                         "(letters, digits and _, not starting with a digit)")
+    try:
+        paths = write_unit(unit.build(params), name, params, Path(args.output))
+    except OSError as e:
+        raise SystemExit(f"mmfree: cannot write to {args.output}: {e}") from None
+    for path in paths:
         print(path)
     return 0
 
@@ -69,10 +48,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from .hdl.generate import to_verilog
     from .sim.lint import lint
     from .sim.toolchain import SimulatorMissing
-    params = _ternary_params(args)
-    name = _default_name(args.unit, params)
+    unit, params = _unit(args), _params(args)
+    name = unit.top_name(params)
     try:
-        result = lint(to_verilog(_make(args.unit, params), name), name)
+        result = lint(to_verilog(unit.build(params), name), name)
     except SimulatorMissing as e:
         print(f"mmfree: {e}", file=sys.stderr)
         return 2
@@ -80,10 +59,11 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _cosim(params: dict[str, object], sims: Sequence[str], seed: int, waves: bool) -> int:
+def _cosim(unit: Unit, params: dict[str, object], sims: Sequence[str], seed: int,
+           waves: bool) -> int:
     from .sim import cosim
     from .sim.toolchain import SimulatorMissing
-    component_name = _default_name("ternary-core", params)
+    component_name = unit.top_name(params)
     status = 0
     print(f"seed {seed} (replay with --seed {seed})")
     print(f"{'simulator':10} {'tests':>5} {'failed':>6} {'outputs':>8} {'mismatch':>8} "
@@ -91,11 +71,16 @@ def _cosim(params: dict[str, object], sims: Sequence[str], seed: int, waves: boo
     for sim in sims:
         t0 = time.monotonic()
         try:
-            res = cosim.run(_make("ternary-core", params), component_name, sim,
-                            "mmfree.sim.tb.ternary_core", config=params, seed=seed, waves=waves)
+            res = cosim.run(unit.build(params), component_name, sim, unit.testbench,
+                            config=params, seed=seed, waves=waves)
         except SimulatorMissing as e:
             print(f"{sim:10} not available: {e}")
             status = 2
+            continue
+        except (RuntimeError, SystemExit, OSError) as e:
+            # a failed build or a crashed simulator; its log tail has been printed
+            print(f"{sim:10} FAILED to build or run: {e}")
+            status = 1
             continue
         r = res.report
         checks = f"{r.get('cycle_checks', 0) - r.get('cycle_mismatches', 0)}/" \
@@ -104,24 +89,24 @@ def _cosim(params: dict[str, object], sims: Sequence[str], seed: int, waves: boo
               f"{r.get('mismatches', 0):8} {checks:>12} {time.monotonic() - t0:7.1f}")
         if res.failed or r.get("mismatches", 1) or r.get("cycle_mismatches", 1):
             status = 1
-        if waves:
-            print(f"  waveforms and logs: {res.build_dir}")
+        if waves or res.failed:
+            print(f"  logs{' and waveforms' if waves else ''}: {res.run_dir}")
     return status
 
 
 def cmd_cosim_unit(args: argparse.Namespace) -> int:
-    params = _ternary_params(args)
-    _check(args.unit, params)
+    params = _params(args)
     sims = ["icarus", "verilator"] if args.sim == "both" else [args.sim]
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
-    return _cosim(params, sims, seed, args.waves)
+    return _cosim(_unit(args), params, sims, seed, args.waves)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .hdl.generate import write_unit
-    params = _ternary_params(args)
-    component = _make("ternary-core", params)
-    name = _default_name("ternary-core", params)
+    args.unit = "ternary-core"
+    unit, params = _unit(args), _params(args)
+    component = unit.build(params)
+    name = unit.top_name(params)
     out = Path(args.output)
     print(f"== 1. Verilog for the ternary core ({args.lanes} lanes) -> {out}/")
     for path in write_unit(component, name, params, out):
@@ -131,7 +116,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{args.lanes} lanes: {type(component).cycles(2048, 2048, args.lanes):,} cycles")
     print("== 3. Co-simulation against the numpy golden model")
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
-    return _cosim(params, ["icarus", "verilator"], seed, False)
+    return _cosim(unit, params, ["icarus", "verilator"], seed, False)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -148,6 +133,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return status
 
 
+def _unit_parsers(parent: argparse.ArgumentParser, command: str,
+                  extra: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
+    """One sub-parser per unit under ``command``, each with that unit's parameters."""
+    units = parent.add_subparsers(dest="unit", required=True, metavar="UNIT",
+                                  title="units")
+    for unit in UNITS.values():
+        p = units.add_parser(unit.name, help=unit.summary,
+                             description=f"{command} for the {unit.summary}.")
+        if extra is not None:
+            extra(p)
+        unit.add_args(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mmfree",
@@ -160,28 +158,28 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write UNIT's Verilog (deterministic: byte-identical across "
                                    "runs, no paths inside) plus NAME.md and NAME.json describing "
                                    "its ports, parameters and latency.")
-    g.add_argument("unit", choices=UNITS, help="the unit to generate")
-    g.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
-    g.add_argument("--name", help="top module name (default derived from the parameters)")
-    _add_ternary_args(g)
+    def extra(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+        p.add_argument("--name", help="top module name (default derived from the parameters)")
+    _unit_parsers(g, "generate", extra)
     g.set_defaults(func=cmd_generate)
 
     li = sub.add_parser("lint", help="verilator --lint-only -Wall with the documented waivers",
                         description="Lint a unit's generated Verilog with Verilator -Wall. "
                                     "Exit 1 on any warning not waived in docs/lint.md.")
-    li.add_argument("unit", choices=UNITS)
-    _add_ternary_args(li)
+    _unit_parsers(li, "lint")
     li.set_defaults(func=cmd_lint)
 
     c = sub.add_parser("cosim-unit", help="co-simulate a unit against its golden model",
                        description="Build the unit's Verilog on a simulator, run its cocotb "
                                    "testbench (random, corner, stall and reset tests) and "
                                    "compare every output with the golden model.")
-    c.add_argument("unit", choices=UNITS)
-    c.add_argument("--sim", choices=["icarus", "verilator", "both"], default="both")
-    c.add_argument("--seed", type=int, help="random seed (default: random, printed)")
-    c.add_argument("--waves", action="store_true", help="dump waveforms into the build folder")
-    _add_ternary_args(c)
+    def cosim_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--sim", choices=["icarus", "verilator", "both"], default="both")
+        p.add_argument("--seed", type=int, help="random seed (default: random, printed)")
+        p.add_argument("--waves", action="store_true",
+                       help="dump waveforms into the build folder")
+    _unit_parsers(c, "cosim-unit", cosim_args)
     c.set_defaults(func=cmd_cosim_unit)
 
     d = sub.add_parser("demo", help="generate the ternary core and co-simulate it on both "
@@ -191,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "golden model and print a summary.")
     d.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
     d.add_argument("--seed", type=int, help="random seed (default: random, printed)")
-    _add_ternary_args(d)
+    UNITS["ternary-core"].add_args(d)
     d.set_defaults(func=cmd_demo)
 
     doc = sub.add_parser("doctor", help="show which simulators are found and their versions",

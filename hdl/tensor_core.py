@@ -1,0 +1,175 @@
+"""4x4x4 tensor-core MAC array: D = A * B + C on 4 x 4 tiles, one tile per cycle."""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._arith import adder_tree
+from ._params import check_int
+
+TILE = 4
+
+
+def tile_layout(shape: object) -> data.ArrayLayout:
+    """A 4 x 4 tile, row-major: element ``(r, c)`` is entry ``4*r + c``."""
+    return data.ArrayLayout(shape, TILE * TILE)
+
+
+def check_params(width: int, is_signed: bool, acc_width: int) -> tuple[int, bool, int]:
+    """Validate the array's parameters; errors name the offending parameter."""
+    if not isinstance(is_signed, bool):
+        raise TypeError(f"is_signed must be True or False, got {is_signed!r}")
+    width = check_int("width", width, 2, 32)
+    product = 2 * width + (0 if is_signed else 1)
+    return width, is_signed, check_int("acc_width", acc_width, product, 64)
+
+
+class TensorCore(wiring.Component):
+    """A 4 x 4 x 4 multiply-accumulate array: ``D = A @ B + C`` on 4 x 4 tiles.
+
+    Each of the 16 outputs ``D[r, c] = sum_k A[r, k] * B[k, c] + C[r, c]`` takes four
+    multipliers (64 in all, one per MAC) and an adder tree. Operands ``A`` and ``B`` are
+    ``width``-bit, signed or unsigned (``is_signed``); ``C`` and ``D`` are signed
+    ``acc_width``-bit. Products and sums are exact; ``D`` wraps modulo ``2**acc_width``
+    (never saturates), bit-exact with :func:`mmfree.golden.tensor_core.mac_tile`.
+
+    Two modes (``accumulate``):
+
+    * plain: every input tile produces ``D = A @ B + C``;
+    * accumulate-in-place: the payload also has ``first`` and ``last``. A ``first`` beat starts
+      a new accumulation from its ``C``; later beats add ``A @ B`` to the internal accumulator
+      (their ``C`` is ignored); a ``last`` beat (which may also be ``first``) emits the sum on
+      ``d``. A K-loop therefore never round-trips ``C``: this is how
+      :func:`mmfree.golden.tensor_core.gemm_schedule` drives a GEMM.
+
+    Ports: ``i`` in (payload struct: ``a``, ``b`` tiles of operands, ``c`` tile of signed
+    ``acc_width``, then ``first``, ``last`` in accumulate mode; fields packed from bit 0 in
+    that order, tile element ``4*r + c`` lowest first), ``d`` out (tile of signed
+    ``acc_width``), ``clk``, ``rst`` (synchronous, empties the pipeline and the accumulator;
+    ``i.ready`` is low while it is asserted).
+
+    Timing: three register stages (64 products; four 4-input sums; accumulate/output), so a
+    result is valid :attr:`LATENCY` = 3 cycles after the beat that completes it transfers.
+    Initiation interval 1: a new tile every cycle while ``i`` is valid and ``d`` is ready.
+    Cycle count, inclusive from the first input transfer to the last output transfer with the
+    streams keeping up: ``T + 3`` for ``T`` beats; for an M x K x N GEMM in accumulate mode
+    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` (:meth:`gemm_cycles`). The pipeline is in
+    order: under back-pressure a beat that completes a result waits in the sum stage while
+    the output register is full, and the beats behind it wait too.
+    """
+
+    LATENCY = 3
+
+    def __init__(self, width: int = 8, is_signed: bool = True, acc_width: int = 32,
+                 accumulate: bool = False) -> None:
+        self.width, self.is_signed, self.acc_width = check_params(width, is_signed, acc_width)
+        if not isinstance(accumulate, bool):
+            raise TypeError(f"accumulate must be True or False, got {accumulate!r}")
+        self.accumulate = accumulate
+        super().__init__({
+            "i": In(stream.Signature(
+                self.input_layout(width, is_signed, acc_width, accumulate))),
+            "d": Out(stream.Signature(tile_layout(signed(acc_width)))),
+        })
+
+    @staticmethod
+    def input_layout(width: int, is_signed: bool, acc_width: int,
+                     accumulate: bool) -> data.StructLayout:
+        """Payload of the input stream."""
+        op = signed(width) if is_signed else unsigned(width)
+        fields = {"a": tile_layout(op), "b": tile_layout(op), "c": tile_layout(signed(acc_width))}
+        if accumulate:
+            fields.update(first=1, last=1)
+        return data.StructLayout(fields)
+
+    @classmethod
+    def cycles(cls, beats: int) -> int:
+        """Cycles for ``beats`` back-to-back input tiles (see the class docstring)."""
+        return beats + cls.LATENCY
+
+    @classmethod
+    def gemm_cycles(cls, m: int, k: int, n: int) -> int:
+        """Cycles for an M x K x N GEMM in accumulate mode."""
+        return cls.cycles(-(-m // TILE) * -(-k // TILE) * -(-n // TILE))
+
+    def cycle_formula(self) -> str:
+        """The cycle counts, as text."""
+        text = f"T + {self.LATENCY} for T back-to-back tiles"
+        if self.accumulate:
+            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/4) + {self.LATENCY} for an M x K x N"
+                     " GEMM")
+        return text
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        aw = self.acc_width
+        # A signed product is 2*width bits; an unsigned one gets a zero sign bit on top.
+        pw = 2 * self.width + (0 if self.is_signed else 1)
+        acc_mode = self.accumulate
+
+        # Stage P: the 64 products, plus C and (accumulate mode) the flags.
+        p_valid = Signal()
+        prods = [[[Signal(signed(pw), name=f"p_{r}{c}_{k}") for k in range(TILE)]
+                  for c in range(TILE)] for r in range(TILE)]
+        p_c = Signal(tile_layout(signed(aw)))
+        # Stage S: the 16 four-product sums, held at the accumulator's width.
+        s_valid = Signal()
+        s_sum = Signal(tile_layout(signed(aw)))
+        s_c = Signal(tile_layout(signed(aw)))
+        if acc_mode:
+            p_first, p_last, s_first, s_last = (Signal(name=n) for n in (
+                "p_first", "p_last", "s_first", "s_last"))
+            # Stage D: the accumulator tile; the result is the d payload register.
+            acc = Signal(tile_layout(signed(aw)))
+            completes = s_last
+        else:
+            completes = 1
+
+        d_advance, s_ready, p_ready = Signal(), Signal(), Signal()
+        m.d.comb += [
+            d_advance.eq(s_valid & (~completes | ~self.d.valid | self.d.ready)),
+            s_ready.eq(~s_valid | d_advance),
+            p_ready.eq(~p_valid | s_ready),
+            self.i.ready.eq(p_ready & ~ResetSignal()),  # nothing transfers during reset
+        ]
+        fire = self.i.valid & self.i.ready
+
+        with m.If(p_ready):
+            m.d.sync += p_valid.eq(self.i.valid)
+        with m.If(fire):
+            m.d.sync += p_c.eq(self.i.payload.c)
+            if acc_mode:
+                m.d.sync += [p_first.eq(self.i.payload.first), p_last.eq(self.i.payload.last)]
+            a, b = self.i.payload.a, self.i.payload.b
+            for r in range(TILE):
+                for c in range(TILE):
+                    for k in range(TILE):
+                        m.d.sync += prods[r][c][k].eq(a[TILE * r + k] * b[TILE * k + c])
+
+        with m.If(s_ready):
+            m.d.sync += s_valid.eq(p_valid)
+        with m.If(s_ready & p_valid):
+            m.d.sync += s_c.eq(p_c)
+            if acc_mode:
+                m.d.sync += [s_first.eq(p_first), s_last.eq(p_last)]
+            for r in range(TILE):
+                for c in range(TILE):
+                    total = adder_tree(m, prods[r][c], aw, name=f"sum_{r}{c}")
+                    m.d.sync += s_sum[TILE * r + c].eq(total)
+
+        with m.If(self.d.ready):
+            m.d.sync += self.d.valid.eq(0)
+        with m.If(d_advance):
+            for e in range(TILE * TILE):
+                base = Mux(s_first, s_c[e], acc[e]) if acc_mode else s_c[e]
+                new = Signal(signed(aw), name=f"d_next_{e}")
+                m.d.comb += new.eq(base + s_sum[e])  # truncation to acc_width = wrap
+                if acc_mode:
+                    m.d.sync += acc[e].eq(new)
+                with m.If(completes):
+                    m.d.sync += self.d.payload[e].eq(new)
+            with m.If(completes):
+                m.d.sync += self.d.valid.eq(1)
+        return m

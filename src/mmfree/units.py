@@ -1,0 +1,99 @@
+"""The project's units as the command line sees them: parameters, builder, testbench."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from amaranth.lib import wiring
+
+
+@dataclass(frozen=True)
+class Unit:
+    """How to parameterise, build, name and co-simulate one unit."""
+
+    name: str
+    summary: str
+    add_args: Callable[[argparse.ArgumentParser], None]
+    params: Callable[[argparse.Namespace], dict[str, object]]
+    check: Callable[[dict[str, object]], None]  #: raises ValueError/TypeError naming the param
+    build: Callable[[dict[str, object]], wiring.Component]
+    top_name: Callable[[dict[str, object]], str]
+    testbench: str  #: cocotb test module
+
+
+def _ternary_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("ternary-core parameters")
+    g.add_argument("--lanes", type=int, default=16,
+                   help="weights/activations consumed per cycle, 1..1024 (default 16)")
+    g.add_argument("--act-width", type=int, default=8,
+                   help="signed activation width in bits, 2..16 (default 8)")
+    g.add_argument("--acc-width", type=int, default=32,
+                   help="signed accumulator width, act-width+1..64; results wrap (default 32)")
+    g.add_argument("--packed", action="store_true",
+                   help="read weights packed 5 trits per byte (adds the trit unpacker, +1 cycle)")
+
+
+def _ternary_params(a: argparse.Namespace) -> dict[str, object]:
+    return {"lanes": a.lanes, "act_width": a.act_width, "acc_width": a.acc_width,
+            "packed": a.packed}
+
+
+def _ternary_check(p: dict[str, object]) -> None:
+    from .hdl.ternary_core import check_params
+    check_params(p["lanes"], p["act_width"], p["acc_width"])
+
+
+def _ternary_build(p: dict[str, object]) -> wiring.Component:
+    from .hdl.generate import ternary_core
+    return ternary_core(**p)
+
+
+def _ternary_name(p: dict[str, object]) -> str:
+    return (f"mmfree_ternary_core{'_packed' if p['packed'] else ''}_l{p['lanes']}"
+            f"_x{p['act_width']}_a{p['acc_width']}")
+
+
+def _tensor_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("tensor-core parameters")
+    g.add_argument("--width", type=int, default=8,
+                   help="operand width of A and B in bits, 2..32 (default 8)")
+    g.add_argument("--unsigned", action="store_true",
+                   help="unsigned operands (default: signed, two's complement)")
+    g.add_argument("--acc-width", type=int, default=32,
+                   help="signed C/D width, >= 2*width (+1 if unsigned), <= 64; D wraps "
+                        "(default 32)")
+    g.add_argument("--accumulate", action="store_true",
+                   help="accumulate-in-place mode: first/last flags, D kept inside for K-loops")
+
+
+def _tensor_params(a: argparse.Namespace) -> dict[str, object]:
+    return {"width": a.width, "is_signed": not a.unsigned, "acc_width": a.acc_width,
+            "accumulate": a.accumulate}
+
+
+def _tensor_check(p: dict[str, object]) -> None:
+    from .hdl.tensor_core import check_params
+    check_params(p["width"], p["is_signed"], p["acc_width"])
+
+
+def _tensor_build(p: dict[str, object]) -> wiring.Component:
+    from .hdl.tensor_core import TensorCore
+    return TensorCore(**p)
+
+
+def _tensor_name(p: dict[str, object]) -> str:
+    sign = "s" if p["is_signed"] else "u"
+    return (f"mmfree_tensor_core_{sign}{p['width']}_a{p['acc_width']}"
+            f"{'_acc' if p['accumulate'] else ''}")
+
+
+UNITS: dict[str, Unit] = {u.name: u for u in (
+    Unit("ternary-core", "ternary accumulate core, y = W x with W in {-1,0,+1}",
+         _ternary_args, _ternary_params, _ternary_check, _ternary_build, _ternary_name,
+         "mmfree.sim.tb.ternary_core"),
+    Unit("tensor-core", "4x4x4 MAC array, D = A*B + C per cycle (optionally accumulating)",
+         _tensor_args, _tensor_params, _tensor_check, _tensor_build, _tensor_name,
+         "mmfree.sim.tb.tensor_core"),
+)}
