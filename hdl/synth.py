@@ -48,4 +48,6 @@ def synth_stats(verilog: str, top: str, target: str = "ecp5") -> dict[str, int]:
             tail = log.read_text().splitlines()[-15:] if log.exists() else []
             raise SynthesisError("yosys failed:\n" + "\n".join([*tail, proc.stderr[-2000:]]))
         data = json.loads(stat.read_text())
-    return {str(k): int(v) for k, v in data["modules"][f"\\{top}"]["num_cells_by_type"].items()}
+    cells = data["modules"][f"\\{top}"]["num_cells_by_type"]
+    # "$scopeinfo" cells only record the flattened hierarchy; they are not hardware
+    return {str(k): int(v) for k, v in cells.items() if not str(k).startswith("$")}

@@ -63,23 +63,31 @@ class TensorCore(wiring.Component):
     LATENCY = 3
 
     def __init__(self, width: int = 8, is_signed: bool = True, acc_width: int = 32,
-                 accumulate: bool = False) -> None:
+                 accumulate: bool = False, *, gathered: bool = False) -> None:
         self.width, self.is_signed, self.acc_width = check_params(width, is_signed, acc_width)
-        if not isinstance(accumulate, bool):
-            raise TypeError(f"accumulate must be True or False, got {accumulate!r}")
+        for name, flag in (("accumulate", accumulate), ("gathered", gathered)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
         self.accumulate = accumulate
+        self.gathered = gathered
         super().__init__({
             "i": In(stream.Signature(
-                self.input_layout(width, is_signed, acc_width, accumulate))),
+                self.input_layout(width, is_signed, acc_width, accumulate, gathered))),
             "d": Out(stream.Signature(tile_layout(signed(acc_width)))),
         })
 
     @staticmethod
-    def input_layout(width: int, is_signed: bool, acc_width: int,
-                     accumulate: bool) -> data.StructLayout:
-        """Payload of the input stream."""
+    def input_layout(width: int, is_signed: bool, acc_width: int, accumulate: bool,
+                     gathered: bool = False) -> data.StructLayout:
+        """Payload of the input stream.
+
+        With ``gathered`` (used by the sparse tensor core), ``b`` holds a separate 4 x 4 B
+        tile for every row of A: 64 entries, entry ``16*r + 4*k + c`` is ``B_r[k, c]``, and
+        ``D[r, c] = sum_k A[r, k] * B_r[k, c] + C[r, c]``.
+        """
         op = signed(width) if is_signed else unsigned(width)
-        fields = {"a": tile_layout(op), "b": tile_layout(op), "c": tile_layout(signed(acc_width))}
+        b = data.ArrayLayout(op, TILE ** 3) if gathered else tile_layout(op)
+        fields = {"a": tile_layout(op), "b": b, "c": tile_layout(signed(acc_width))}
         if accumulate:
             fields.update(first=1, last=1)
         return data.StructLayout(fields)
@@ -146,7 +154,9 @@ class TensorCore(wiring.Component):
             for r in range(TILE):
                 for c in range(TILE):
                     for k in range(TILE):
-                        m.d.sync += prods[r][c][k].eq(a[TILE * r + k] * b[TILE * k + c])
+                        bk = b[TILE * TILE * r + TILE * k + c] if self.gathered \
+                            else b[TILE * k + c]
+                        m.d.sync += prods[r][c][k].eq(a[TILE * r + k] * bk)
 
         with m.If(s_ready):
             m.d.sync += s_valid.eq(p_valid)

@@ -7,10 +7,11 @@ from mmfree.sim import cosim
 
 from .conftest import require_simulator
 
-# (width, is_signed, acc_width, accumulate): int8 in both modes, int4 unsigned with a 12-bit
-# accumulator (so GEMMs overflow and wrap), int16 plain (products of 2**30: tiles wrap).
-CONFIGS = [(8, True, 32, False), (8, True, 32, True), (4, False, 12, True),
-           (16, True, 32, False)]
+# (width, is_signed, acc_width, accumulate): int8 in both modes, int4 signed with a 10-bit
+# accumulator and int4 unsigned with a 12-bit one (so tiles and GEMMs overflow and wrap),
+# int16 plain (products of 2**30: tiles wrap at 32 bits).
+CONFIGS = [(8, True, 32, False), (8, True, 32, True), (4, True, 10, False),
+           (4, False, 12, True), (16, True, 32, False)]
 
 
 @pytest.mark.cosim

@@ -55,7 +55,9 @@ def test_cli_rejects_bad_parameters(argv, message):
 
 @pytest.mark.parametrize("command", [[], ["generate"], ["lint"], ["cosim-unit"], ["demo"],
                                      ["doctor"], ["generate", "tensor-core"],
-                                     ["cosim-unit", "tensor-core"]])
+                                     ["cosim-unit", "tensor-core"],
+                                     ["generate", "sparse-decode"],
+                                     ["lint", "sparse-tensor-core"]])
 def test_help_explains_every_command(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([*command, "--help"])
@@ -81,7 +83,25 @@ def test_lint_wall_only_documented_waivers(params):
     {"width": 16, "accumulate": True}, {"width": 32, "acc_width": 64},
 ])
 def test_tensor_core_lint_wall(params):
-    from mmfree.hdl.tensor_core import TensorCore
+    _lint_ok("TensorCore", params)
+
+
+@pytest.mark.parametrize("cls,params", [
+    ("SparseDecode", {}), ("SparseDecode", {"mode": "select", "accumulate": True}),
+    ("SparseDecode", {"width": 4, "is_signed": False, "acc_width": 9}),
+    ("SparseTensorCore", {"accumulate": True}),
+    ("SparseTensorCore", {"width": 16, "acc_width": 40}),
+])
+def test_sparse_units_lint_wall(cls, params):
+    _lint_ok(cls, params)
+
+
+def _lint_ok(cls, params):
+    from mmfree.hdl import sparse_decode, tensor_core
     require_simulator("verilator")
-    result = lint(to_verilog(TensorCore(**params), "top"), "top")
+    component = getattr(tensor_core if cls == "TensorCore" else sparse_decode, cls)(**params)
+    result = lint(to_verilog(component, "top"), "top")
     assert result.ok, result.summary()
+
+
+

@@ -20,3 +20,18 @@ def test_ternary_core_infers_no_multiplier():
     stats = synth_stats(to_verilog(ternary_core(lanes=16), "tern"), "tern", "ecp5")
     print(f"16-lane ternary core on ECP5: {stats}")
     assert "MULT18X18D" not in stats, stats
+
+
+@pytest.mark.parametrize("mode", ["expand", "select"])
+def test_sparse_decode_resources(mode):
+    from mmfree.hdl.sparse_decode import SparseDecode
+    stats = synth_stats(to_verilog(SparseDecode(mode=mode), "sdec"), "sdec", "ecp5")
+    print(f"int8 sparse decode ({mode}) on ECP5: {stats}")
+    assert "MULT18X18D" not in stats and stats.get("LUT4", 0) > 0
+
+
+def test_sparse_tensor_core_keeps_64_multipliers():
+    from mmfree.hdl.sparse_decode import SparseTensorCore
+    stats = synth_stats(to_verilog(SparseTensorCore(), "stc"), "stc", "ecp5")
+    print(f"int8 sparse tensor core on ECP5: {stats}")
+    assert stats.get("MULT18X18D") == 64, stats

@@ -13,12 +13,12 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from mmfree.golden.tensor_core import gemm_schedule, mac_tile, operand_range, tiled_gemm
 from mmfree.hdl.tensor_core import TensorCore
-from mmfree.sim.stream import StreamSink, StreamSource, pack, to_signed
+from mmfree.sim.stream import pack
+from mmfree.sim.tiles import TileHarness, new_report, signed_elements
 
 CFG = json.loads(os.environ.get("MMFREE_TB_CONFIG", "{}"))
 W = int(CFG.get("width", 8))
@@ -27,9 +27,7 @@ ACC = int(CFG.get("acc_width", 32))
 ACCUM = bool(CFG.get("accumulate", False))
 LO, HI = operand_range(W, SIGNED)
 CLO, CHI = -(1 << (ACC - 1)), (1 << (ACC - 1)) - 1
-PERIOD = 10
-REPORT: dict = {"config": CFG, "tiles": 0, "outputs": 0, "mismatches": 0, "gemms": 0,
-                "cycle_checks": 0, "cycle_mismatches": 0, "tests": {}}
+REPORT: dict = {**new_report(CFG), "gemms": 0}
 
 
 def _write_report() -> None:
@@ -49,67 +47,12 @@ def beat(a: np.ndarray, b: np.ndarray, c: np.ndarray, first: bool = True,
     return value
 
 
-def unpack_tile(value: int) -> np.ndarray:
-    return np.array([to_signed(value >> (ACC * e), ACC) for e in range(16)]).reshape(4, 4)
-
-
-class Harness:
-    """Clock, reset, the input source and the output sink."""
+class Harness(TileHarness):
+    """The tile harness plus the tensor core's tile and GEMM drivers."""
 
     def __init__(self, dut, rng: random.Random, stall: tuple[float, float] = (0, 0)):
-        self.dut = dut
-        dut.rst.value = 1
-        self.i = StreamSource(dut, "i", dut.clk, PERIOD, rng, stall[0])
-        self.d = StreamSink(dut, "d", dut.clk, PERIOD, rng, stall[1])
-
-    async def start(self) -> None:
-        Clock(self.dut.clk, PERIOD, unit="ns").start()
-        await self.reset()
-        self.i.start()
-        self.d.start()
-
-    async def reset(self, cycles: int = 2) -> None:
-        self.dut.rst.value = 1
-        await ClockCycles(self.dut.clk, cycles)
-        self.dut.rst.value = 0
-
-    async def run(self, beats: list[int], expect: list[np.ndarray], label: str,
-                  check_cycles: bool) -> int:
-        """Send ``beats``, collect ``len(expect)`` tiles, compare; returns mismatches."""
-        self.i.sent_cycles.clear()
-        self.d.received.clear()
-        self.d.cycles.clear()
-        self.i.send(beats)
-        for _ in range(50 * (len(beats) + 3) + 100):
-            await RisingEdge(self.dut.clk)
-            if len(self.d.received) >= len(expect):
-                break
-        # Drain: anything arriving after the expected tiles is an error too.
-        await ClockCycles(self.dut.clk, TensorCore.LATENCY + 2)
-        got = [unpack_tile(v) for v in self.d.received]
-        bad = 0
-        if len(got) != len(expect):
-            self.dut._log.error("%s: expected %d tiles, got %d", label, len(expect), len(got))
-            bad += abs(len(expect) - len(got))
-        for t, (g, e) in enumerate(zip(got, expect, strict=False)):
-            wrong = int(np.sum(g != e))
-            bad += wrong
-            if wrong and bad <= 40:
-                self.dut._log.error("%s: tile %d: got\n%s\nexpected\n%s", label, t, g, e)
-        REPORT["tiles"] += len(got)
-        REPORT["outputs"] += 16 * len(got)
-        REPORT["mismatches"] += bad
-        if check_cycles and got:
-            measured = self.d.cycles[-1] - self.i.sent_cycles[0] + 1
-            want = TensorCore.cycles(len(beats))
-            REPORT["cycle_checks"] += 1
-            REPORT.setdefault("cycles", []).append([label, len(beats), measured, want])
-            if measured != want:
-                REPORT["cycle_mismatches"] += 1
-                self.dut._log.error("%s: %d beats took %d cycles, formula says %d",
-                                    label, len(beats), measured, want)
-                bad += 1
-        return bad
+        super().__init__(dut, rng, REPORT, signed_elements(ACC, 16, (4, 4)),
+                         TensorCore.LATENCY, stall=stall)
 
     async def tiles(self, tiles: list[tuple[np.ndarray, np.ndarray, np.ndarray]], label: str,
                     check_cycles: bool = True) -> int:
@@ -272,5 +215,24 @@ async def test_gemm_shapes(dut):
     k = 64
     a = np.full((4, k), LO if SIGNED else HI)
     bad += await h.gemm(a, a.T.copy(), np.full((4, 4), CHI), f"overflowing gemm 4x{k}x4")
+    _write_report()
+    assert bad == 0
+
+
+@cocotb.test(skip=not (ACCUM and CFG.get("listed")))
+async def test_listed_gemms(dut):
+    """GEMM shapes of the dense-vs-sparse comparison, with A pruned 2:4 as the sparse core
+    sees it (the dense array gains nothing from the zeros): cycles recorded per shape."""
+    from mmfree.golden.sparse import prune_2_4
+    rng, np_rng = _rngs(dut, "test_listed_gemms")
+    h = Harness(dut, rng)
+    await h.start()
+    bad = 0
+    REPORT["listed"] = []
+    for m, k, n in CFG["listed"]:
+        a = prune_2_4(np_rng.integers(LO, HI + 1, (m, k)))
+        bad += await h.gemm(a, np_rng.integers(LO, HI + 1, (k, n)),
+                            np.zeros((m, n), dtype=np.int64), f"listed {m}x{k}x{n}")
+        REPORT["listed"].append([m, k, n, REPORT["cycles"][-1][2]])
     _write_report()
     assert bad == 0

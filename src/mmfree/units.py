@@ -89,6 +89,52 @@ def _tensor_name(p: dict[str, object]) -> str:
             f"{'_acc' if p['accumulate'] else ''}")
 
 
+def _sparse_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sparse-decode parameters")
+    g.add_argument("--mode", choices=["expand", "select"], default="expand",
+                   help="expand compressed A to the dense tile, or select B rows for the "
+                        "sparse MAC (default expand)")
+    g.add_argument("--width", type=int, default=8, help="operand width, 2..32 (default 8)")
+    g.add_argument("--unsigned", action="store_true", help="unsigned operands")
+    g.add_argument("--acc-width", type=int, default=32,
+                   help="C width carried through in select mode (default 32)")
+    g.add_argument("--accumulate", action="store_true",
+                   help="select mode: carry the first/last flags of the accumulate protocol")
+
+
+def _sparse_params(a: argparse.Namespace) -> dict[str, object]:
+    return {"width": a.width, "is_signed": not a.unsigned, "mode": a.mode,
+            "acc_width": a.acc_width, "accumulate": a.accumulate}
+
+
+def _sparse_check(p: dict[str, object]) -> None:
+    from .hdl.tensor_core import check_params
+    check_params(p["width"], p["is_signed"], p["acc_width"])
+    if p["mode"] not in ("expand", "select"):
+        raise ValueError(f"mode must be expand or select, got {p['mode']!r}")
+
+
+def _sparse_build(p: dict[str, object]) -> wiring.Component:
+    from .hdl.sparse_decode import SparseDecode
+    return SparseDecode(**p)
+
+
+def _sparse_name(p: dict[str, object]) -> str:
+    sign = "s" if p["is_signed"] else "u"
+    extra = (f"_a{p['acc_width']}{'_acc' if p['accumulate'] else ''}"
+             if p["mode"] == "select" else "")
+    return f"mmfree_sparse_decode_{p['mode']}_{sign}{p['width']}{extra}"
+
+
+def _sparse_tensor_build(p: dict[str, object]) -> wiring.Component:
+    from .hdl.sparse_decode import SparseTensorCore
+    return SparseTensorCore(**p)
+
+
+def _sparse_tensor_name(p: dict[str, object]) -> str:
+    return "mmfree_sparse_" + _tensor_name(p).removeprefix("mmfree_")
+
+
 UNITS: dict[str, Unit] = {u.name: u for u in (
     Unit("ternary-core", "ternary accumulate core, y = W x with W in {-1,0,+1}",
          _ternary_args, _ternary_params, _ternary_check, _ternary_build, _ternary_name,
@@ -96,4 +142,10 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
     Unit("tensor-core", "4x4x4 MAC array, D = A*B + C per cycle (optionally accumulating)",
          _tensor_args, _tensor_params, _tensor_check, _tensor_build, _tensor_name,
          "mmfree.sim.tb.tensor_core"),
+    Unit("sparse-decode", "2:4 sparse decode unit (expand to dense, or select B rows)",
+         _sparse_args, _sparse_params, _sparse_check, _sparse_build, _sparse_name,
+         "mmfree.sim.tb.sparse_decode"),
+    Unit("sparse-tensor-core", "tensor core in 2:4 sparse mode, logical 4x8x4 per cycle",
+         _tensor_args, _tensor_params, _tensor_check, _sparse_tensor_build,
+         _sparse_tensor_name, "mmfree.sim.tb.sparse_tensor"),
 )}

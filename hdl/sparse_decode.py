@@ -1,0 +1,201 @@
+"""2:4 sparse decode unit: expands compressed A tiles, or gathers B rows for the sparse MAC."""
+
+from __future__ import annotations
+
+from amaranth import Array, Cat, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.sparse import VALID_CODES
+from .tensor_core import TILE, TensorCore, check_params, tile_layout
+
+MODES = ("expand", "select")
+
+
+def select_layout(width: int, is_signed: bool, acc_width: int,
+                  accumulate: bool) -> data.StructLayout:
+    """Input payload of the select mode (and of :class:`SparseTensorCore`)."""
+    op = signed(width) if is_signed else unsigned(width)
+    fields = {"a": tile_layout(op), "meta": data.ArrayLayout(4, 2 * TILE),
+              "b": data.ArrayLayout(op, 2 * TILE * TILE), "c": tile_layout(signed(acc_width))}
+    if accumulate:
+        fields.update(first=1, last=1)
+    return data.StructLayout(fields)
+
+
+def _decode_code(m: Module, code: object, name: str) -> tuple[Signal, Signal, Signal]:
+    """Named signals ``(i0, i1, valid)`` of a 4-bit group code: the low index in bits 1:0,
+    valid iff ``i0 < i1``."""
+    i0, i1 = Signal(2, name=f"{name}_i0"), Signal(2, name=f"{name}_i1")
+    valid = Signal(name=f"{name}_valid")
+    m.d.comb += [i0.eq(code[0:2]), i1.eq(code[2:4]), valid.eq(i0 < i1)]
+    return i0, i1, valid
+
+
+class SparseDecode(wiring.Component):
+    """Decode 2:4-compressed A tiles (values plus 4-bit group codes, see
+    :mod:`mmfree.golden.sparse`).
+
+    ``mode="expand"``: input ``values`` (4 rows x 2 kept values, entry ``2r + s``) and
+    ``meta`` (one group code per row, entry ``r``); output the dense 4 x 4 tile (entry
+    ``4r + k``) with each row's two values placed at indices ``i0 < i1`` of its code.
+
+    ``mode="select"`` (the front of :class:`SparseTensorCore`): a *logical* 4 x 8 A tile
+    arrives as ``a`` (4 rows x 4 kept values, entry ``4r + s``; slots 0, 1 belong to group 0
+    of the row, slots 2, 3 to group 1), ``meta`` (4 rows x 2 group codes, entry ``2r + g``:
+    exactly one 32-bit metadata word) and ``b``, the logical 8 x 4 B tile (entry ``4k + c``).
+    For every kept value the unit selects the matching row of B: it outputs
+    :meth:`TensorCore.input_layout` with ``gathered=True``, where ``B_r[s, :]`` is
+    ``B[4 * (s // 2) + i_s, :]``; ``c`` (and ``first``/``last`` with ``accumulate``) pass
+    through. The 4 x 4 x 4 array behind it then computes the 4 x 8 x 4 product with its 64
+    multipliers.
+
+    Invalid group codes (equal indices, decreasing pairs) decode as an all-zero group: in
+    expand mode the row's four entries are 0; in select mode the group's two values are 0
+    (its B selections follow the raw index bits and are multiplied by 0). The sticky ``error``
+    output rises with the first invalid code that transfers and stays high until reset.
+
+    Timing: one register stage, :attr:`LATENCY` = 1; one tile per cycle while ``o`` is ready
+    (``i.ready = (~o.valid | o.ready) & ~rst``). Synchronous reset empties the stage and
+    clears ``error``.
+    """
+
+    LATENCY = 1
+
+    def __init__(self, width: int = 8, is_signed: bool = True, mode: str = "expand",
+                 acc_width: int = 32, accumulate: bool = False) -> None:
+        self.width, self.is_signed, self.acc_width = check_params(width, is_signed, acc_width)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not isinstance(accumulate, bool):
+            raise TypeError(f"accumulate must be True or False, got {accumulate!r}")
+        self.mode, self.accumulate = mode, accumulate
+        op = signed(width) if is_signed else unsigned(width)
+        if mode == "expand":
+            i_layout = data.StructLayout({"values": data.ArrayLayout(op, 2 * TILE),
+                                          "meta": data.ArrayLayout(4, TILE)})
+            o_layout = tile_layout(op)
+        else:
+            i_layout = select_layout(width, is_signed, acc_width, accumulate)
+            o_layout = TensorCore.input_layout(width, is_signed, acc_width, accumulate,
+                                               gathered=True)
+        super().__init__({
+            "i": In(stream.Signature(i_layout)),
+            "o": Out(stream.Signature(o_layout)),
+            "error": Out(1),
+        })
+
+    def cycle_formula(self) -> str:
+        """The cycle count, as text."""
+        return f"T + {self.LATENCY} for T back-to-back tiles"
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        p = self.i.payload
+        invalid = []
+        out = []  # (output field element, value) pairs
+        if self.mode == "expand":
+            op = signed(self.width) if self.is_signed else unsigned(self.width)
+            for r in range(TILE):
+                _, _, valid = _decode_code(m, p.meta[r], f"row{r}")
+                invalid.append(~valid)
+                row = Signal(data.ArrayLayout(op, TILE), name=f"dense_row{r}")
+                # one case per valid code; an invalid code gives a zero row
+                with m.Switch(p.meta[r]):
+                    for code in VALID_CODES:
+                        with m.Case(code):
+                            m.d.comb += [row[code & 3].eq(p.values[2 * r]),
+                                         row[code >> 2].eq(p.values[2 * r + 1])]
+                    with m.Default():
+                        m.d.comb += row.eq(0)
+                out += [(self.o.payload[TILE * r + k], row[k]) for k in range(TILE)]
+        else:
+            for r in range(TILE):
+                for g in range(2):
+                    i0, i1, valid = _decode_code(m, p.meta[2 * r + g], f"row{r}_group{g}")
+                    invalid.append(~valid)
+                    for s, idx in ((2 * g, i0), (2 * g + 1, i1)):
+                        out.append((self.o.payload.a[TILE * r + s],
+                                    Mux(valid, p.a[TILE * r + s], 0)))
+                        for c in range(TILE):
+                            rows = Array(p.b[TILE * (TILE * g + j) + c] for j in range(TILE))
+                            out.append((self.o.payload.b[TILE * TILE * r + TILE * s + c],
+                                        rows[idx]))
+            out.append((self.o.payload.c, p.c))
+            if self.accumulate:
+                out += [(self.o.payload.first, p.first), (self.o.payload.last, p.last)]
+
+        fire = self.i.valid & self.i.ready
+        m.d.comb += self.i.ready.eq((~self.o.valid | self.o.ready) & ~ResetSignal())
+        with m.If(self.i.ready):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+        with m.If(fire):
+            m.d.sync += [field.eq(value) for field, value in out]
+            with m.If(Cat(*invalid).any()):
+                m.d.sync += self.error.eq(1)
+        return m
+
+
+class SparseTensorCore(wiring.Component):
+    """The tensor core in 2:4 sparse mode: a logical 4 x 8 x 4 product per cycle.
+
+    :class:`SparseDecode` (select mode) in front of a :class:`TensorCore` with gathered B:
+    each beat carries a compressed logical 4 x 8 A tile (16 kept values and one 32-bit
+    metadata word), the logical 8 x 4 B tile and C; the result is
+    ``D = decompress(A) @ B + C`` (wrapping at ``acc_width``), bit-exact with
+    :func:`mmfree.golden.sparse.sparse_mac_tile`, using the same 64 multipliers as the dense
+    array: twice the MACs per cycle. With ``accumulate`` the ``first``/``last`` protocol of
+    :class:`TensorCore` runs GEMMs (:func:`mmfree.golden.sparse.sparse_gemm_schedule`).
+
+    Ports: ``i`` (:class:`SparseDecode` select-mode payload), ``d`` (D tile), ``error``
+    (sticky invalid-metadata flag), ``clk``, ``rst``.
+
+    Timing: :attr:`LATENCY` = 4 (decode stage + the array's 3); initiation interval 1.
+    ``T + 4`` cycles for T back-to-back beats; an M x K x N GEMM takes
+    ``ceil(M/4) * ceil(N/4) * ceil(K/8) + 4`` cycles (:meth:`gemm_cycles`), against
+    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` dense.
+    """
+
+    LATENCY = SparseDecode.LATENCY + TensorCore.LATENCY
+
+    def __init__(self, width: int = 8, is_signed: bool = True, acc_width: int = 32,
+                 accumulate: bool = False) -> None:
+        self.width, self.is_signed, self.acc_width = check_params(width, is_signed, acc_width)
+        if not isinstance(accumulate, bool):
+            raise TypeError(f"accumulate must be True or False, got {accumulate!r}")
+        self.accumulate = accumulate
+        super().__init__({
+            "i": In(stream.Signature(select_layout(width, is_signed, acc_width, accumulate))),
+            "d": Out(stream.Signature(tile_layout(signed(acc_width)))),
+            "error": Out(1),
+        })
+
+    @classmethod
+    def cycles(cls, beats: int) -> int:
+        """Cycles for ``beats`` back-to-back input tiles."""
+        return beats + cls.LATENCY
+
+    @classmethod
+    def gemm_cycles(cls, m: int, k: int, n: int) -> int:
+        """Cycles for a logical M x K x N GEMM in accumulate mode."""
+        return cls.cycles(-(-m // TILE) * -(-k // (2 * TILE)) * -(-n // TILE))
+
+    def cycle_formula(self) -> str:
+        """The cycle counts, as text."""
+        text = f"T + {self.LATENCY} for T back-to-back logical 4x8x4 tiles"
+        if self.accumulate:
+            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/8) + {self.LATENCY} for a logical "
+                     "M x K x N GEMM")
+        return text
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.decode = decode = SparseDecode(
+            self.width, self.is_signed, "select", self.acc_width, self.accumulate)
+        m.submodules.array = array = TensorCore(
+            self.width, self.is_signed, self.acc_width, self.accumulate, gathered=True)
+        wiring.connect(m, wiring.flipped(self.i), decode.i)
+        wiring.connect(m, decode.o, array.i)
+        wiring.connect(m, array.d, wiring.flipped(self.d))
+        m.d.comb += self.error.eq(decode.error)
+        return m
