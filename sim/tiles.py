@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.handle import SimHandleBase
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from .stream import StreamSink, StreamSource, to_signed
 
@@ -59,6 +59,41 @@ class TileHarness:
         self.dut.rst.value = 1
         await ClockCycles(self.dut.clk, cycles)
         self.dut.rst.value = 0
+
+    async def interrupt_with_reset(self, beats: list[int], rng: random.Random,
+                                   label: str) -> int:
+        """Start streaming ``beats``, then reset mid-stream while an input is offered.
+
+        Returns the problems seen: the input accepted during reset, or an output valid (or
+        the DUT's ``error`` flag set) right after it. The drivers are restarted afterwards
+        with empty queues, so the next :meth:`run` starts from a clean pipeline.
+        """
+        dut, log = self.dut, self.dut._log
+        self.i.send(beats)
+        await ClockCycles(dut.clk, rng.randint(2, max(2, len(beats))))
+        self.i.stop()
+        self.d.stop()
+        self.i.valid.value = 1
+        dut.rst.value = 1
+        await ReadOnly()
+        bad = 0
+        if int(self.i.ready.value):
+            log.error("%s: input accepted while reset is asserted", label)
+            bad += 1
+        await RisingEdge(dut.clk)
+        self.i.valid.value = 0
+        await self.reset(rng.randint(1, 3))
+        await ReadOnly()
+        if int(self.d.valid.value):
+            log.error("%s: output valid right after reset", label)
+            bad += 1
+        if hasattr(dut, "error") and int(dut.error.value):
+            log.error("%s: error flag not cleared by reset", label)
+            bad += 1
+        await RisingEdge(dut.clk)
+        self.i.start()
+        self.d.start()
+        return bad
 
     async def run(self, beats: list[int], expect: list[np.ndarray], label: str,
                   check_cycles: bool) -> int:

@@ -13,7 +13,7 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from mmfree.golden.sparse import compress, expand_tile, is_valid, prune_2_4, select_tile
 from mmfree.golden.tensor_core import operand_range
@@ -168,24 +168,8 @@ async def test_stalls_and_reset(dut):
     bad = await h.run([c.beat for c in cases], [c.expect for c in cases], "stalled",
                       check_cycles=False)
     for trial in range(3):
-        h.i.send([c.beat for c in random_cases(np_rng, 20, True)])
-        await ClockCycles(dut.clk, rng.randint(2, 20))
-        h.i.stop()
-        h.d.stop()
-        dut.i__valid.value = 1
-        dut.rst.value = 1
-        await ReadOnly()
-        if int(dut.i__ready.value):
-            dut._log.error("trial %d: input ready during reset", trial)
-            bad += 1
-        await RisingEdge(dut.clk)
-        dut.i__valid.value = 0
-        await h.reset()
-        await ReadOnly()
-        bad += int(dut.o__valid.value) + int(dut.error.value)
-        await RisingEdge(dut.clk)
-        h.i.start()
-        h.d.start()
+        noise = [c.beat for c in random_cases(np_rng, 20, True)]
+        bad += await h.interrupt_with_reset(noise, rng, f"trial {trial}")
         cases = random_cases(np_rng, 10, False)
         bad += await h.run([c.beat for c in cases], [c.expect for c in cases],
                            f"after reset {trial}", check_cycles=False)

@@ -13,7 +13,7 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from mmfree.golden.sparse import (
     VALID_CODES,
@@ -198,24 +198,8 @@ async def test_stalls_and_reset(dut):
                             np.zeros((7, 6), dtype=np.int64), "stalled gemm",
                             check_cycles=False)
     for trial in range(3):
-        h.i.send([beat(*random_tile(np_rng, True)) for _ in range(20)])
-        await ClockCycles(dut.clk, rng.randint(2, 20))
-        h.i.stop()
-        h.d.stop()
-        dut.i__valid.value = 1
-        dut.rst.value = 1
-        await ReadOnly()
-        if int(dut.i__ready.value):
-            dut._log.error("trial %d: input ready during reset", trial)
-            bad += 1
-        await RisingEdge(dut.clk)
-        dut.i__valid.value = 0
-        await h.reset()
-        await ReadOnly()
-        bad += int(dut.d__valid.value) + int(dut.error.value)
-        await RisingEdge(dut.clk)
-        h.i.start()
-        h.d.start()
+        noise = [beat(*random_tile(np_rng, True)) for _ in range(20)]
+        bad += await h.interrupt_with_reset(noise, rng, f"trial {trial}")
         bad += await h.tiles([random_tile(np_rng) for _ in range(8)], f"after reset {trial}",
                              check_cycles=False)
     _write_report()
