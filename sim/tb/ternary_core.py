@@ -320,3 +320,21 @@ async def test_invalid_packed_bytes(dut):
     REPORT["error_flag_checked"] = True
     _write_report()
     assert bad == 0, f"{bad} problems with invalid packed bytes"
+
+
+@cocotb.test(skip=not CFG.get("listed"))
+async def test_listed_products(dut):
+    """Products of the listed (M, K) shapes, back to back from an idle pipeline; the measured
+    cycles of each are recorded (for the cycle model's unit-level check)."""
+    rng, np_rng = _rngs(dut, "test_listed_products")
+    h = Harness(dut, rng)
+    await h.start()
+    bad = 0
+    REPORT["listed"] = []
+    for m, k in CFG["listed"]:
+        w = random_ternary(np_rng, m, k)
+        x = np_rng.integers(AMIN, AMAX + 1, k)
+        bad += await h.product(w, x, np_rng, label=f"listed {m}x{k}")
+        REPORT["listed"].append([m, k, REPORT["cycles"][-1][2]])
+    _write_report()
+    assert bad == 0
