@@ -1,0 +1,259 @@
+"""Tables, JSON, CSV and figures for projections, comparisons and sweeps."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import PRESETS, HardwareConfig, ModelConfig, Workload, builtin_model
+from .system import Projection, project
+
+
+def _f(v: object) -> float:
+    return float(np.asarray(v))
+
+
+def summary(p: Projection) -> dict[str, object]:
+    """The headline numbers of a projection."""
+    d = p.decode
+    intensity = _f(d.ops_count) / max(_f(d.dram_bytes), 1e-9)
+    bw = p.hw.dram_bytes_per_s
+    return {
+        "model": p.model.name, "hardware": p.hw.name, "batch": p.workload.batch,
+        "prompt": p.workload.prompt, "generate": p.workload.generate,
+        "decode_tokens_per_s": p.tokens_per_s, "tpot_ms": p.tpot_s * 1e3,
+        "ttft_ms": p.ttft_s * 1e3,
+        "generation_s": p.ttft_s + max(p.workload.generate - 1, 0) * p.tpot_s,
+        "binding": str(d.binding),
+        "decode_cycles_compute": _f(d.compute_cycles),
+        "dram_bytes_per_step": _f(d.dram_bytes), "onchip_bits_per_step": _f(d.onchip_bits),
+        "arithmetic_intensity_ops_per_byte": intensity,
+        "attained_gops": _f(d.ops_count) / _f(d.time_s) / 1e9,
+        "peak_compute_gops": p.peak_ops_per_s() / 1e9,
+        "memory_roof_gops": intensity * bw / 1e9,
+        "energy_per_token_mj": {k: v * 1e3 for k, v in p.energy_per_token_j.items()},
+        "power_w": p.power_w, "total_power_w": sum(p.power_w.values()),
+        "context_for_decode": p.context, "warnings": p.warnings,
+    }
+
+
+def breakdown(p: Projection) -> list[dict[str, object]]:
+    """Per-operation cycles of one decode step (per layer and in total)."""
+    total = _f(p.decode.compute_cycles)
+    rows = []
+    for op in p.decode.ops:
+        k = p.model.layers if op.per_layer else 1
+        cyc = _f(op.cycles)
+        rows.append({"operation": op.name, "unit": op.unit,
+                     "cycles_per_layer": cyc if op.per_layer else None,
+                     "cycles_total": cyc * k, "share": cyc * k / total if total else 0.0})
+    return rows
+
+
+def provenance(p: Projection) -> dict[str, str]:
+    """Every tagged number behind a projection."""
+    out = {f"hardware.{k}": v for k, v in p.hw.provenance().items()}
+    out["unit cycles"] = ("measured: RTL co-simulation (tests/test_model_units.py), "
+                          "TernaryCore M*ceil(K/N)+3(+1 packed), TensorCore "
+                          "ceil(M/4)ceil(N/4)ceil(K/4)+3, sparse ceil(K/8), +4")
+    if p.hw.luts_per_ternary_lane is not None:
+        out["hardware.luts_per_ternary_lane"] = p.hw.luts_per_ternary_lane.tag()
+    out["fp16 embeddings/state, int8 KV cache"] = "assumed: storage formats"
+    return out
+
+
+def text(p: Projection) -> str:
+    """The human-readable report of ``mmfree project``."""
+    s = summary(p)
+    lines = [f"{p.model.name} on {p.hw.name}: batch {p.workload.batch}, prompt "
+             f"{p.workload.prompt}, generate {p.workload.generate} "
+             f"(decode at context {p.context})", ""]
+    rows = [("decode throughput", f"{s['decode_tokens_per_s']:.2f} tokens/s"),
+            ("TPOT", f"{s['tpot_ms']:.3f} ms"), ("TTFT", f"{s['ttft_ms']:.3f} ms"),
+            ("whole generation", f"{s['generation_s']:.3f} s"),
+            ("binding resource", s["binding"]),
+            ("DRAM traffic / step", f"{s['dram_bytes_per_step'] / 1e6:.2f} MB"),
+            ("on-chip reads / step", f"{s['onchip_bits_per_step'] / 8e6:.2f} MB"),
+            ("roofline", f"{s['arithmetic_intensity_ops_per_byte']:.1f} ops/B, attained "
+                         f"{s['attained_gops']:.1f} GOPS of {s['peak_compute_gops']:.1f} peak "
+                         f"(memory roof {s['memory_roof_gops']:.1f})"),
+            ("energy / token", f"{sum(s['energy_per_token_mj'].values()):.3f} mJ"),
+            ("average power", f"{s['total_power_w']:.2f} W")]
+    width = max(len(a) for a, _ in rows)
+    lines += [f"  {a:<{width}}  {b}" for a, b in rows]
+    lines += ["", "  power breakdown:"] + [
+        f"    {k:<16} {v:8.3f} W  ({s['energy_per_token_mj'][k]:.4f} mJ/token)"
+        for k, v in s["power_w"].items()]
+    lines += ["", f"  {'operation':<28} {'unit':<12} {'cycles/layer':>14} {'total':>14} "
+                  f"{'share':>6}"]
+    for r in breakdown(p):
+        per = f"{r['cycles_per_layer']:,.0f}" if r["cycles_per_layer"] is not None else "-"
+        lines.append(f"  {r['operation']:<28} {r['unit']:<12} {per:>14} "
+                     f"{r['cycles_total']:>14,.0f} {r['share']:>6.1%}")
+    lines += ["", "  provenance:"] + [f"    {k}: {v}" for k, v in provenance(p).items()]
+    lines += [f"  WARNING: {w}" for w in p.warnings]
+    return "\n".join(lines)
+
+
+def to_json(p: Projection) -> str:
+    return json.dumps({"summary": summary(p), "breakdown": breakdown(p),
+                       "provenance": provenance(p)}, indent=2, default=float)
+
+
+def to_csv(p: Projection) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["section", "key", "value"])
+    for k, v in summary(p).items():
+        if isinstance(v, dict):
+            for kk, vv in v.items():
+                w.writerow(["summary", f"{k}.{kk}", vv])
+        elif not isinstance(v, list):
+            w.writerow(["summary", k, v])
+    for r in breakdown(p):
+        w.writerow(["cycles", r["operation"], r["cycles_total"]])
+    for k, v in provenance(p).items():
+        w.writerow(["provenance", k, v])
+    return buf.getvalue()
+
+
+def plot(p: Projection, out_dir: Path, fmt: str = "png") -> list[Path]:
+    """A roofline figure and a breakdown figure (cycles and power)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    s = summary(p)
+    peak, bw = s["peak_compute_gops"], p.hw.dram_bytes_per_s / 1e9
+    x = np.logspace(-2, 4, 200)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.loglog(x, np.minimum(peak, x * bw), label="roofline")
+    ax.plot([s["arithmetic_intensity_ops_per_byte"]], [s["attained_gops"]], "o",
+            label=f"{p.model.name}, batch {p.workload.batch}")
+    ax.set_xlabel("arithmetic intensity (ops / DRAM byte)")
+    ax.set_ylabel("GOPS")
+    ax.set_title(f"{p.model.name} on {p.hw.name}")
+    ax.legend()
+    roof = out_dir / f"roofline.{fmt}"
+    fig.savefig(roof, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    rows = breakdown(p)
+    a1.barh([r["operation"] for r in rows], [r["cycles_total"] for r in rows])
+    a1.set_xlabel("cycles per decode step")
+    a2.bar(list(s["power_w"]), list(s["power_w"].values()))
+    a2.set_ylabel("W")
+    fig.suptitle(f"{p.model.name} on {p.hw.name}: {s['decode_tokens_per_s']:.1f} tokens/s")
+    bd = out_dir / f"breakdown.{fmt}"
+    fig.savefig(bd, bbox_inches="tight")
+    plt.close(fig)
+    return [roof, bd]
+
+
+# --- comparison ----------------------------------------------------------------------------
+
+@dataclass
+class Comparison:
+    """Tokens/s of the three contenders over batch sizes and context lengths."""
+
+    hw: HardwareConfig
+    size: str
+    batches: list[int]
+    contexts: list[int]
+    table: dict[str, np.ndarray]  #: contender -> [batch, context] tokens/s
+
+    def winner(self) -> np.ndarray:
+        names = list(self.table)
+        stack = np.stack([self.table[n] for n in names])
+        return np.array(names, dtype=object)[np.argmax(stack, axis=0)]
+
+    def crossovers(self) -> list[str]:
+        """Where the fastest contender changes, along batch and along context."""
+        win = self.winner()
+        out = []
+        for ci, c in enumerate(self.contexts):
+            for bi in range(1, len(self.batches)):
+                if win[bi, ci] != win[bi - 1, ci]:
+                    out.append(f"context {c}: {win[bi - 1, ci]} wins up to batch "
+                               f"{self.batches[bi - 1]}, {win[bi, ci]} from batch "
+                               f"{self.batches[bi]}")
+        for bi, b in enumerate(self.batches):
+            for ci in range(1, len(self.contexts)):
+                if win[bi, ci] != win[bi, ci - 1]:
+                    out.append(f"batch {b}: {win[bi, ci - 1]} wins up to context "
+                               f"{self.contexts[ci - 1]}, {win[bi, ci]} from context "
+                               f"{self.contexts[ci]}")
+        return out
+
+    def text(self) -> str:
+        lines = [f"{self.size} models on {self.hw.name} (equal budget: one MAC slot per "
+                 f"ternary lane, {self.hw.ternary_cores * self.hw.lanes} lanes vs "
+                 f"{self.hw.tensor_arrays} tensor arrays x 64), decode tokens/s", ""]
+        head = f"  {'batch':>6} {'context':>8} " + " ".join(f"{n:>22}" for n in self.table)
+        lines += [head + f" {'fastest':>22}"]
+        win = self.winner()
+        for bi, b in enumerate(self.batches):
+            for ci, c in enumerate(self.contexts):
+                vals = " ".join(f"{self.table[n][bi, ci]:>22.2f}" for n in self.table)
+                lines.append(f"  {b:>6} {c:>8} {vals} {win[bi, ci]:>22}")
+        cross = self.crossovers()
+        lines += ["", "  crossovers:"] + ([f"    {c}" for c in cross] or
+                                          ["    none: one contender wins everywhere"])
+        return "\n".join(lines)
+
+
+def compare(hw: HardwareConfig, size: str = "1.3B", batches: list[int] | None = None,
+            contexts: list[int] | None = None) -> Comparison:
+    """MatMul-free LM on ternary cores vs Transformer++ on dense and 2:4 sparse tensor
+    cores, all on ``hw`` (its tensor arrays must be set)."""
+    from dataclasses import replace
+    batches = batches or [1, 4, 16, 64]
+    contexts = contexts or [256, 1024, 4096, 16384]
+    contenders = {
+        "MatMul-free/ternary": (builtin_model(size), hw),
+        "Transformer++/dense": (builtin_model(f"transformer-{size}"),
+                                replace(hw, tensor_sparse=False)),
+        "Transformer++/2:4": (builtin_model(f"transformer-{size}"),
+                              replace(hw, tensor_sparse=True)),
+    }
+    table = {n: np.zeros((len(batches), len(contexts))) for n in contenders}
+    for n, (model, h) in contenders.items():
+        for bi, b in enumerate(batches):
+            for ci, c in enumerate(contexts):
+                # decode at context c: a prompt of c tokens and one generated token
+                table[n][bi, ci] = project(model, h, Workload(b, c, 1)).tokens_per_s
+    return Comparison(hw, size, batches, contexts, table)
+
+
+def preset_table(sizes: tuple[str, ...] = ("370M", "1.3B", "2.7B"),
+                 workload: Workload | None = None) -> str:
+    """The 370M / 1.3B / 2.7B projections on every preset (batch 1 by default)."""
+    workload = workload or Workload(1, 128, 128)
+    lines = [f"  {'preset':<10} {'model':<6} {'tokens/s':>10} {'TPOT ms':>9} {'TTFT ms':>9} "
+             f"{'binding':>8} {'W':>7} {'mJ/token':>9}"]
+    for name, hw in PRESETS.items():
+        for size in sizes:
+            p = project(builtin_model(size), hw, workload)
+            s = summary(p)
+            lines.append(f"  {name:<10} {size:<6} {s['decode_tokens_per_s']:>10.2f} "
+                         f"{s['tpot_ms']:>9.2f} {s['ttft_ms']:>9.1f} {s['binding']:>8} "
+                         f"{s['total_power_w']:>7.2f} "
+                         f"{sum(s['energy_per_token_mj'].values()):>9.2f}"
+                         + ("  (does not fit DRAM)" if p.warnings else ""))
+    return "\n".join(lines)
+
+
+def model_names() -> list[str]:
+    from .config import builtin_names
+    return builtin_names()
+
+
+__all__ = ["ModelConfig", "compare", "model_names", "plot", "preset_table", "summary", "text",
+           "to_csv", "to_json"]
