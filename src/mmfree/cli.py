@@ -134,7 +134,7 @@ def _model_inputs(args: argparse.Namespace):  # -> (model, hw, workload, loader)
         model = hw = workload = None
         if args.config:
             model, hw, workload = load_toml(args.config)
-        if args.model:
+        if getattr(args, "model", None):
             model = builtin_model(args.model)
         if args.hw:
             if args.hw in PRESETS:

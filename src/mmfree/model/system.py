@@ -159,9 +159,6 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
 
     weight_bytes = sum(op.weights * op.weight_bits / 8 * k
                        for op, k in zip(ops, mult, strict=True))
-    sram = np.asarray(arrays["sram_mib"]) * 2**20
-    resident = np.minimum(weight_bytes, sram)  # the part of the weights kept on chip
-    streamed = weight_bytes - resident
     state_bytes = 0.0
     if model.kind == "mmfree":  # MLGRU state per sequence and layer, read and written
         state_bytes = 2 * np.asarray(sequences) * layers * model.d * FP16_BYTES
@@ -170,20 +167,41 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
         kv_bytes = (np.asarray(sequences) * layers * 2 * model.d * KV_BYTES
                     * (np.asarray(context) + _ceil_div(vectors, sequences)))
     embed_bytes = np.asarray(vectors) * model.d * FP16_BYTES
-    dram_bytes = streamed + state_bytes + kv_bytes + embed_bytes
+    other_bytes = state_bytes + kv_bytes + embed_bytes
     dram_bw = (np.asarray(arrays["dram_channels"]) * np.asarray(arrays["dram_gbps"]) * 1e9
                * hw.dram_efficiency.value)
-    dram_s = dram_bytes / dram_bw
-
-    # on-chip: resident weights are re-read for every batch of vectors the units take
+    # Weights the units read, per step: resident ones come from on-chip SRAM (re-read for
+    # every vector), the others stream from DRAM once per step.
     lane_bits = sum(np.asarray(op.lane_slots) * op.weight_bits * k
                     for op, k in zip(ops, mult, strict=True) if op.weights)
-    resident_frac = np.where(weight_bytes > 0, resident / np.maximum(weight_bytes, 1), 0)
-    onchip_bits = lane_bits * resident_frac
-    onchip_s = onchip_bits / (np.asarray(arrays["sram_bits_per_cycle"]) * clock)
+    sram_bw = np.asarray(arrays["sram_bits_per_cycle"]) * clock
+    sram = np.asarray(arrays["sram_mib"]) * 2**20
+    f_max = np.minimum(1.0, sram / np.maximum(weight_bytes, 1))
 
+    def times(f: object) -> tuple[object, object, object]:
+        dram = (weight_bytes * (1 - f) + other_bytes) / dram_bw
+        onchip = lane_bits * f / sram_bw
+        path = np.maximum(compute_s, onchip)
+        return dram, onchip, (np.maximum(path, dram) if hw.overlap else path + dram)
+
+    # The resident fraction is chosen to minimise the step time. The time is convex and
+    # piecewise linear in the fraction, so its minimum lies at an end (none, all that fits)
+    # or at a kink: SRAM time = DRAM time, SRAM time = compute time, DRAM time = compute time.
+    tiny = 1e-30
+    w_s, lane_s = weight_bytes / dram_bw, lane_bits / sram_bw
+    kinks = (((weight_bytes + other_bytes) / dram_bw) / (lane_s + w_s + tiny),
+             compute_s / (lane_s + tiny),
+             1 - (compute_s - other_bytes / dram_bw) / (w_s + tiny))
+    best_f = np.zeros_like(np.asarray(f_max, dtype=float))
+    best_t = times(best_f)[2]
+    for cand in (f_max, *(np.clip(k, 0, f_max) for k in kinks)):
+        t = times(cand)[2]
+        best_f = np.where(t < best_t, cand, best_f)
+        best_t = np.minimum(t, best_t)
+    dram_s, onchip_s, time_s = times(best_f)
+    dram_bytes = weight_bytes * (1 - best_f) + other_bytes
+    onchip_bits = lane_bits * best_f
     on_path = np.maximum(compute_s, onchip_s)
-    time_s = np.maximum(on_path, dram_s) if hw.overlap else on_path + dram_s
     binding = np.where(dram_s >= on_path, "DRAM", np.where(onchip_s > compute_s, "on-chip",
                                                           "compute"))
 
@@ -249,12 +267,15 @@ class Projection:
         return {k: float(v) / float(self.decode.time_s) for k, v in self.decode.energy_j.items()}
 
     def peak_ops_per_s(self) -> float:
-        """Compute roof of the units this model runs on (2 ops per MAC-equivalent)."""
-        a = hw_arrays(self.hw)
-        clock = a["clock_mhz"] * 1e6
-        if self.model.kind == "mmfree" or self.model.ternary_linear:
-            return 2 * self.hw.ternary_cores * self.hw.lanes * clock
-        return 2 * 64 * self.hw.tensor_arrays * clock * (2 if self.hw.tensor_sparse else 1)
+        """Compute roof of the units this model runs on (2 ops per MAC-equivalent): ternary
+        lanes for ternary projections, tensor arrays for int8 projections and attention
+        (a 2:4 sparse array counts its logical rate)."""
+        clock = self.hw.clock_mhz.value * 1e6
+        ternary = 2 * self.hw.ternary_cores * self.hw.lanes * clock
+        tensor = 2 * 64 * self.hw.tensor_arrays * clock * (2 if self.hw.tensor_sparse else 1)
+        if self.model.kind == "mmfree":
+            return ternary
+        return tensor + (ternary if self.model.ternary_linear else 0)
 
 
 def project(model: ModelConfig, hw: HardwareConfig, workload: Workload) -> Projection:
