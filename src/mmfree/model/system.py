@@ -192,12 +192,18 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
     kinks = (((weight_bytes + other_bytes) / dram_bw) / (lane_s + w_s + tiny),
              compute_s / (lane_s + tiny),
              1 - (compute_s - other_bytes / dram_bw) / (w_s + tiny))
+    # Equal times (e.g. compute-bound) are broken by the memory energy of the placement.
+    def memory_j(f: object) -> object:
+        return ((weight_bytes * (1 - f) + other_bytes) * 8 * hw.dram_pj_per_bit.value
+                + lane_bits * f * hw.e_sram_pj_per_bit.value) * 1e-12
+
     best_f = np.zeros_like(np.asarray(f_max, dtype=float))
-    best_t = times(best_f)[2]
+    best_t, best_e = times(best_f)[2], memory_j(best_f)
     for cand in (f_max, *(np.clip(k, 0, f_max) for k in kinks)):
-        t = times(cand)[2]
-        best_f = np.where(t < best_t, cand, best_f)
-        best_t = np.minimum(t, best_t)
+        t, e = times(cand)[2], memory_j(cand)
+        better = (t < best_t * (1 - 1e-12)) | ((t <= best_t * (1 + 1e-12)) & (e < best_e))
+        best_f = np.where(better, cand, best_f)
+        best_t, best_e = np.where(better, t, best_t), np.where(better, e, best_e)
     dram_s, onchip_s, time_s = times(best_f)
     dram_bytes = weight_bytes * (1 - best_f) + other_bytes
     onchip_bits = lane_bits * best_f
