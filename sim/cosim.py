@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.lib import wiring
-from cocotb_tools.runner import get_results, get_runner
+from cocotb_tools.runner import Icarus, get_results, get_runner
 
 from ..hdl.generate import to_verilog
 from . import toolchain
@@ -30,6 +30,24 @@ def _build_args(simulator: str) -> list[str]:
     # No waivers: Verilator's default warnings stay fatal for the generated code. The
     # -Wall style classes it does trigger are justified in docs/lint.md (`mmfree lint`).
     return []
+
+
+class _IcarusVcd(Icarus):
+    """Icarus runner that lets vvp write the VCD of :func:`_vcd_dump_module`.
+
+    cocotb (2.1, pinned) starts vvp with ``-none`` unless its own SystemVerilog dump module
+    is used; this asks for VCD output instead.
+    """
+
+    def _test_command(self) -> list:
+        return [[("-vcd" if arg in ("-none", "-fst") else arg) for arg in cmd]
+                for cmd in super()._test_command()]
+
+
+def _vcd_dump_module(top: str) -> str:
+    """A Verilog-2005 module that dumps every signal of ``top`` to ``waves.vcd``."""
+    return ("module mmfree_vcd_dump;\n  initial begin\n    $dumpfile(\"waves.vcd\");\n"
+            f"    $dumpvars(0, {top});\n  end\nendmodule\n")
 
 
 def _show_tail(log: Path, lines: int = 80) -> None:
@@ -74,17 +92,28 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     toolchain.apply_env(sim.env)
     text = to_verilog(component, top)
     args = _build_args(simulator) if build_args is None else list(build_args)
-    digest = hashlib.sha256("\0".join([text, simulator, *args]).encode()).hexdigest()[:16]
+    # Icarus waveforms: cocotb's dump module is SystemVerilog, which the Verilog-2005 build
+    # cannot read, so a Verilog-2005 VCD dump module of our own is compiled in instead.
+    vcd_dump = waves and simulator == "icarus"
+    dump_text = _vcd_dump_module(top) if vcd_dump else ""
+    digest = hashlib.sha256("\0".join([text, simulator, *args, dump_text]).encode()
+                            ).hexdigest()[:16]
     build_dir = (root or build_root()) / simulator / f"{top}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{top}.v"
     if not source.exists() or source.read_text() != text:
         source.write_text(text)
+    sources = [source]
+    if vcd_dump:
+        dump = build_dir / "mmfree_vcd_dump.v"
+        dump.write_text(dump_text)
+        sources.append(dump)
+        args += ["-s", "mmfree_vcd_dump"]
 
-    runner = get_runner(simulator)
+    runner = _IcarusVcd() if vcd_dump else get_runner(simulator)
     try:
-        runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir,
-                     build_args=args, timescale=TIMESCALE, waves=waves,
+        runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
+                     build_args=args, timescale=TIMESCALE, waves=waves and not vcd_dump,
                      log_file=build_dir / "build.log")
     except BaseException:
         _show_tail(build_dir / "build.log")
@@ -99,7 +128,8 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     try:
         results = runner.test(test_module=test_module, hdl_toplevel=top, testcase=testcase,
                               seed=seed, extra_env=env, build_dir=build_dir,
-                              test_dir=test_dir, waves=waves, timescale=TIMESCALE,
+                              test_dir=test_dir, waves=waves and not vcd_dump,
+                              timescale=TIMESCALE,
                               log_file=log)
         tests, failed = get_results(results)
     except BaseException:

@@ -141,3 +141,22 @@ def test_cli_project_sweep_and_compare(tmp_path, capsys):
     assert main(["compare", "--hw", "ecp5-85", "--batches", "1,8", "--contexts", "512"]) == 0
     with pytest.raises(SystemExit, match="lanes"):
         main(["sweep", "--hw", "d5005", "--lanes", "2048", "-o", str(tmp_path)])
+
+
+def test_activity_estimate_scales_with_lanes_and_clock():
+    from mmfree.model.activity import measured, ternary_core_power_w
+    data = measured()
+    assert data is not None and 0 < data["alpha"] < 1  # shipped by bench/activity.py
+    hw = PRESETS["d5005"]
+    w1, prov = ternary_core_power_w(hw)
+    w2, _ = ternary_core_power_w(replace(hw, lanes=hw.lanes // 2))
+    w3, _ = ternary_core_power_w(replace(hw, clock_mhz=Q(120, "assumed", "x2")))
+    assert np.isclose(w1, 2 * w2) and np.isclose(w3, 2 * w1)
+    assert prov["alpha"].startswith("measured") and prov["E_toggle"].startswith("assumed")
+
+
+def test_cli_plot_writes_figures(tmp_path):
+    assert main(["project", "--hw", "hbm-fpga", "--model", "370M", "--plot", str(tmp_path),
+                 "--plot-format", "svg"]) == 0
+    assert (tmp_path / "roofline.svg").stat().st_size > 1000
+    assert (tmp_path / "breakdown.svg").stat().st_size > 1000

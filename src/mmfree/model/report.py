@@ -38,8 +38,20 @@ def summary(p: Projection) -> dict[str, object]:
         "memory_roof_gops": intensity * bw / 1e9,
         "energy_per_token_mj": {k: v * 1e3 for k, v in p.energy_per_token_j.items()},
         "power_w": p.power_w, "total_power_w": sum(p.power_w.values()),
+        "activity_based_ternary_power_w": _activity(p),
         "context_for_decode": p.context, "warnings": p.warnings,
     }
+
+
+def _activity(p: Projection) -> float | None:
+    """Activity-based dynamic power of the ternary cores during decode (None if unused)."""
+    from .activity import ternary_core_power_w
+    if not (p.model.kind == "mmfree" or p.model.ternary_linear):
+        return None
+    ternary = sum(_f(op.cycles) * (p.model.layers if op.per_layer else 1)
+                  for op in p.decode.ops if op.unit == "ternary")
+    busy = ternary / p.hw.clock_mhz.value / 1e6 / _f(p.decode.time_s)
+    return ternary_core_power_w(p.hw, min(busy, 1.0))[0]
 
 
 def breakdown(p: Projection) -> list[dict[str, object]]:
@@ -63,6 +75,10 @@ def provenance(p: Projection) -> dict[str, str]:
                           "ceil(M/4)ceil(N/4)ceil(K/4)+3, sparse ceil(K/8), +4")
     if p.hw.luts_per_ternary_lane is not None:
         out["hardware.luts_per_ternary_lane"] = p.hw.luts_per_ternary_lane.tag()
+    if p.model.kind == "mmfree" or p.model.ternary_linear:
+        from .activity import ternary_core_power_w
+        for k, v in ternary_core_power_w(p.hw)[1].items():
+            out[f"activity.{k}"] = v
     out["fp16 embeddings/state, int8 KV cache"] = "assumed: storage formats"
     return out
 
@@ -89,6 +105,10 @@ def text(p: Projection) -> str:
     lines += ["", "  power breakdown:"] + [
         f"    {k:<16} {v:8.3f} W  ({s['energy_per_token_mj'][k]:.4f} mJ/token)"
         for k, v in s["power_w"].items()]
+    if s["activity_based_ternary_power_w"] is not None:
+        lines.append(f"    (activity-based estimate of the ternary cores' dynamic power: "
+                     f"{s['activity_based_ternary_power_w']:.3f} W; the compute line above "
+                     "counts adds only)")
     lines += ["", f"  {'operation':<28} {'unit':<12} {'cycles/layer':>14} {'total':>14} "
                   f"{'share':>6}"]
     for r in breakdown(p):
