@@ -35,3 +35,32 @@ def test_sparse_tensor_core_keeps_64_multipliers():
     stats = synth_stats(to_verilog(SparseTensorCore(), "stc"), "stc", "ecp5")
     print(f"int8 sparse tensor core on ECP5: {stats}")
     assert stats.get("MULT18X18D") == 64, stats
+
+
+def test_flow_ecp5_reports_fmax_and_caches(tmp_path, monkeypatch):
+    from mmfree.hdl.generate import ternary_core as tc
+    from mmfree.hdl.synth import run_flow
+    monkeypatch.setenv("MMFREE_CACHE", str(tmp_path))
+    first = run_flow(lambda: tc(lanes=16), "tern16", "ecp5-25k", 100)
+    print(f"16-lane ternary core, ECP5-25 speed 6: Fmax {first.fmax_mhz:.1f} MHz")
+    assert first.fits and not first.cached and first.fmax_mhz > 20
+    assert first.utilization["TRELLIS_FF"][0] > 0 and first.critical_path
+    again = run_flow(lambda: tc(lanes=16), "tern16", "ecp5-25k", 100)
+    assert again.cached and again.fmax_mhz == first.fmax_mhz
+
+
+def test_flow_says_plainly_when_a_unit_does_not_fit(tmp_path, monkeypatch):
+    from mmfree.hdl.synth import run_flow
+    monkeypatch.setenv("MMFREE_CACHE", str(tmp_path))
+    r = run_flow(lambda: TensorCore(width=8), "tcore", "ecp5-25k", 100)
+    assert not r.fits and r.problem == "does not fit: needs 64 MULT18X18D, the part has 28"
+
+
+def test_flow_ice40_through_the_pin_wrapper_and_xilinx_counts(tmp_path, monkeypatch):
+    from mmfree.hdl.generate import ternary_core as tc
+    from mmfree.hdl.synth import run_flow
+    monkeypatch.setenv("MMFREE_CACHE", str(tmp_path))
+    ice = run_flow(lambda: tc(lanes=8), "tern8", "ice40-up5k", 30)
+    assert ice.fits and ice.fmax_mhz > 0 and ice.utilization["SB_IO"][0] <= 4
+    xil = run_flow(lambda: tc(lanes=8), "tern8", "xilinx-7", 100)
+    assert xil.fmax_mhz is None and xil.cells.get("FDRE", 0) > 0

@@ -121,6 +121,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _cosim(unit, params, ["icarus", "verilator"], seed, False)
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .hdl.synth import SynthesisError, run_flow
+    unit, params = _unit(args), _params(args)
+    top = unit.top_name(params)
+    try:
+        report = run_flow(lambda: unit.build(params), top, args.target, args.freq,
+                          progress=not args.quiet, use_cache=not args.no_cache)
+    except (SynthesisError, ValueError) as e:
+        raise SystemExit(f"mmfree: {e}") from None
+    print(f"{top} on {args.target} (constraint {args.freq:g} MHz)"
+          + (" [cached]" if report.cached else f" [{report.seconds:.0f} s]"))
+    print("  Yosys cells: " + ", ".join(f"{k} {v}" for k, v in sorted(report.cells.items())))
+    if report.utilization:
+        print("  placed: " + ", ".join(f"{k} {u}/{a}" for k, (u, a) in
+                                       sorted(report.utilization.items()) if u))
+    if not report.fits:
+        print(f"  {report.problem}")
+    elif report.fmax_mhz is not None:
+        verdict = "meets" if report.fmax_mhz >= args.freq else "FAILS"
+        print(f"  Fmax {report.fmax_mhz:.1f} MHz ({verdict} {args.freq:g} MHz); critical path "
+              f"{report.critical_path[0]} -> {report.critical_path[1]}")
+    else:
+        print("  no open place-and-route for this target: resource counts only")
+    if args.json:
+        Path(args.json).write_text(report.to_json())
+    return 0 if report.fits else 1
+
+
 def _model_inputs(args: argparse.Namespace):  # -> (model, hw, workload, loader)
     from .model.config import (
         PRESETS,
@@ -330,6 +358,26 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--batch", type=int, help="sequences decoded together (default 1)")
             p.add_argument("--prompt", type=int, help="prompt tokens (default 128)")
             p.add_argument("--generate", type=int, help="tokens generated (default 128)")
+
+    sy = sub.add_parser("synth", help="synthesise, place and route a unit; Fmax, resources",
+                        description="Run Yosys (and nextpnr for ECP5/iCE40) on a unit's "
+                                    "Verilog: resource counts, Fmax against --freq, the "
+                                    "critical path, and whether it fits the part (needed vs "
+                                    "available when it does not). ECP5 runs out of context; "
+                                    "iCE40 inside a two-pin wrapper; Xilinx 7-series gives "
+                                    "resource counts only. Results are cached by a hash of "
+                                    "the Verilog and the arguments.")
+
+    def synth_args(p: argparse.ArgumentParser) -> None:
+        from .hdl.synth import TARGETS
+        p.add_argument("--target", required=True, choices=sorted(TARGETS))
+        p.add_argument("--freq", type=float, default=100.0,
+                       help="clock constraint in MHz (default 100)")
+        p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+        p.add_argument("--no-cache", action="store_true", help="ignore cached results")
+        p.add_argument("--quiet", action="store_true", help="no progress indication")
+    _unit_parsers(sy, "synth", synth_args)
+    sy.set_defaults(func=cmd_synth)
 
     pr = sub.add_parser("project", help="tokens/s, latency and power of a model on hardware",
                         description="Project decode tokens/s, TPOT, TTFT, per-operation "
