@@ -6,8 +6,15 @@ from amaranth import Const, Module, Signal, signed
 from amaranth.hdl import Value
 
 
-def adder_tree(m: Module, values: list[Value], max_width: int, name: str = "tree") -> Signal:
-    """Balanced combinational sum of signed ``values`` (all of one width).
+def tree_depth(count: int) -> int:
+    """Levels of a balanced binary adder tree over ``count`` values: ``ceil(log2(count))``."""
+    return (count - 1).bit_length()
+
+
+def adder_levels(m: Module, values: list[Value], max_width: int, levels: int,
+                 name: str = "tree", first_level: int = 1) -> list[Signal]:
+    """``levels`` levels of a balanced combinational adder tree over signed ``values`` (all of
+    one width); returns the partial sums after them (one value once the tree is complete).
 
     Every node is a named signal one bit wider than its operands, so nothing overflows and
     every Verilog adder has operands of equal width; an odd value left over at a level is
@@ -15,11 +22,11 @@ def adder_tree(m: Module, values: list[Value], max_width: int, name: str = "tree
     from there on the sum is kept modulo ``2**max_width``, which is exact for a consumer that
     wraps at that width anyway (the accumulator).
     """
-    width = len(values[0])
     level = list(values)
-    depth = 0
-    while len(level) > 1:
-        depth += 1
+    width = len(level[0])
+    for depth in range(first_level, first_level + levels):
+        if len(level) == 1:
+            break
         width = min(width + 1, max_width)
         nxt = []
         for i in range(0, len(level), 2):
@@ -30,4 +37,9 @@ def adder_tree(m: Module, values: list[Value], max_width: int, name: str = "tree
             m.d.comb += node.eq(pair[0] + pair[1])
             nxt.append(node)
         level = nxt
-    return level[0]
+    return level
+
+
+def adder_tree(m: Module, values: list[Value], max_width: int, name: str = "tree") -> Signal:
+    """The whole balanced adder tree in one combinational stage (see :func:`adder_levels`)."""
+    return adder_levels(m, values, max_width, tree_depth(len(values)), name)[0]

@@ -44,10 +44,12 @@ def ports(component: wiring.Component) -> list[Port]:
 
 
 def ternary_core(lanes: int = 16, act_width: int = 8, acc_width: int = 32,
-                 packed: bool = False) -> TernaryCore | PackedTernaryCore:
+                 packed: bool = False,
+                 tree_levels_per_stage: int = 0) -> TernaryCore | PackedTernaryCore:
     """Build the ternary core, optionally with the packed-weight unpacker in front."""
     cls = PackedTernaryCore if packed else TernaryCore
-    return cls(lanes=lanes, act_width=act_width, acc_width=acc_width)
+    return cls(lanes=lanes, act_width=act_width, acc_width=acc_width,
+               tree_levels_per_stage=tree_levels_per_stage)
 
 
 def describe(component: wiring.Component, name: str, params: dict[str, object]) -> str:
@@ -57,7 +59,8 @@ def describe(component: wiring.Component, name: str, params: dict[str, object]) 
     lines += [f"- `{k}` = {v}" for k, v in params.items()]
     lines += ["", "## Ports", "", "| port | dir | width |", "|---|---|---|"]
     lines += [f"| `{p.name}` | {p.direction} | {p.width} |" for p in ports(component)]
-    lines += ["", "## Timing", "", f"- latency: {component.LATENCY} cycles",
+    latency = getattr(component, "latency", component.LATENCY)
+    lines += ["", "## Timing", "", f"- latency: {latency} cycles",
               f"- cycles: {component.cycle_formula()} (first input transfer to last output "
               "transfer, inclusive, with the streams keeping up)"]
     lines += ["", f"Full contract: the docstring of `{type(component).__module__}."
@@ -75,7 +78,7 @@ def write_unit(component: wiring.Component, name: str, params: dict[str, object]
     js_path.write_text(json.dumps({
         "module": name,
         "parameters": params,
-        "latency": component.LATENCY,
+        "latency": getattr(component, "latency", component.LATENCY),
         "cycles": component.cycle_formula(),
         "ports": [p.__dict__ for p in ports(component)],
     }, indent=2) + "\n")

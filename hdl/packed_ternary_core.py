@@ -6,7 +6,8 @@ from amaranth import Module, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .ternary_core import TernaryCore, check_params
+from ._params import check_int
+from .ternary_core import TernaryCore, check_params, ternary_latency
 from .trit_unpacker import TritUnpacker, packed_layout
 
 
@@ -25,8 +26,12 @@ class PackedTernaryCore(wiring.Component):
 
     LATENCY = TernaryCore.LATENCY + TritUnpacker.LATENCY
 
-    def __init__(self, lanes: int = 16, act_width: int = 8, acc_width: int = 32) -> None:
+    def __init__(self, lanes: int = 16, act_width: int = 8, acc_width: int = 32,
+                 tree_levels_per_stage: int = 0) -> None:
         self.lanes, self.act_width, self.acc_width = check_params(lanes, act_width, acc_width)
+        self.tree_levels_per_stage = check_int("tree_levels_per_stage", tree_levels_per_stage,
+                                               0, 10)
+        self.latency = ternary_latency(lanes, tree_levels_per_stage, packed=True)
         super().__init__({
             "w": In(stream.Signature(packed_layout(lanes))),
             "x": In(stream.Signature(data.ArrayLayout(signed(act_width), lanes))),
@@ -39,14 +44,19 @@ class PackedTernaryCore(wiring.Component):
         """Cycles for an ``m`` x ``k`` product (see the class docstring)."""
         return m * -(-k // lanes) + cls.LATENCY
 
+    def product_cycles(self, m: int, k: int) -> int:
+        """Cycles for an ``m`` x ``k`` product on this instance."""
+        return m * -(-k // self.lanes) + self.latency
+
     def cycle_formula(self) -> str:
         """The cycle count of an M x K product, as text."""
-        return f"M * ceil(K / {self.lanes}) + {self.LATENCY} for an M x K product"
+        return f"M * ceil(K / {self.lanes}) + {self.latency} for an M x K product"
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         m.submodules.unpacker = unpacker = TritUnpacker(self.lanes)
-        m.submodules.core = core = TernaryCore(self.lanes, self.act_width, self.acc_width)
+        m.submodules.core = core = TernaryCore(self.lanes, self.act_width, self.acc_width,
+                                               self.tree_levels_per_stage)
         wiring.connect(m, wiring.flipped(self.w), unpacker.i)
         wiring.connect(m, unpacker.o, core.w)
         wiring.connect(m, wiring.flipped(self.x), core.x)

@@ -6,7 +6,7 @@ from amaranth import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._arith import adder_tree
+from ._arith import adder_levels, tree_depth
 from ._params import check_int
 
 MAX_LANES = 1024
@@ -21,6 +21,15 @@ def tree_width(lanes: int, act_width: int) -> int:
     """Width of the adder-tree result: terms are ``act_width + 1`` bits (``-x`` of the most
     negative ``x`` needs one more bit) and each of the ``ceil(log2(lanes))`` levels adds one."""
     return act_width + 1 + (lanes - 1).bit_length()
+
+
+def ternary_latency(lanes: int, tree_levels_per_stage: int = 0, packed: bool = False) -> int:
+    """Cycles from a row's last lane group to its result: lane select (1) + adder-tree
+    stages (1 unpipelined, else ``ceil(ceil(log2 lanes) / levels_per_stage)``, at least 1) +
+    accumulator (1), + 1 for the trit unpacker."""
+    depth = tree_depth(lanes)
+    stages = 1 if tree_levels_per_stage == 0 or depth == 0 else -(-depth // tree_levels_per_stage)
+    return 2 + stages + (1 if packed else 0)
 
 
 def check_params(lanes: int, act_width: int, acc_width: int) -> tuple[int, int, int]:
@@ -61,22 +70,31 @@ class TernaryCore(wiring.Component):
     asserted while the other is ``valid``.
 
     Timing: three register stages (lane select, adder tree, accumulator/output), so a row's
-    result is valid :attr:`LATENCY` = 3 cycles after its last group transfers. Initiation
+    result is valid :attr:`LATENCY` = 3 cycles after its last group transfers. With
+    ``tree_levels_per_stage`` = k > 0 the adder tree is registered every k levels, for a
+    higher clock: :attr:`latency` = ``2 + ceil(ceil(log2(lanes)) / k)``
+    (:func:`ternary_latency`). Initiation
     interval: one lane group per cycle while ``w``/``x`` are valid and ``y`` is ready. The
     pipeline is in order: while ``y`` is stalled with a full output register, a group that
     ends a row waits in the adder-tree stage and everything behind it waits too (groups ahead
     of it that do not end a row still drain into the accumulator).
-    Cycle count of a whole M x K product with the streams keeping up: :meth:`cycles`
-    ``= M * ceil(K / lanes) + 3``, counted inclusively from the cycle of the first input
-    transfer to the cycle of the last output transfer.
+    Cycle count of a whole M x K product with the streams keeping up:
+    ``M * ceil(K / lanes) + latency`` (:meth:`product_cycles`; :meth:`cycles` for the
+    default tree), counted inclusively from the cycle of the first input transfer to the
+    cycle of the last output transfer.
 
-    Parameters: ``lanes`` 1..1024, ``act_width`` 2..16, ``acc_width`` ``act_width + 1``..64.
+    Parameters: ``lanes`` 1..1024, ``act_width`` 2..16, ``acc_width`` ``act_width + 1``..64,
+    ``tree_levels_per_stage`` 0 (whole tree in one stage) or 1..10.
     """
 
-    LATENCY = 3
+    LATENCY = 3  #: with the default unpipelined adder tree
 
-    def __init__(self, lanes: int = 16, act_width: int = 8, acc_width: int = 32) -> None:
+    def __init__(self, lanes: int = 16, act_width: int = 8, acc_width: int = 32,
+                 tree_levels_per_stage: int = 0) -> None:
         self.lanes, self.act_width, self.acc_width = check_params(lanes, act_width, acc_width)
+        self.tree_levels_per_stage = check_int("tree_levels_per_stage", tree_levels_per_stage,
+                                               0, 10)
+        self.latency = ternary_latency(lanes, tree_levels_per_stage)
         super().__init__({
             "w": In(stream.Signature(weight_layout(lanes))),
             "x": In(stream.Signature(data.ArrayLayout(signed(act_width), lanes))),
@@ -85,12 +103,16 @@ class TernaryCore(wiring.Component):
 
     @classmethod
     def cycles(cls, m: int, k: int, lanes: int) -> int:
-        """Cycles for an ``m`` x ``k`` product on ``lanes`` lanes (see the class docstring)."""
+        """Cycles for an ``m`` x ``k`` product on ``lanes`` lanes, unpipelined tree."""
         return m * -(-k // lanes) + cls.LATENCY
+
+    def product_cycles(self, m: int, k: int) -> int:
+        """Cycles for an ``m`` x ``k`` product on this instance (any tree pipelining)."""
+        return m * -(-k // self.lanes) + self.latency
 
     def cycle_formula(self) -> str:
         """The cycle count of an M x K product, as text."""
-        return f"M * ceil(K / {self.lanes}) + {self.LATENCY} for an M x K product"
+        return f"M * ceil(K / {self.lanes}) + {self.latency} for an M x K product"
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -100,8 +122,13 @@ class TernaryCore(wiring.Component):
         a_valid = Signal()
         a_last = Signal()
         a_terms = Signal(data.ArrayLayout(signed(aw + 1), n))
-        # Stage B: adder-tree sum of one lane group, held at the accumulator's width
-        # (sign-extended, or truncated when the tree is wider: the accumulator wraps anyway).
+        # Tree stages: the adder tree, in one register stage or split every
+        # tree_levels_per_stage levels; the last stage holds the group sum at the
+        # accumulator's width (sign-extended, or truncated when the tree is wider: the
+        # accumulator wraps anyway).
+        depth = tree_depth(n)
+        n_stages = ternary_latency(n, self.tree_levels_per_stage) - 2
+        per_stage = self.tree_levels_per_stage or max(depth, 1)
         b_valid = Signal()
         b_last = Signal()
         b_sum = Signal(signed(self.acc_width))
@@ -109,12 +136,12 @@ class TernaryCore(wiring.Component):
         acc = Signal(signed(self.acc_width))
 
         c_advance = Signal()
-        b_ready = Signal()
         a_ready = Signal()
+        readies = [Signal(name=f"tree{i}_ready" if i < n_stages - 1 else "b_ready")
+                   for i in range(n_stages)]
         m.d.comb += [
             c_advance.eq(b_valid & (~b_last | ~self.y.valid | self.y.ready)),
-            b_ready.eq(~b_valid | c_advance),
-            a_ready.eq(~a_valid | b_ready),
+            a_ready.eq(~a_valid | readies[0]),
             # Nothing transfers while reset is asserted.
             self.w.ready.eq(a_ready & self.x.valid & ~ResetSignal()),
             self.x.ready.eq(a_ready & self.w.valid & ~ResetSignal()),
@@ -130,11 +157,28 @@ class TernaryCore(wiring.Component):
                 xi = self.x.payload[i]
                 m.d.sync += a_terms[i].eq(Mux(code[0], Mux(code[1], -xi, xi), 0))
 
-        with m.If(b_ready):
-            m.d.sync += b_valid.eq(a_valid)
-        tree = adder_tree(m, [a_terms[i] for i in range(n)], self.acc_width)
-        with m.If(b_ready & a_valid):
-            m.d.sync += [b_last.eq(a_last), b_sum.eq(tree)]
+        values, valid, last, done = [a_terms[i] for i in range(n)], a_valid, a_last, 0
+        for si in range(n_stages):
+            final = si == n_stages - 1
+            levels = depth - done if final else per_stage
+            sums = adder_levels(m, values, self.acc_width, levels, name=f"tree{si}",
+                                first_level=done + 1)
+            done += levels
+            if final:
+                s_valid, s_last, regs = b_valid, b_last, [b_sum]
+                nxt_ready = c_advance
+            else:
+                s_valid, s_last = Signal(name=f"tree{si}_valid"), Signal(name=f"tree{si}_last")
+                regs = [Signal(signed(len(v)), name=f"tree{si}_sum{j}")
+                        for j, v in enumerate(sums)]
+                nxt_ready = readies[si + 1]
+            m.d.comb += readies[si].eq(~s_valid | nxt_ready)
+            with m.If(readies[si]):
+                m.d.sync += s_valid.eq(valid)
+            with m.If(readies[si] & valid):
+                m.d.sync += [s_last.eq(last), *(r.eq(v) for r, v in zip(regs, sums,
+                                                                         strict=True))]
+            values, valid, last = regs, s_valid, s_last
 
         with m.If(self.y.ready):
             m.d.sync += self.y.valid.eq(0)

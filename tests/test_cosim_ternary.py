@@ -13,18 +13,21 @@ from .conftest import require_simulator
 # (2-bit activations into a 3-bit accumulator: the adder tree is capped at the accumulator
 # width; 16-bit activations). The narrow accumulators let the corner test reach the longest
 # exact sum (max_exact_k) and one term past it.
-CONFIGS = [(1, 8, 16, False), (7, 8, 16, True), (16, 8, 32, False), (64, 8, 20, False),
-           (5, 2, 3, False), (9, 16, 17, True)]
+CONFIGS = [(1, 8, 16, False, 0), (7, 8, 16, True, 0), (16, 8, 32, False, 0),
+           (64, 8, 20, False, 0), (5, 2, 3, False, 0), (9, 16, 17, True, 0),
+           # the adder tree registered every level / every second level (latency 6 / 4)
+           (16, 8, 32, False, 1), (7, 8, 16, True, 2)]
 SIMS = ["icarus", "verilator"]
 
 
 @pytest.mark.cosim
 @pytest.mark.parametrize("sim", SIMS)
-@pytest.mark.parametrize("lanes,act,acc,packed", CONFIGS, ids=lambda v: str(v))
-def test_ternary_core_cosim(sim, lanes, act, acc, packed, seed):
+@pytest.mark.parametrize("lanes,act,acc,packed,pipe", CONFIGS, ids=lambda v: str(v))
+def test_ternary_core_cosim(sim, lanes, act, acc, packed, pipe, seed):
     require_simulator(sim)
-    params = {"lanes": lanes, "act_width": act, "acc_width": acc, "packed": packed}
-    top = f"tc_l{lanes}_x{act}_a{acc}{'_p' if packed else ''}"
+    params = {"lanes": lanes, "act_width": act, "acc_width": acc, "packed": packed,
+              "tree_levels_per_stage": pipe}
+    top = f"tc_l{lanes}_x{act}_a{acc}{'_p' if packed else ''}{f'_t{pipe}' if pipe else ''}"
     print(f"seed {seed}: {sim} {params}")
     res = cosim.run(ternary_core(**params), top, sim, "mmfree.sim.tb.ternary_core",
                     config=params, seed=seed)
@@ -43,4 +46,4 @@ def test_ternary_core_cosim(sim, lanes, act, acc, packed, seed):
                          ids=lambda v: str(v))
 def test_ternary_core_cosim_wide(sim, lanes, act, acc, packed, seed):
     """The widest core and a wide packed one with a tiny accumulator (max K = 15)."""
-    test_ternary_core_cosim(sim, lanes, act, acc, packed, seed)
+    test_ternary_core_cosim(sim, lanes, act, acc, packed, 0, seed)

@@ -65,15 +65,18 @@ def _run_product(dut, lanes, w, x, seed, stall=0.3, packed=False, acc=32):
     return out
 
 
-@pytest.mark.parametrize("lanes,packed", [(1, False), (4, False), (7, True), (16, False)])
-def test_core_random_with_stalls(lanes, packed, seed):
+@pytest.mark.parametrize("lanes,packed,pipe", [(1, False, 0), (4, False, 0), (7, True, 0),
+                                               (16, False, 0), (16, False, 1), (7, True, 2),
+                                               (33, False, 3)])
+def test_core_random_with_stalls(lanes, packed, pipe, seed):
     rng = np.random.default_rng(seed + lanes)
     cls = PackedTernaryCore if packed else TernaryCore
     for trial in range(3):
         m, k = int(rng.integers(1, 5)), int(rng.integers(1, 4 * lanes + 3))
         w = rng.integers(-1, 2, (m, k))
         x = rng.integers(-128, 128, k)
-        got = _run_product(cls(lanes=lanes), lanes, w, x, seed + trial, packed=packed)
+        got = _run_product(cls(lanes=lanes, tree_levels_per_stage=pipe), lanes, w, x,
+                           seed + trial, packed=packed)
         assert got == ternary_matvec(w, x).tolist(), f"seed {seed}, {m}x{k}"
 
 

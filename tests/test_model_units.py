@@ -15,21 +15,22 @@ SHAPES = 22
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("packed", [False, True])
-def test_ternary_matvec_cycles_equal_rtl(packed, seed):
+@pytest.mark.parametrize("packed,pipe", [(False, 0), (True, 0), (False, 1), (True, 2)])
+def test_ternary_matvec_cycles_equal_rtl(packed, pipe, seed):
     require_simulator("verilator")
     rng = np.random.default_rng(seed)
     lanes = 7 if packed else 16
     listed = [[int(rng.integers(1, 9)), int(rng.integers(1, 8 * lanes))] for _ in range(SHAPES)]
     params = {"lanes": lanes, "act_width": 8, "acc_width": 16 if packed else 32,
-              "packed": packed}
-    top = f"tc_l{lanes}_x8_a{params['acc_width']}{'_p' if packed else ''}"
+              "packed": packed, "tree_levels_per_stage": pipe}
+    top = (f"tc_l{lanes}_x8_a{params['acc_width']}{'_p' if packed else ''}"
+           f"{f'_t{pipe}' if pipe else ''}")
     res = cosim.run(ternary_core(**params), top, "verilator", "mmfree.sim.tb.ternary_core",
                     config={**params, "listed": listed}, seed=seed,
                     testcase="test_listed_products")
     assert res.failed == 0 and len(res.report["listed"]) == SHAPES
     for m, k, measured in res.report["listed"]:
-        assert ternary_matvec_cycles(m, k, lanes, packed) == measured, (m, k, seed)
+        assert ternary_matvec_cycles(m, k, lanes, packed, pipe) == measured, (m, k, seed)
 
 
 @pytest.mark.cosim

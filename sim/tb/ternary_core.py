@@ -24,7 +24,7 @@ from mmfree.golden.ternary import (
     ternary_matvec,
     unpack_trits,
 )
-from mmfree.hdl.ternary_core import TernaryCore
+from mmfree.hdl.ternary_core import ternary_latency
 from mmfree.hdl.trit_unpacker import packed_bytes
 from mmfree.sim.stream import StreamSink, StreamSource, pack, to_signed
 
@@ -33,7 +33,7 @@ N = int(CFG.get("lanes", 16))
 AW = int(CFG.get("act_width", 8))
 ACC = int(CFG.get("acc_width", 32))
 PACKED = bool(CFG.get("packed", False))
-LATENCY = TernaryCore.LATENCY + (1 if PACKED else 0)
+LATENCY = ternary_latency(N, int(CFG.get("tree_levels_per_stage", 0)), PACKED)
 PERIOD = 10
 REPORT: dict = {"config": CFG, "products": 0, "outputs": 0, "mismatches": 0,
                 "cycle_checks": 0, "cycle_mismatches": 0, "tests": {}}

@@ -33,16 +33,22 @@ def _ternary_args(p: argparse.ArgumentParser) -> None:
                    help="signed accumulator width, act-width+1..64; results wrap (default 32)")
     g.add_argument("--packed", action="store_true",
                    help="read weights packed 5 trits per byte (adds the trit unpacker, +1 cycle)")
+    g.add_argument("--tree-levels-per-stage", type=int, default=0,
+                   help="register the adder tree every N levels for a higher clock (0: the "
+                        "whole tree in one stage, latency 3; else latency "
+                        "2 + ceil(log2(lanes)/N))")
 
 
 def _ternary_params(a: argparse.Namespace) -> dict[str, object]:
     return {"lanes": a.lanes, "act_width": a.act_width, "acc_width": a.acc_width,
-            "packed": a.packed}
+            "packed": a.packed, "tree_levels_per_stage": a.tree_levels_per_stage}
 
 
 def _ternary_check(p: dict[str, object]) -> None:
+    from .hdl._params import check_int
     from .hdl.ternary_core import check_params
     check_params(p["lanes"], p["act_width"], p["acc_width"])
+    check_int("tree_levels_per_stage", p.get("tree_levels_per_stage", 0), 0, 10)
 
 
 def _ternary_build(p: dict[str, object]) -> wiring.Component:
@@ -51,8 +57,9 @@ def _ternary_build(p: dict[str, object]) -> wiring.Component:
 
 
 def _ternary_name(p: dict[str, object]) -> str:
+    pipe = p.get("tree_levels_per_stage", 0)
     return (f"mmfree_ternary_core{'_packed' if p['packed'] else ''}_l{p['lanes']}"
-            f"_x{p['act_width']}_a{p['acc_width']}")
+            f"_x{p['act_width']}_a{p['acc_width']}{f'_t{pipe}' if pipe else ''}")
 
 
 def _tensor_args(p: argparse.ArgumentParser) -> None:

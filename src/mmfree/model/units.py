@@ -23,10 +23,16 @@ def _ceil_div(a: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
 
 
 def ternary_matvec_cycles(m: npt.ArrayLike, k: npt.ArrayLike, lanes: npt.ArrayLike,
-                          packed: bool = False) -> np.ndarray:
+                          packed: bool = False, tree_levels_per_stage: int = 0) -> np.ndarray:
     """One ternary core: an M x K matrix-vector product (rows of several vectors streamed
-    back to back count as more rows): ``M * ceil(K / lanes) + 3`` (``+ 4`` packed)."""
-    lat = TERNARY_LATENCY + (UNPACK_LATENCY if packed else 0)
+    back to back count as more rows): ``M * ceil(K / lanes) + 3`` (``+ 4`` packed); a
+    pipelined adder tree (``tree_levels_per_stage`` k > 0) adds
+    ``ceil(ceil(log2 lanes) / k) - 1`` cycles of latency."""
+    lanes_a = np.asarray(lanes)
+    depth = np.ceil(np.log2(np.maximum(lanes_a, 1))).astype(np.int64)
+    extra = (np.maximum(-(-depth // tree_levels_per_stage), 1) - 1
+             if tree_levels_per_stage else 0)
+    lat = TERNARY_LATENCY + (UNPACK_LATENCY if packed else 0) + extra
     return np.asarray(m) * _ceil_div(k, lanes) + lat
 
 
