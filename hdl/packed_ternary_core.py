@@ -7,11 +7,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._params import check_int
-from .ternary_core import TernaryCore, check_params, ternary_latency
+from .ternary_core import ProductTiming, TernaryCore, check_params, ternary_latency
 from .trit_unpacker import TritUnpacker, packed_layout
 
 
-class PackedTernaryCore(wiring.Component):
+class PackedTernaryCore(ProductTiming, wiring.Component):
     """:class:`TernaryCore` that reads weights packed 5 trits per byte.
 
     Same computation and ``x``/``y`` ports as :class:`TernaryCore`; ``w`` carries
@@ -38,19 +38,6 @@ class PackedTernaryCore(wiring.Component):
             "y": Out(stream.Signature(signed(acc_width))),
             "error": Out(1),
         })
-
-    @classmethod
-    def cycles(cls, m: int, k: int, lanes: int) -> int:
-        """Cycles for an ``m`` x ``k`` product (see the class docstring)."""
-        return m * -(-k // lanes) + cls.LATENCY
-
-    def product_cycles(self, m: int, k: int) -> int:
-        """Cycles for an ``m`` x ``k`` product on this instance."""
-        return m * -(-k // self.lanes) + self.latency
-
-    def cycle_formula(self) -> str:
-        """The cycle count of an M x K product, as text."""
-        return f"M * ceil(K / {self.lanes}) + {self.latency} for an M x K product"
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

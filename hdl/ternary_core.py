@@ -39,7 +39,29 @@ def check_params(lanes: int, act_width: int, acc_width: int) -> tuple[int, int, 
             check_int("acc_width", acc_width, act_width + 1, 64))
 
 
-class TernaryCore(wiring.Component):
+class ProductTiming:
+    """Cycle counts of an M x K product, shared by the ternary core and its packed variant
+    (which set ``LATENCY``, ``lanes`` and ``latency``)."""
+
+    LATENCY: int
+    lanes: int
+    latency: int
+
+    @classmethod
+    def cycles(cls, m: int, k: int, lanes: int) -> int:
+        """Cycles for an ``m`` x ``k`` product on ``lanes`` lanes, unpipelined tree."""
+        return m * -(-k // lanes) + cls.LATENCY
+
+    def product_cycles(self, m: int, k: int) -> int:
+        """Cycles for an ``m`` x ``k`` product on this instance (any tree pipelining)."""
+        return m * -(-k // self.lanes) + self.latency
+
+    def cycle_formula(self) -> str:
+        """The cycle count of an M x K product, as text."""
+        return f"M * ceil(K / {self.lanes}) + {self.latency} for an M x K product"
+
+
+class TernaryCore(ProductTiming, wiring.Component):
     """Matrix-vector product ``y = W x`` for ternary ``W`` (M x K) and signed activations ``x``.
 
     Dataflow: the K inputs of one output row are split into ``G = ceil(K / lanes)`` lane
@@ -100,19 +122,6 @@ class TernaryCore(wiring.Component):
             "x": In(stream.Signature(data.ArrayLayout(signed(act_width), lanes))),
             "y": Out(stream.Signature(signed(acc_width))),
         })
-
-    @classmethod
-    def cycles(cls, m: int, k: int, lanes: int) -> int:
-        """Cycles for an ``m`` x ``k`` product on ``lanes`` lanes, unpipelined tree."""
-        return m * -(-k // lanes) + cls.LATENCY
-
-    def product_cycles(self, m: int, k: int) -> int:
-        """Cycles for an ``m`` x ``k`` product on this instance (any tree pipelining)."""
-        return m * -(-k // self.lanes) + self.latency
-
-    def cycle_formula(self) -> str:
-        """The cycle count of an M x K product, as text."""
-        return f"M * ceil(K / {self.lanes}) + {self.latency} for an M x K product"
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
