@@ -149,15 +149,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0 if report.fits else 1
 
 
-def _model_inputs(args: argparse.Namespace):  # -> (model, hw, workload, loader)
-    from .model.config import (
-        PRESETS,
-        ConfigError,
-        Workload,
-        builtin_model,
-        hardware_from_dict,
-        load_toml,
-    )
+def _model_inputs(args: argparse.Namespace):  # -> (model, hardware, workload)
+    from .model.config import PRESETS, ConfigError, Workload, builtin_model, load_toml
     try:
         model = hw = workload = None
         if args.config:
@@ -183,7 +176,7 @@ def _model_inputs(args: argparse.Namespace):  # -> (model, hw, workload, loader)
         if hw is None:
             raise ConfigError(f"give --hw PRESET|FILE (presets: {', '.join(PRESETS)}) or a "
                               "--config file with a [hardware] section")
-        return model, hw, workload, hardware_from_dict
+        return model, hw, workload
     except ConfigError as e:
         raise SystemExit(f"mmfree: {e}") from None
 
@@ -191,7 +184,7 @@ def _model_inputs(args: argparse.Namespace):  # -> (model, hw, workload, loader)
 def cmd_project(args: argparse.Namespace) -> int:
     from .model import report
     from .model.system import project
-    model, hw, workload, _ = _model_inputs(args)
+    model, hw, workload = _model_inputs(args)
     try:
         p = project(model, hw, workload)
     except ValueError as e:
@@ -210,7 +203,7 @@ def cmd_project(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .model import report
-    _, hw, _, _ = _model_inputs(args)
+    _, hw, _ = _model_inputs(args)
     try:
         c = report.compare(hw, args.size, _ints(args.batches), _ints(args.contexts))
     except ValueError as e:
@@ -241,7 +234,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     import time
 
     from .model.sweep import grid, progress_bar, sweep
-    model, hw, workload, _ = _model_inputs(args)
+    model, hw, workload = _model_inputs(args)
     lanes = _floats(args.lanes)
     if max(lanes) > 1024 or any(v != int(v) for v in lanes):
         raise SystemExit("mmfree: --lanes takes whole numbers up to 1024 (the core's limit)")
