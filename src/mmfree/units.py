@@ -142,6 +142,46 @@ def _sparse_tensor_name(p: dict[str, object]) -> str:
     return "mmfree_sparse_" + _tensor_name(p).removeprefix("mmfree_")
 
 
+def _bitlinear_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("bitlinear-unit parameters")
+    g.add_argument("--lanes", type=int, default=16,
+                   help="lane group width of input, quantiser and ternary core (default 16)")
+    g.add_argument("--max-dim", type=int, default=1024,
+                   help="longest input vector K (sizes the two buffers; default 1024)")
+    g.add_argument("--in-width", type=int, default=16,
+                   help="signed width of the input mantissas, 2..32 (default 16)")
+    g.add_argument("--recip-frac", type=int, default=24,
+                   help="fraction bits of the absmax reciprocal R (default 24)")
+    g.add_argument("--rsqrt-frac", type=int, default=32,
+                   help="fraction bits of RMSNorm's reciprocal square root r (default 32)")
+    g.add_argument("--acc-width", type=int, default=32,
+                   help="signed row-sum width, 9..64; results wrap (default 32)")
+    g.add_argument("--tree-levels-per-stage", type=int, default=0,
+                   help="register the core's adder tree every N levels (0: one stage)")
+
+
+def _bitlinear_params(a: argparse.Namespace) -> dict[str, object]:
+    return {"lanes": a.lanes, "max_dim": a.max_dim, "in_width": a.in_width,
+            "recip_frac": a.recip_frac, "rsqrt_frac": a.rsqrt_frac, "acc_width": a.acc_width,
+            "tree_levels_per_stage": a.tree_levels_per_stage}
+
+
+def _bitlinear_build(p: dict[str, object]) -> wiring.Component:
+    from .hdl.bitlinear_unit import BitLinearUnit
+    return BitLinearUnit(**p)
+
+
+def _bitlinear_check(p: dict[str, object]) -> None:
+    _bitlinear_build(p)  # the constructors validate every parameter by name
+
+
+def _bitlinear_name(p: dict[str, object]) -> str:
+    pipe = p.get("tree_levels_per_stage", 0)
+    return (f"mmfree_bitlinear_l{p['lanes']}_k{p['max_dim']}_i{p['in_width']}"
+            f"_r{p['recip_frac']}_s{p['rsqrt_frac']}_a{p['acc_width']}"
+            f"{f'_t{pipe}' if pipe else ''}")
+
+
 UNITS: dict[str, Unit] = {u.name: u for u in (
     Unit("ternary-core", "ternary accumulate core, y = W x with W in {-1,0,+1}",
          _ternary_args, _ternary_params, _ternary_check, _ternary_build, _ternary_name,
@@ -155,4 +195,7 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
     Unit("sparse-tensor-core", "tensor core in 2:4 sparse mode, logical 4x8x4 per cycle",
          _tensor_args, _tensor_params, _tensor_check, _sparse_tensor_build,
          _sparse_tensor_name, "mmfree.sim.tb.sparse_tensor"),
+    Unit("bitlinear-unit", "BitLinear: fused RMSNorm + absmax int8 quantiser feeding a "
+         "ternary core", _bitlinear_args, _bitlinear_params, _bitlinear_check,
+         _bitlinear_build, _bitlinear_name, "mmfree.sim.tb.bitlinear"),
 )}

@@ -46,3 +46,49 @@ def sparse_gemm_cycles(m: npt.ArrayLike, k: npt.ArrayLike, n: npt.ArrayLike) -> 
     """One 2:4 sparse tensor-core array (logical K):
     ``ceil(M/4) * ceil(N/4) * ceil(K/8) + 4``."""
     return _ceil_div(m, TILE) * _ceil_div(n, TILE) * _ceil_div(k, 2 * TILE) + SPARSE_LATENCY
+
+
+#: The BitLinear front end's arithmetic defaults (``mmfree.golden.quantiser``).
+RECIP_FRAC = 24
+RSQRT_FRAC = 32
+
+
+def quantiser_overhead_cycles(recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC
+                              ) -> int:
+    """RmsAbsmaxQuantiser: cycles from a vector's last input group to its scale output:
+    start (1) + the longer of the two restoring divisions (``recip_frac + 7`` bits for
+    ``127 * 2**recip_frac``, ``2 * rsqrt_frac + 1`` bits for ``2**(2 * rsqrt_frac)``) + start
+    (1) + the square root (``rsqrt_frac + 1`` bits) + the scale register (1)."""
+    return 3 + max(recip_frac + 7, 2 * rsqrt_frac + 1) + rsqrt_frac + 1
+
+
+def bitlinear_unit_cycles(m: npt.ArrayLike, k: npt.ArrayLike, lanes: npt.ArrayLike,
+                          recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC,
+                          tree_levels_per_stage: int = 0) -> np.ndarray:
+    """BitLinearUnit (fused quantiser + ternary core), one M x K BitLinear product:
+    ``2G + overhead + 2 + M*G + latency`` with ``G = ceil(K / lanes)``: G input groups,
+    the quantiser's fixed overhead, the scale transfer, G quantised groups into the
+    activation buffer, one cycle to switch to the weights, M*G weight groups, the core."""
+    g = _ceil_div(k, lanes)
+    core = ternary_matvec_cycles(m, k, lanes, tree_levels_per_stage=tree_levels_per_stage)
+    return 2 * g + quantiser_overhead_cycles(recip_frac, rsqrt_frac) + 2 + core
+
+
+def mmfree_bitlinear_calls(d: int, inter: int, vocab: int, layers: int
+                           ) -> list[tuple[str, int, int]]:
+    """The BitLinear products of one MatMul-free LM token on a BitLinear unit, (name, M, K):
+    per layer the MLGRU's c/f/g projections share one quantised input (3d x d), then o
+    (d x d), GLU gate+up (2I x d) and down (d x I); then the lm_head (vocab x d)."""
+    per_layer = [("mlgru.cfg", 3 * d, d), ("mlgru.o", d, d), ("glu.gate_up", 2 * inter, d),
+                 ("glu.down", d, inter)]
+    return [(f"layers.{n}.{name}", m, k) for n in range(layers) for name, m, k in per_layer] \
+        + [("lm_head", vocab, d)]
+
+
+def bitlinear_token_cycles(d: int, inter: int, vocab: int, layers: int, lanes: int,
+                           recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC,
+                           tree_levels_per_stage: int = 0) -> int:
+    """Cycles the BitLinear unit spends on one token (its products back to back)."""
+    return int(sum(bitlinear_unit_cycles(m, k, lanes, recip_frac, rsqrt_frac,
+                                         tree_levels_per_stage)
+                   for _, m, k in mmfree_bitlinear_calls(d, inter, vocab, layers)))

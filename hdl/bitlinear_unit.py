@@ -1,0 +1,132 @@
+"""BitLinear on chip: the fused RMSNorm + absmax quantiser feeding the ternary core."""
+
+from __future__ import annotations
+
+from amaranth import Module, ResetSignal, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.quantiser import IN_WIDTH, RECIP_FRAC, RSQRT_FRAC, scale_width
+from ._params import check_int
+from .rms_quantiser import RmsAbsmaxQuantiser, vector_layout
+from .ternary_core import TernaryCore, ternary_latency
+
+
+def matrix_weight_layout(lanes: int) -> data.StructLayout:
+    """Weight stream of the BitLinear unit: ``lanes`` 2-bit codes, ``last`` on a row's final
+    group and ``final`` on the matrix's final group (with ``last``)."""
+    return data.StructLayout({"codes": data.ArrayLayout(2, lanes), "last": 1, "final": 1})
+
+
+class BitLinearUnit(wiring.Component):
+    """One BitLinear product ``acc = W_q q`` with its activation quantisation on chip.
+
+    An input vector (host mantissas, :mod:`mmfree.golden.quantiser`) goes through
+    :class:`~mmfree.hdl.rms_quantiser.RmsAbsmaxQuantiser`; its int8 groups fill an activation
+    buffer (``ceil(max_dim / lanes)`` words of ``lanes`` bytes) and its scale ``D`` leaves on
+    ``scale``. Then the weight rows stream in on ``w`` and the buffer replays the activation
+    group that matches each weight group into a :class:`~mmfree.hdl.ternary_core.TernaryCore`,
+    whose row sums leave on ``y``. The host computes BitLinear's float output as
+    ``y * dequant_factor(D, K) / s_w``.
+
+    Ports (valid/ready streams):
+
+    * ``x``: in, :func:`~mmfree.hdl.rms_quantiser.vector_layout` (``in_width``, ``lanes``).
+    * ``w``: in, :func:`matrix_weight_layout`: the matrix row by row, each row ``G`` groups
+      (``G`` = the vector's group count) with ``last`` on its final group, and ``final`` with
+      ``last`` on the matrix's final row. Codes as the ternary core reads them.
+    * ``y``: out, one signed ``acc_width``-bit row sum per row, wrapping like the core's.
+    * ``scale``: out, ``D`` per vector.
+    * ``error``: out, sticky until reset: a vector was truncated at ``max_dim``, or a weight
+      row's length differed from the vector's ``G`` groups (rows are still processed, with the
+      buffer's group index wrapping at the row end).
+
+    Timing: the activation buffer is filled before the first weight group is accepted (``w``
+    is not ready until then), and ``x`` is taken again once the quantiser is free (it may
+    load the next vector while the core works on the current matrix). With the streams
+    keeping up, one product of an ``M`` x ``K`` matrix takes :meth:`product_cycles`
+    ``= 2G + overhead + 2 + M*G + latency`` cycles, ``G = ceil(K / lanes)``, counted from the
+    first ``x`` transfer to the last ``y`` transfer inclusive: ``G`` loads, the quantiser's
+    fixed :attr:`overhead`, the ``scale`` transfer, ``G`` quantised groups into the buffer,
+    one cycle to switch to the weights, ``M*G`` weight groups, and the core's latency.
+    Synchronous reset empties everything and clears ``error``; no input transfers in reset.
+
+    Parameters: as the quantiser (``lanes``, ``max_dim``, ``in_width``, ``recip_frac``,
+    ``rsqrt_frac``) and the core (``acc_width``, ``tree_levels_per_stage``).
+    """
+
+    def __init__(self, lanes: int = 16, max_dim: int = 1024, in_width: int = IN_WIDTH,
+                 recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC,
+                 acc_width: int = 32, tree_levels_per_stage: int = 0) -> None:
+        self.quantiser = RmsAbsmaxQuantiser(lanes, max_dim, in_width, recip_frac, rsqrt_frac)
+        self.core = TernaryCore(lanes, 8, acc_width, tree_levels_per_stage)
+        self.lanes, self.max_dim, self.in_width = lanes, max_dim, in_width
+        self.recip_frac, self.rsqrt_frac = recip_frac, rsqrt_frac
+        self.acc_width = check_int("acc_width", acc_width, 9, 64)
+        self.tree_levels_per_stage = tree_levels_per_stage
+        self.latency = ternary_latency(lanes, tree_levels_per_stage)
+        self.overhead = self.quantiser.overhead
+        super().__init__({
+            "x": In(stream.Signature(vector_layout(in_width, lanes))),
+            "w": In(stream.Signature(matrix_weight_layout(lanes))),
+            "y": Out(stream.Signature(signed(acc_width))),
+            "scale": Out(stream.Signature(unsigned(scale_width(in_width, rsqrt_frac)))),
+            "error": Out(1),
+        })
+
+    def product_cycles(self, m: int, k: int) -> int:
+        """Cycles of one ``m`` x ``k`` BitLinear product with the streams keeping up."""
+        g = -(-k // self.lanes)
+        return 2 * g + self.overhead + 2 + m * g + self.latency
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.quantiser = quant = self.quantiser
+        m.submodules.core = core = self.core
+        groups = quant.max_groups
+        m.submodules.acts = acts = memory.Memory(
+            shape=data.ArrayLayout(signed(8), self.lanes), depth=groups, init=[])
+        wr = acts.write_port()
+        rd = acts.read_port(domain="comb")
+
+        wiring.connect(m, wiring.flipped(self.x), quant.x)
+        wiring.connect(m, quant.scale, wiring.flipped(self.scale))
+        wiring.connect(m, core.y, wiring.flipped(self.y))
+
+        index = Signal(range(groups))  # buffer write index, then the replayed group
+        groups_m1 = Signal(range(groups))
+        row_error = Signal()
+        m.d.comb += [
+            wr.addr.eq(index),
+            wr.data.eq(quant.q.payload.data),
+            rd.addr.eq(index),
+            self.error.eq(quant.truncated | row_error),
+        ]
+        running = Signal()  # 0: filling the buffer from the quantiser, 1: replaying it
+        with m.If(~running):
+            m.d.comb += [quant.q.ready.eq(~ResetSignal()),
+                         wr.en.eq(quant.q.valid & quant.q.ready)]
+            with m.If(quant.q.valid & quant.q.ready):
+                m.d.sync += index.eq(index + 1)
+                with m.If(quant.q.payload.last):
+                    m.d.sync += [groups_m1.eq(index), index.eq(0), running.eq(1)]
+        with m.Else():
+            m.d.comb += [
+                core.w.valid.eq(self.w.valid),
+                core.w.payload.codes.eq(self.w.payload.codes),
+                core.w.payload.last.eq(self.w.payload.last),
+                core.x.valid.eq(self.w.valid),
+                core.x.payload.eq(rd.data),
+                self.w.ready.eq(core.w.ready & core.x.ready),  # equal: both join w.valid
+            ]
+            with m.If(self.w.valid & self.w.ready):
+                at_end = index == groups_m1
+                with m.If(self.w.payload.last != at_end):
+                    m.d.sync += row_error.eq(1)
+                with m.If(self.w.payload.last | at_end):
+                    m.d.sync += index.eq(0)
+                with m.Else():
+                    m.d.sync += index.eq(index + 1)
+                with m.If(self.w.payload.last & self.w.payload.final):
+                    m.d.sync += running.eq(0)
+        return m

@@ -1,0 +1,229 @@
+"""Fused RMSNorm + absmax int8 quantiser: the BitLinear front end, in fixed point."""
+
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.quantiser import (
+    IN_WIDTH,
+    Q_MAX,
+    RECIP_FRAC,
+    RSQRT_FRAC,
+    recip_width,
+    rsqrt_dividend_width,
+    scale_width,
+)
+from ._arith import adder_tree
+from ._params import check_int
+from .serial_divider import SerialDivider
+from .serial_isqrt import SerialIsqrt
+
+MAX_DIM = 65536
+
+
+def vector_layout(width: int, lanes: int) -> data.StructLayout:
+    """A lane group of a vector: ``lanes`` signed ``width``-bit elements (lane 0 lowest)
+    and ``last``, set on the vector's final group."""
+    return data.StructLayout({"data": data.ArrayLayout(signed(width), lanes), "last": 1})
+
+
+def sumsq_width(in_width: int, max_dim: int) -> int:
+    """Bits of ``N = sum m_i**2`` over up to ``max_dim`` elements (``m_i**2 <= 2**(2w-2)``)."""
+    return 2 * in_width - 1 + (max_dim - 1).bit_length()
+
+
+def quantiser_overhead(in_width: int = IN_WIDTH, max_dim: int = 1024,
+                       recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC) -> int:
+    """Cycles between the transfer of a vector's last input group and its ``scale`` output:
+    one to start the dividers, the longer division, one to start the square root, the root,
+    and one to register ``D = A * r``."""
+    del in_width, max_dim  # the widths of A and N do not change the iteration counts
+    divide = max(recip_width(recip_frac), rsqrt_dividend_width(rsqrt_frac))
+    root = -(-rsqrt_dividend_width(rsqrt_frac) // 2)
+    return 1 + divide + 1 + root + 1
+
+
+class RmsAbsmaxQuantiser(wiring.Component):
+    """RMSNorm followed by per-vector absmax int8 quantisation, fused, in fixed point.
+
+    Computes, for one vector of signed ``in_width``-bit mantissas ``m`` (the host's
+    block-floating-point form of BitLinear's input), the int8 activations ``q`` and the
+    dequantisation scale ``D``, bit-exactly as :func:`mmfree.golden.quantiser.quantise`
+    defines them (the module docstring there derives why RMSNorm's reciprocal square root
+    only enters ``D``): ``A = max|m_i|``, ``N = sum m_i**2``,
+    ``R = floor(127 * 2**recip_frac / A)``, ``r = isqrt(floor(2**(2*rsqrt_frac) / N))``,
+    ``q_i = clamp(floor((m_i * R + 2**(recip_frac-1)) / 2**recip_frac), -128, 127)``
+    (round half up), ``D = A * r``.
+
+    Ports (valid/ready streams; Verilog names ``x__valid``, ``x__ready``, ``x__payload`` ...):
+
+    * ``x``: in, :func:`vector_layout` (``in_width``, ``lanes``): one lane group per transfer,
+      ``last`` on the vector's final group. A vector is ``1 .. ceil(max_dim / lanes)`` groups;
+      pad a partial final group with zeros (they change neither ``A`` nor ``N``).
+    * ``q``: out, :func:`vector_layout` (8, ``lanes``): the int8 groups, in input order, ``last``
+      on the final one.
+    * ``scale``: out, unsigned ``D`` (:func:`mmfree.golden.quantiser.scale_width` bits), one
+      per vector, before its ``q`` groups.
+    * ``truncated``: out, sticky until reset: a vector reached ``ceil(max_dim / lanes)``
+      groups without ``last``; it was ended there (its quantised groups are still emitted).
+
+    Timing, per vector of ``G`` groups: ``x`` is ready in the load phase and takes one group
+    per cycle (``A`` and ``N`` accumulate as groups arrive; the groups go to a buffer of
+    ``ceil(max_dim / lanes)`` words). Then a fixed :func:`quantiser_overhead` cycles (two
+    restoring dividers in parallel, a bit-serial square root) until ``scale`` is valid; after
+    its transfer the ``G`` groups leave on ``q`` through one output register, one per cycle
+    while ``q`` is ready. ``x`` is not ready from the last group's transfer until the final
+    ``q`` group is registered: one vector at a time. The counts do not depend on the data.
+    Synchronous reset returns to the load phase, discards a partial vector and clears
+    ``truncated``; ``x.ready`` is low while ``rst`` is high.
+
+    Parameters: ``lanes`` 1..1024, ``max_dim`` ``lanes``..65536, ``in_width`` 2..32,
+    ``recip_frac`` 1..48, ``rsqrt_frac`` 1..64.
+    """
+
+    def __init__(self, lanes: int = 16, max_dim: int = 1024, in_width: int = IN_WIDTH,
+                 recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC) -> None:
+        self.lanes = check_int("lanes", lanes, 1, 1024)
+        self.max_dim = check_int("max_dim", max_dim, lanes, MAX_DIM)
+        self.in_width = check_int("in_width", in_width, 2, 32)
+        self.recip_frac = check_int("recip_frac", recip_frac, 1, 48)
+        self.rsqrt_frac = check_int("rsqrt_frac", rsqrt_frac, 1, 64)
+        self.max_groups = -(-max_dim // lanes)
+        self.overhead = quantiser_overhead(in_width, max_dim, recip_frac, rsqrt_frac)
+        super().__init__({
+            "x": In(stream.Signature(vector_layout(in_width, lanes))),
+            "q": Out(stream.Signature(vector_layout(8, lanes))),
+            "scale": Out(stream.Signature(unsigned(scale_width(in_width, rsqrt_frac)))),
+            "truncated": Out(1),
+        })
+
+    def vector_cycles(self, groups: int) -> int:
+        """Cycles from a vector's first ``x`` transfer to its last ``q`` transfer, with the
+        streams keeping up: ``G`` loads, the overhead, the ``scale`` transfer, ``G`` groups."""
+        return groups + self.overhead + 1 + groups
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        n, w, p = self.lanes, self.in_width, self.recip_frac
+        rw = recip_width(p)
+        nw = sumsq_width(w, self.max_dim)
+        sw = scale_width(w, self.rsqrt_frac)
+        m.submodules.recip_div = recip_div = SerialDivider(rw, w)
+        m.submodules.root_div = root_div = SerialDivider(
+            rsqrt_dividend_width(self.rsqrt_frac), nw)
+        m.submodules.isqrt = isqrt = SerialIsqrt(rsqrt_dividend_width(self.rsqrt_frac))
+        m.submodules.buf = buf = memory.Memory(
+            shape=data.ArrayLayout(signed(w), n), depth=self.max_groups, init=[])
+        wr = buf.write_port()
+        rd = buf.read_port(domain="comb")
+
+        amax = Signal(w)  # |m_i| <= 2**(w-1) fits w unsigned bits
+        sumsq = Signal(nw)
+        count = Signal(range(self.max_groups))
+        groups_m1 = Signal(range(self.max_groups))  # G - 1 of the vector being emitted
+        recip = Signal(rw)
+        # One-hot phase flags (no state encoding: nothing to compare against constants).
+        st = {name: Signal(name=f"phase_{name}", init=name == "load") for name in _STATES}
+
+        def goto(src: str, dst: str) -> list:
+            return [st[src].eq(0), st[dst].eq(1)]
+
+        # Per-group max |m_i| and sum of squares (combinational, on the incoming group).
+        # Every operator below gets operands of one width, so the Verilog lints clean.
+        group = self.x.payload.data
+        mags = []
+        for i in range(n):
+            mag = Signal(w, name=f"mag{i}")
+            m.d.comb += mag.eq(Mux(group[i][-1], (-group[i])[:w], group[i].as_unsigned()))
+            mags.append(mag)
+        level = 0
+        while len(mags) > 1:
+            nxt = []
+            for j in range(0, len(mags) - 1, 2):
+                big = Signal(w, name=f"max{level}_{j // 2}")
+                m.d.comb += big.eq(Mux(mags[j] > mags[j + 1], mags[j], mags[j + 1]))
+                nxt.append(big)
+            mags = nxt + ([mags[-1]] if len(mags) % 2 else [])
+            level += 1
+        squares = [Signal(signed(2 * w), name=f"sq{i}") for i in range(n)]
+        m.d.comb += [sq.eq(group[i] * group[i]) for i, sq in enumerate(squares)]
+        tree_w = 2 * w + (n - 1).bit_length()
+        tree = adder_tree(m, squares, tree_w, name="sqsum")
+        group_sumsq = Signal(nw)  # non-negative: zero-extend (or drop always-zero top bits)
+        # (a multiplexer, not a bare extension: it keeps the adder's operands equally wide)
+        m.d.comb += group_sumsq.eq(Mux(self.x.valid, tree[:min(len(tree), nw)], Const(0, nw)))
+        next_sumsq = Signal(nw)
+        m.d.comb += next_sumsq.eq(sumsq + group_sumsq)
+
+        m.d.comb += [
+            recip_div.dividend.eq(Q_MAX << p),
+            recip_div.divisor.eq(amax),
+            root_div.dividend.eq(1 << (2 * self.rsqrt_frac)),
+            root_div.divisor.eq(sumsq),
+            isqrt.radicand.eq(root_div.quotient),
+            wr.addr.eq(count),
+            wr.data.eq(group),
+            rd.addr.eq(count),
+        ]
+
+        # Quantisation of the group at the read port: m_i * R, round half up, clamp.
+        pw = w + rw + 1
+        recip_x = Signal(signed(pw))
+        m.d.comb += recip_x.eq(recip)
+        q_next = []
+        sw_q = pw - p + 1  # the scaled value, one bit wider for the rounding carry
+        for i in range(n):
+            mx, prod = Signal(signed(pw), name=f"mx{i}"), Signal(signed(pw), name=f"prod{i}")
+            # floor((v + 2**(p-1)) / 2**p) = floor(v / 2**p) + bit p-1 of v
+            rounded = Signal(signed(sw_q), name=f"rounded{i}")
+            m.d.comb += [mx.eq(rd.data[i]), prod.eq(mx * recip_x),
+                         rounded.eq(prod[p:].as_signed()
+                                    + Mux(prod[p - 1], Const(1, signed(pw - p)),
+                                          Const(0, signed(pw - p))))]
+            top = rounded[7:]  # all equal to the sign bit iff the value fits in int8
+            fits = ~top.any() | top.all()
+            q_next.append(Mux(fits, rounded[:8], Mux(rounded[-1], Const(0x80, 8),
+                                                     Const(0x7F, 8))))
+
+        amax_x, root_x, scale = Signal(sw), Signal(sw), Signal(sw)
+        m.d.comb += [amax_x.eq(amax), root_x.eq(isqrt.root), scale.eq(amax_x * root_x)]
+
+        with m.If(self.scale.ready):
+            m.d.sync += self.scale.valid.eq(0)
+        with m.If(self.q.ready):
+            m.d.sync += self.q.valid.eq(0)
+
+        with m.If(st["load"]):
+            m.d.comb += self.x.ready.eq(~ResetSignal())
+            with m.If(self.x.valid & self.x.ready):
+                m.d.comb += wr.en.eq(1)
+                m.d.sync += [amax.eq(Mux(mags[0] > amax, mags[0], amax)),
+                             sumsq.eq(next_sumsq), count.eq(count + 1)]
+                end = count == Const(self.max_groups - 1, len(count))
+                with m.If(self.x.payload.last | end):
+                    m.d.sync += [groups_m1.eq(count), count.eq(0), *goto("load", "start")]
+                    with m.If(~self.x.payload.last):
+                        m.d.sync += self.truncated.eq(1)
+        with m.If(st["start"]):
+            m.d.comb += [recip_div.start.eq(1), root_div.start.eq(1)]
+            m.d.sync += goto("start", "divide")
+        with m.If(st["divide"] & ~recip_div.busy & ~root_div.busy):
+            m.d.sync += [recip.eq(recip_div.quotient), *goto("divide", "root")]
+            m.d.comb += isqrt.start.eq(1)
+        with m.If(st["root"] & ~isqrt.busy):
+            m.d.sync += [self.scale.valid.eq(1), self.scale.payload.eq(scale),
+                         *goto("root", "emit")]
+        with m.If(st["emit"] & self.scale.ready):
+            m.d.sync += goto("emit", "quant")
+        with m.If(st["quant"] & (~self.q.valid | self.q.ready)):
+            m.d.sync += [self.q.valid.eq(1), self.q.payload.last.eq(count == groups_m1),
+                         *(self.q.payload.data[i].eq(q_next[i]) for i in range(n)),
+                         count.eq(count + 1)]
+            with m.If(count == groups_m1):
+                m.d.sync += [count.eq(0), amax.eq(0), sumsq.eq(0), *goto("quant", "load")]
+        return m
+
+
+_STATES = ("load", "start", "divide", "root", "emit", "quant")

@@ -1,0 +1,64 @@
+"""Restoring divider: one quotient bit per cycle."""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ._params import check_int
+
+
+class SerialDivider(wiring.Component):
+    """``quotient = floor(dividend / divisor)`` for unsigned operands, by restoring division.
+
+    Ports: ``start`` in (pulse), ``dividend`` in (``dividend_width`` bits), ``divisor`` in
+    (``divisor_width`` bits), ``busy`` out, ``quotient`` out (``dividend_width`` bits).
+
+    Timing: the operands are taken in the cycle ``start`` is high while ``busy`` is low;
+    ``busy`` is then high for exactly ``dividend_width`` cycles (one quotient bit each, most
+    significant first) and ``quotient`` is valid from the cycle ``busy`` falls until the next
+    start. A zero divisor gives an all-ones quotient (every trial subtraction succeeds), as
+    :func:`mmfree.golden.quantiser.divide` defines. Synchronous reset stops a division.
+    """
+
+    def __init__(self, dividend_width: int, divisor_width: int) -> None:
+        self.dividend_width = check_int("dividend_width", dividend_width, 1, 256)
+        self.divisor_width = check_int("divisor_width", divisor_width, 1, 256)
+        super().__init__({
+            "start": In(1),
+            "dividend": In(dividend_width),
+            "divisor": In(divisor_width),
+            "busy": Out(1),
+            "quotient": Out(dividend_width),
+        })
+
+    @property
+    def cycles(self) -> int:
+        """Cycles ``busy`` stays high per division."""
+        return self.dividend_width
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        nw, dw = self.dividend_width, self.divisor_width
+        divisor = Signal(dw + 1)  # zero-extended: the trial subtraction's operands match
+        rem = Signal(dw)  # always < divisor (or the truncated trial for a zero divisor)
+        bits = Signal(nw)  # dividend bits shift out at the top, quotient bits in at the bottom
+        count = Signal(range(nw + 1))
+        trial = Signal(dw + 1)
+        m.d.comb += [
+            trial.eq(Cat(bits[-1], rem)),
+            self.quotient.eq(bits),
+            self.busy.eq(count != 0),
+        ]
+        diff = trial - divisor  # top bit (dw + 1) set: the trial was below the divisor
+        with m.If(count != 0):
+            m.d.sync += count.eq(count - 1)
+            with m.If(~diff[-1]):
+                m.d.sync += [rem.eq(diff[:dw]), bits.eq(Cat(1, bits[:-1]))]
+            with m.Else():
+                m.d.sync += [rem.eq(trial[:dw]), bits.eq(Cat(0, bits[:-1]))]
+        with m.Elif(self.start):
+            m.d.sync += [divisor.eq(self.divisor), rem.eq(0), bits.eq(self.dividend),
+                         count.eq(nw)]
+        return m
