@@ -347,9 +347,10 @@ class Deviation:
     tokens_equal: bool  #: free-running greedy generations identical
 
 
-def deviation(model: TinyModel, prompt: Sequence[int], n_new: int) -> Deviation:
+def deviation(model: TinyModel, prompt: Sequence[int], n_new: int,
+              arith: FixedBitLinear | None = None) -> Deviation:
     """Measure the integer pipeline's deviation from the float reference."""
-    ints = generate(model, prompt, n_new, IntegerBackend())
+    ints = generate(model, prompt, n_new, IntegerBackend(arith or FixedBitLinear()))
     floats = generate(model, prompt, n_new, float_backend)
     # teacher-forced float logits along the integer run's tokens
     state_f = model.init_state()

@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import shutil
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +65,35 @@ def build_root() -> Path:
     return Path(os.environ.get("MMFREE_BUILD_DIR", "sim_build")).resolve()
 
 
+class _ProgressWatcher:
+    """Polls a JSON-lines file from a background thread; calls back once per new line."""
+
+    def __init__(self, path: Path, callback: Callable[[dict], None]) -> None:
+        self.path, self.callback, self.seen = path, callback, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        if not self.path.exists():
+            return
+        text = self.path.read_text()
+        lines = text.splitlines()
+        complete = lines if text.endswith("\n") else lines[:-1]  # a line still being written
+        for line in complete[self.seen:]:
+            self.callback(json.loads(line))
+        self.seen = len(complete)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._poll()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._poll()
+
+
 @dataclass(frozen=True)
 class CosimResult:
     """Outcome of one testbench run."""
@@ -77,7 +108,8 @@ class CosimResult:
 
 def run(component: wiring.Component, top: str, simulator: str, test_module: str, *,
         config: dict, seed: int, testcase: str | None = None, waves: bool = False,
-        root: Path | None = None, build_args: list[str] | None = None) -> CosimResult:
+        root: Path | None = None, build_args: list[str] | None = None,
+        progress: Callable[[dict], None] | None = None) -> CosimResult:
     """Generate ``component``'s Verilog as module ``top``, build it, run ``test_module``.
 
     The simulator's output goes to ``sim.log`` in the run folder; its tail is printed when a
@@ -85,8 +117,9 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
 
     ``config`` reaches the testbench as JSON in ``$MMFREE_TB_CONFIG``; ``seed`` seeds
     cocotb's random generator (and so the testbench's stimulus). ``build_args`` replaces the
-    simulator's default build arguments (for experiments). Under pytest a failing testbench
-    raises; otherwise the counts come back in the result.
+    simulator's default build arguments (for experiments). ``progress`` is called with each
+    JSON line the testbench appends to ``$MMFREE_TB_PROGRESS`` while it runs. Under pytest a
+    failing testbench raises; otherwise the counts come back in the result.
     """
     sim = toolchain.find(simulator)
     toolchain.apply_env(sim.env)
@@ -123,8 +156,12 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     report_path = test_dir / "report.json"
     test_dir.mkdir(parents=True, exist_ok=True)
     report_path.unlink(missing_ok=True)
-    env = {"MMFREE_TB_CONFIG": json.dumps(config), "MMFREE_TB_REPORT": str(report_path)}
+    progress_path = test_dir / "progress.jsonl"
+    progress_path.unlink(missing_ok=True)
+    env = {"MMFREE_TB_CONFIG": json.dumps(config), "MMFREE_TB_REPORT": str(report_path),
+           "MMFREE_TB_PROGRESS": str(progress_path)}
     log = test_dir / "sim.log"
+    watcher = _ProgressWatcher(progress_path, progress) if progress else None
     try:
         results = runner.test(test_module=test_module, hdl_toplevel=top, testcase=testcase,
                               seed=seed, extra_env=env, build_dir=build_dir,
@@ -135,6 +172,9 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     except BaseException:
         _show_tail(log)
         raise
+    finally:
+        if watcher:
+            watcher.stop()
     if failed:
         _show_tail(log)
     report = json.loads(report_path.read_text()) if report_path.exists() else {}

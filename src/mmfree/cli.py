@@ -331,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     _unit_parsers(c, "cosim-unit", cosim_args)
     c.set_defaults(func=cmd_cosim_unit)
 
+    from . import tinyrun
+    tinyrun.add_parser(sub)
+
     d = sub.add_parser("demo", help="generate the ternary core and co-simulate it on both "
                                     "simulators, with a short summary",
                        description="The main job, for now: generate the ternary core's Verilog, "
