@@ -74,6 +74,12 @@ class BitLinearUnit(wiring.Component):
             "error": Out(1),
         })
 
+    def cycle_formula(self) -> str:
+        """The cycle count of one M x K BitLinear product, as text."""
+        return (f"2G + {self.overhead} + 2 + M*G + {self.latency} with G = ceil(K / "
+                f"{self.lanes}), for an M x K BitLinear product (latency: last weight group "
+                "to its row sum)")
+
     def product_cycles(self, m: int, k: int) -> int:
         """Cycles of one ``m`` x ``k`` BitLinear product with the streams keeping up."""
         g = -(-k // self.lanes)

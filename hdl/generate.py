@@ -52,6 +52,11 @@ def ternary_core(lanes: int = 16, act_width: int = 8, acc_width: int = 32,
                tree_levels_per_stage=tree_levels_per_stage)
 
 
+def _latency(component: wiring.Component) -> int:
+    latency = getattr(component, "latency", None)
+    return component.LATENCY if latency is None else latency
+
+
 def describe(component: wiring.Component, name: str, params: dict[str, object]) -> str:
     """A short Markdown description: parameters, ports, latency, cycle formula."""
     doc = (type(component).__doc__ or "").strip().splitlines()[0]
@@ -59,7 +64,7 @@ def describe(component: wiring.Component, name: str, params: dict[str, object]) 
     lines += [f"- `{k}` = {v}" for k, v in params.items()]
     lines += ["", "## Ports", "", "| port | dir | width |", "|---|---|---|"]
     lines += [f"| `{p.name}` | {p.direction} | {p.width} |" for p in ports(component)]
-    latency = getattr(component, "latency", component.LATENCY)
+    latency = _latency(component)
     lines += ["", "## Timing", "", f"- latency: {latency} cycles",
               f"- cycles: {component.cycle_formula()} (first input transfer to last output "
               "transfer, inclusive, with the streams keeping up)"]
@@ -78,7 +83,7 @@ def write_unit(component: wiring.Component, name: str, params: dict[str, object]
     js_path.write_text(json.dumps({
         "module": name,
         "parameters": params,
-        "latency": getattr(component, "latency", component.LATENCY),
+        "latency": _latency(component),
         "cycles": component.cycle_formula(),
         "ports": [p.__dict__ for p in ports(component)],
     }, indent=2) + "\n")

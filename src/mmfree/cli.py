@@ -104,21 +104,29 @@ def cmd_cosim_unit(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from . import tinyrun
     from .hdl.generate import write_unit
-    args.unit = "ternary-core"
-    unit, params = _unit(args), _params(args)
-    component = unit.build(params)
-    name = unit.top_name(params)
+    from .model import report
     out = Path(args.output)
-    print(f"== 1. Verilog for the ternary core ({args.lanes} lanes) -> {out}/")
-    for path in write_unit(component, name, params, out):
-        print(f"   {path}")
-    print("== 2. Cycle formula: an M x K product takes M*ceil(K/lanes) + "
-          f"{component.LATENCY} cycles; e.g. 1.3B's d x d BitLinear (2048 x 2048) on "
-          f"{args.lanes} lanes: {type(component).cycles(2048, 2048, args.lanes):,} cycles")
-    print("== 3. Co-simulation against the numpy golden model")
-    seed = args.seed if args.seed is not None else random.randrange(1 << 31)
-    return _cosim(unit, params, ["icarus", "verilator"], seed, False)
+    print(f"== 1. Verilog for every unit (default parameters) -> {out}/")
+    for name, unit in UNITS.items():
+        sub = argparse.ArgumentParser(add_help=False)
+        unit.add_args(sub)
+        params = unit.params(sub.parse_args([]))
+        top = unit.top_name(params)
+        paths = write_unit(unit.build(params), top, params, out)
+        print(f"   {name:20} {paths[0]}")
+    print("\n== 2. The tiny MatMul-free LM, every BitLinear on the RTL (Icarus and Verilator)")
+    ns = argparse.Namespace(weights=None, d=args.d, layers=args.layers, vocab=256, inter=0,
+                            seed=args.seed, save_weights=None, prompt=args.prompt,
+                            tokens=args.tokens, sim=args.sim, waves=False, json=None,
+                            lanes=args.lanes, tree_levels_per_stage=0)
+    status = tinyrun.cmd_cosim(ns)
+    print("\n== 3. Projection for the real models (batch 1, 128-token prompt, 128 generated; "
+          "mmfree project --help)")
+    print(report.preset_table())
+    print("\n" + ("demo: all checks passed" if status == 0 else "demo: FAILED (see above)"))
+    return status
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -334,14 +342,21 @@ def build_parser() -> argparse.ArgumentParser:
     from . import tinyrun
     tinyrun.add_parser(sub)
 
-    d = sub.add_parser("demo", help="generate the ternary core and co-simulate it on both "
-                                    "simulators, with a short summary",
-                       description="The main job, for now: generate the ternary core's Verilog, "
-                                   "then co-simulate it on Icarus and Verilator against the "
-                                   "golden model and print a summary.")
+    d = sub.add_parser("demo", help="the main job: generate the units, run the tiny model "
+                                    "with its BitLinears on the RTL, project the real models",
+                       description="Generate every unit's Verilog; run the tiny MatMul-free "
+                                   "LM with every BitLinear on the RTL on Icarus and "
+                                   "Verilator (tokens and cycles checked against the golden "
+                                   "model and the cycle model, as 'mmfree cosim'); print the "
+                                   "370M/1.3B/2.7B projections on the hardware presets.")
     d.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
-    d.add_argument("--seed", type=int, help="random seed (default: random, printed)")
-    UNITS["ternary-core"].add_args(d)
+    d.add_argument("--d", type=int, default=128, help="tiny model hidden size (default 128)")
+    d.add_argument("--layers", type=int, default=2, help="tiny model blocks (default 2)")
+    d.add_argument("--seed", type=int, default=1, help="tiny model weight seed (default 1)")
+    d.add_argument("--prompt", default="Hi", help="prompt text (default 'Hi')")
+    d.add_argument("--tokens", type=int, default=4, help="tokens to generate (default 4)")
+    d.add_argument("--lanes", type=int, default=16, help="BitLinear unit lanes (default 16)")
+    d.add_argument("--sim", choices=["icarus", "verilator", "both"], default="both")
     d.set_defaults(func=cmd_demo)
 
     def model_args(p: argparse.ArgumentParser, workload: bool = True) -> None:
