@@ -57,7 +57,8 @@ def test_cli_rejects_bad_parameters(argv, message):
                                      ["doctor"], ["generate", "tensor-core"],
                                      ["cosim-unit", "tensor-core"],
                                      ["generate", "sparse-decode"],
-                                     ["lint", "sparse-tensor-core"]])
+                                     ["lint", "sparse-tensor-core"], ["cosim"],
+                                     ["generate", "bitlinear-unit"]])
 def test_help_explains_every_command(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([*command, "--help"])
@@ -105,3 +106,16 @@ def _lint_ok(cls, params):
 
 
 
+
+@pytest.mark.parametrize("params", [
+    {}, {"lanes": 1, "max_dim": 16}, {"lanes": 5, "max_dim": 50, "in_width": 12,
+                                      "recip_frac": 16, "rsqrt_frac": 20, "acc_width": 24,
+                                      "tree_levels_per_stage": 1},
+    {"lanes": 4, "max_dim": 40, "in_width": 6, "recip_frac": 5, "rsqrt_frac": 7,
+     "acc_width": 12},
+])
+def test_bitlinear_unit_lint_wall(params):
+    from mmfree.hdl.bitlinear_unit import BitLinearUnit
+    require_simulator("verilator")
+    result = lint(to_verilog(BitLinearUnit(**params), "top"), "top")
+    assert result.ok, result.summary()
