@@ -45,10 +45,11 @@ class BitLinearUnit(wiring.Component):
     is not ready until then), and ``x`` is taken again once the quantiser is free (it may
     load the next vector while the core works on the current matrix). With the streams
     keeping up, one product of an ``M`` x ``K`` matrix takes :meth:`product_cycles`
-    ``= 2G + overhead + 2 + M*G + latency`` cycles, ``G = ceil(K / lanes)``, counted from the
+    ``= 2G + overhead + 4 + M*G + latency`` cycles, ``G = ceil(K / lanes)``, counted from the
     first ``x`` transfer to the last ``y`` transfer inclusive: ``G`` loads, the quantiser's
-    fixed :attr:`overhead`, the ``scale`` transfer, ``G`` quantised groups into the buffer,
-    one cycle to switch to the weights, ``M*G`` weight groups, and the core's latency.
+    fixed :attr:`overhead`, the ``scale`` transfer, its two-stage quantise pipeline, ``G``
+    quantised groups into the buffer, one cycle to switch to the weights, ``M*G`` weight
+    groups, and the core's latency.
     Synchronous reset empties everything and clears ``error``; no input transfers in reset.
 
     Parameters: as the quantiser (``lanes``, ``max_dim``, ``in_width``, ``recip_frac``,
@@ -76,14 +77,14 @@ class BitLinearUnit(wiring.Component):
 
     def cycle_formula(self) -> str:
         """The cycle count of one M x K BitLinear product, as text."""
-        return (f"2G + {self.overhead} + 2 + M*G + {self.latency} with G = ceil(K / "
+        return (f"2G + {self.overhead} + 4 + M*G + {self.latency} with G = ceil(K / "
                 f"{self.lanes}), for an M x K BitLinear product (latency: last weight group "
                 "to its row sum)")
 
     def product_cycles(self, m: int, k: int) -> int:
         """Cycles of one ``m`` x ``k`` BitLinear product with the streams keeping up."""
         g = -(-k // self.lanes)
-        return 2 * g + self.overhead + 2 + m * g + self.latency
+        return 2 * g + self.overhead + 4 + m * g + self.latency
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

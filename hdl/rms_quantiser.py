@@ -36,13 +36,13 @@ def sumsq_width(in_width: int, max_dim: int) -> int:
 
 def quantiser_overhead(in_width: int = IN_WIDTH, max_dim: int = 1024,
                        recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC) -> int:
-    """Cycles between the transfer of a vector's last input group and its ``scale`` output:
-    one to start the dividers, the longer division, one to start the square root, the root,
-    and one to register ``D = A * r``."""
+    """Cycles from the transfer of a vector's last input group to its ``scale`` output: three
+    for the load pipeline to finish ``A`` and ``N``, one to start the dividers, the longer
+    division, one to start the square root, the root, and one to register ``D = A * r``."""
     del in_width, max_dim  # the widths of A and N do not change the iteration counts
     divide = max(recip_width(recip_frac), rsqrt_dividend_width(rsqrt_frac))
     root = -(-rsqrt_dividend_width(rsqrt_frac) // 2)
-    return 1 + divide + 1 + root + 1
+    return 3 + 1 + divide + 1 + root + 1
 
 
 class RmsAbsmaxQuantiser(wiring.Component):
@@ -70,12 +70,18 @@ class RmsAbsmaxQuantiser(wiring.Component):
       groups without ``last``; it was ended there (its quantised groups are still emitted).
 
     Timing, per vector of ``G`` groups: ``x`` is ready in the load phase and takes one group
-    per cycle (``A`` and ``N`` accumulate as groups arrive; the groups go to a buffer of
-    ``ceil(max_dim / lanes)`` words). Then a fixed :func:`quantiser_overhead` cycles (two
-    restoring dividers in parallel, a bit-serial square root) until ``scale`` is valid; after
-    its transfer the ``G`` groups leave on ``q`` through one output register, one per cycle
-    while ``q`` is ready. ``x`` is not ready from the last group's transfer until the final
-    ``q`` group is registered: one vector at a time. The counts do not depend on the data.
+    per cycle into a buffer of ``ceil(max_dim / lanes)`` words, while a free-running
+    three-stage pipeline (register the group; magnitudes and squares; max and sum) feeds the
+    ``A`` and ``N`` accumulators. From the last group's transfer a fixed
+    :func:`quantiser_overhead` cycles (the pipeline's drain, two restoring dividers in
+    parallel, a bit-serial square root) pass until ``scale`` is valid; after its transfer the
+    ``G`` groups are read back through a three-stage pipeline (buffer read, multiply by
+    ``R``, round and clamp into the ``q`` register) that advances while ``q`` can take a
+    group, so they leave one per cycle while ``q`` is ready, the first 3 cycles after the
+    ``scale`` transfer (:meth:`vector_cycles`). ``x`` is not ready from the last group's
+    transfer until the last group has been read back: one vector at a time in the buffer
+    (the next may load while the last ``q`` groups drain). The counts do not depend on the
+    data.
     Synchronous reset returns to the load phase, discards a partial vector and clears
     ``truncated``; ``x.ready`` is low while ``rst`` is high.
 
@@ -101,8 +107,9 @@ class RmsAbsmaxQuantiser(wiring.Component):
 
     def vector_cycles(self, groups: int) -> int:
         """Cycles from a vector's first ``x`` transfer to its last ``q`` transfer, with the
-        streams keeping up: ``G`` loads, the overhead, the ``scale`` transfer, ``G`` groups."""
-        return groups + self.overhead + 1 + groups
+        streams keeping up: ``G`` loads, the overhead, the ``scale`` transfer, the quantise
+        pipeline's two stages ahead of the ``q`` register, ``G`` groups."""
+        return groups + self.overhead + 3 + groups
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -130,15 +137,24 @@ class RmsAbsmaxQuantiser(wiring.Component):
         def goto(src: str, dst: str) -> list:
             return [st[src].eq(0), st[dst].eq(1)]
 
-        # Per-group max |m_i| and sum of squares (combinational, on the incoming group).
-        # Every operator below gets operands of one width, so the Verilog lints clean.
+        # Load pipeline (free-running, one group per cycle): L0 registers the incoming group,
+        # L1 its magnitudes and squares, L2 their max and sum, L3 accumulates A and N.
+        # Every operator gets operands of one width, so the Verilog lints clean.
         group = self.x.payload.data
-        mags = []
+        fire = self.x.valid & self.x.ready
+        g0 = Signal(data.ArrayLayout(signed(w), n))
+        v0, last0, v1, last1, v2, last2 = (Signal(name=nm) for nm in
+                                           ("l0_valid", "l0_last", "l1_valid", "l1_last",
+                                            "l2_valid", "l2_last"))
+        mags1 = [Signal(w, name=f"l1_mag{i}") for i in range(n)]
+        sq1 = [Signal(signed(2 * w), name=f"l1_sq{i}") for i in range(n)]
+        m.d.sync += [v0.eq(fire), v1.eq(v0), last1.eq(last0), v2.eq(v1), last2.eq(last1)]
+        with m.If(fire):
+            m.d.sync += g0.eq(group)
         for i in range(n):
-            mag = Signal(w, name=f"mag{i}")
-            m.d.comb += mag.eq(Mux(group[i][-1], (-group[i])[:w], group[i].as_unsigned()))
-            mags.append(mag)
-        level = 0
+            m.d.sync += [mags1[i].eq(Mux(g0[i][-1], (-g0[i])[:w], g0[i].as_unsigned())),
+                         sq1[i].eq(g0[i] * g0[i])]
+        mags, level = list(mags1), 0
         while len(mags) > 1:
             nxt = []
             for j in range(0, len(mags) - 1, 2):
@@ -147,15 +163,14 @@ class RmsAbsmaxQuantiser(wiring.Component):
                 nxt.append(big)
             mags = nxt + ([mags[-1]] if len(mags) % 2 else [])
             level += 1
-        squares = [Signal(signed(2 * w), name=f"sq{i}") for i in range(n)]
-        m.d.comb += [sq.eq(group[i] * group[i]) for i, sq in enumerate(squares)]
-        tree_w = 2 * w + (n - 1).bit_length()
-        tree = adder_tree(m, squares, tree_w, name="sqsum")
-        group_sumsq = Signal(nw)  # non-negative: zero-extend (or drop always-zero top bits)
-        # (a multiplexer, not a bare extension: it keeps the adder's operands equally wide)
-        m.d.comb += group_sumsq.eq(Mux(self.x.valid, tree[:min(len(tree), nw)], Const(0, nw)))
-        next_sumsq = Signal(nw)
-        m.d.comb += next_sumsq.eq(sumsq + group_sumsq)
+        tree = adder_tree(m, sq1, 2 * w + (n - 1).bit_length(), name="sqsum")
+        gmax2, gsum2 = Signal(w), Signal(nw)
+        # (a multiplexer, not a bare extension, keeps the accumulator's operands equally wide;
+        # the sum is non-negative, so its always-zero top bits may be dropped)
+        m.d.sync += [gmax2.eq(mags[0]),
+                     gsum2.eq(Mux(v1, tree[:min(len(tree), nw)], Const(0, nw)))]
+        with m.If(v2):
+            m.d.sync += [amax.eq(Mux(gmax2 > amax, gmax2, amax)), sumsq.eq(sumsq + gsum2)]
 
         m.d.comb += [
             recip_div.dividend.eq(Q_MAX << p),
@@ -168,44 +183,59 @@ class RmsAbsmaxQuantiser(wiring.Component):
             rd.addr.eq(count),
         ]
 
-        # Quantisation of the group at the read port: m_i * R, round half up, clamp.
+        # Quantise pipeline (advances while the output register can take a group): Q0 reads
+        # the buffer, Q1 multiplies by R, Q2 rounds half up and clamps into the q register.
+        adv = ~self.q.valid | self.q.ready
         pw = w + rw + 1
         recip_x = Signal(signed(pw))
         m.d.comb += recip_x.eq(recip)
-        q_next = []
+        qv1, qlast1, qv2, qlast2 = (Signal(name=nm) for nm in
+                                    ("q1_valid", "q1_last", "q2_valid", "q2_last"))
+        rd1 = Signal(data.ArrayLayout(signed(w), n))
         sw_q = pw - p + 1  # the scaled value, one bit wider for the rounding carry
+        q_next = []
+        issue = st["quant"] & adv
+        with m.If(adv):
+            m.d.sync += [qv1.eq(issue), qlast1.eq(count == groups_m1), rd1.eq(rd.data),
+                         qv2.eq(qv1), qlast2.eq(qlast1)]
         for i in range(n):
             mx, prod = Signal(signed(pw), name=f"mx{i}"), Signal(signed(pw), name=f"prod{i}")
+            m.d.comb += mx.eq(rd1[i])
+            with m.If(adv):
+                m.d.sync += prod.eq(mx * recip_x)
             # floor((v + 2**(p-1)) / 2**p) = floor(v / 2**p) + bit p-1 of v
             rounded = Signal(signed(sw_q), name=f"rounded{i}")
-            m.d.comb += [mx.eq(rd.data[i]), prod.eq(mx * recip_x),
-                         rounded.eq(prod[p:].as_signed()
-                                    + Mux(prod[p - 1], Const(1, signed(pw - p)),
-                                          Const(0, signed(pw - p))))]
+            m.d.comb += rounded.eq(prod[p:].as_signed()
+                                   + Mux(prod[p - 1], Const(1, signed(pw - p)),
+                                         Const(0, signed(pw - p))))
             top = rounded[7:]  # all equal to the sign bit iff the value fits in int8
             fits = ~top.any() | top.all()
             q_next.append(Mux(fits, rounded[:8], Mux(rounded[-1], Const(0x80, 8),
                                                      Const(0x7F, 8))))
+        with m.If(adv):
+            m.d.sync += [self.q.valid.eq(qv2), self.q.payload.last.eq(qlast2),
+                         *(self.q.payload.data[i].eq(q_next[i]) for i in range(n))]
 
         amax_x, root_x, scale = Signal(sw), Signal(sw), Signal(sw)
         m.d.comb += [amax_x.eq(amax), root_x.eq(isqrt.root), scale.eq(amax_x * root_x)]
 
         with m.If(self.scale.ready):
             m.d.sync += self.scale.valid.eq(0)
-        with m.If(self.q.ready):
-            m.d.sync += self.q.valid.eq(0)
 
+        m.d.sync += last0.eq(0)
         with m.If(st["load"]):
             m.d.comb += self.x.ready.eq(~ResetSignal())
-            with m.If(self.x.valid & self.x.ready):
+            with m.If(fire):
                 m.d.comb += wr.en.eq(1)
-                m.d.sync += [amax.eq(Mux(mags[0] > amax, mags[0], amax)),
-                             sumsq.eq(next_sumsq), count.eq(count + 1)]
+                m.d.sync += count.eq(count + 1)
                 end = count == Const(self.max_groups - 1, len(count))
                 with m.If(self.x.payload.last | end):
-                    m.d.sync += [groups_m1.eq(count), count.eq(0), *goto("load", "start")]
+                    m.d.sync += [groups_m1.eq(count), count.eq(0), last0.eq(1),
+                                 *goto("load", "drain")]
                     with m.If(~self.x.payload.last):
                         m.d.sync += self.truncated.eq(1)
+        with m.If(st["drain"] & v2 & last2):  # the last group's A and N are in this edge
+            m.d.sync += goto("drain", "start")
         with m.If(st["start"]):
             m.d.comb += [recip_div.start.eq(1), root_div.start.eq(1)]
             m.d.sync += goto("start", "divide")
@@ -217,13 +247,11 @@ class RmsAbsmaxQuantiser(wiring.Component):
                          *goto("root", "emit")]
         with m.If(st["emit"] & self.scale.ready):
             m.d.sync += goto("emit", "quant")
-        with m.If(st["quant"] & (~self.q.valid | self.q.ready)):
-            m.d.sync += [self.q.valid.eq(1), self.q.payload.last.eq(count == groups_m1),
-                         *(self.q.payload.data[i].eq(q_next[i]) for i in range(n)),
-                         count.eq(count + 1)]
-            with m.If(count == groups_m1):
+        with m.If(issue):
+            m.d.sync += count.eq(count + 1)
+            with m.If(count == groups_m1):  # last group read: the next vector may load
                 m.d.sync += [count.eq(0), amax.eq(0), sumsq.eq(0), *goto("quant", "load")]
         return m
 
 
-_STATES = ("load", "start", "divide", "root", "emit", "quant")
+_STATES = ("load", "drain", "start", "divide", "root", "emit", "quant")

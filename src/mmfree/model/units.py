@@ -56,22 +56,23 @@ RSQRT_FRAC = 32
 def quantiser_overhead_cycles(recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC
                               ) -> int:
     """RmsAbsmaxQuantiser: cycles from a vector's last input group to its scale output:
-    start (1) + the longer of the two restoring divisions (``recip_frac + 7`` bits for
+    the load pipeline's drain (3) + start (1) + the longer of the two restoring divisions (``recip_frac + 7`` bits for
     ``127 * 2**recip_frac``, ``2 * rsqrt_frac + 1`` bits for ``2**(2 * rsqrt_frac)``) + start
     (1) + the square root (``rsqrt_frac + 1`` bits) + the scale register (1)."""
-    return 3 + max(recip_frac + 7, 2 * rsqrt_frac + 1) + rsqrt_frac + 1
+    return 6 + max(recip_frac + 7, 2 * rsqrt_frac + 1) + rsqrt_frac + 1
 
 
 def bitlinear_unit_cycles(m: npt.ArrayLike, k: npt.ArrayLike, lanes: npt.ArrayLike,
                           recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC,
                           tree_levels_per_stage: int = 0) -> np.ndarray:
     """BitLinearUnit (fused quantiser + ternary core), one M x K BitLinear product:
-    ``2G + overhead + 2 + M*G + latency`` with ``G = ceil(K / lanes)``: G input groups,
-    the quantiser's fixed overhead, the scale transfer, G quantised groups into the
-    activation buffer, one cycle to switch to the weights, M*G weight groups, the core."""
+    ``2G + overhead + 4 + M*G + latency`` with ``G = ceil(K / lanes)``: G input groups,
+    the quantiser's fixed overhead, the scale transfer, the two-stage quantise pipeline, G
+    quantised groups into the activation buffer, one cycle to switch to the weights, M*G
+    weight groups, the core."""
     g = _ceil_div(k, lanes)
     core = ternary_matvec_cycles(m, k, lanes, tree_levels_per_stage=tree_levels_per_stage)
-    return 2 * g + quantiser_overhead_cycles(recip_frac, rsqrt_frac) + 2 + core
+    return 2 * g + quantiser_overhead_cycles(recip_frac, rsqrt_frac) + 4 + core
 
 
 def mmfree_bitlinear_calls(d: int, inter: int, vocab: int, layers: int
