@@ -163,7 +163,7 @@ def decode_uart(samples: list[int], div: int) -> bytes:
 @pytest.mark.parametrize("inject", [False, True])
 def test_board_top_leds_and_status_line(inject):
     board = BOARDS["icebreaker"]
-    div, half = 4, 800
+    div, half = 4, 1200  # the first line (at 1200 cycles) comes after the pass (~760)
     dut = SelfTestBoard(board, inject_error=inject, pass_after=20, heartbeat_cycles=half,
                         divisor=div)
     samples, leds = [], []
@@ -198,3 +198,10 @@ def test_board_top_leds_and_status_line(inject):
         assert count >= 20
         assert status_line("pass", count) == lines[0] + b"\r\n"
     assert len(lines) >= 3 and all(len(ln) == 13 for ln in lines[:3])
+
+
+@pytest.mark.parametrize("kwargs", [{"lanes": 65}, {"pass_after": 0}, {"seed": 0},
+                                    {"groups": 0}, {"fifo_depth": 0}, {"acc_width": 8}])
+def test_selftest_rejects_bad_parameters(kwargs):
+    with pytest.raises((ValueError, TypeError)):
+        SelfTest(**kwargs)
