@@ -6,7 +6,7 @@ from amaranth import Module, Shape, signed
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.selftest import DEFAULT_SEED
+from ..golden.selftest import DEFAULT_SEED, check_seed
 from ._params import check_int
 from .selftest_checker import RESULTS_WIDTH, SelfTestChecker
 from .selftest_pattern import PatternGenerator, beat_layout
@@ -51,13 +51,12 @@ class SelfTest(wiring.Component):
         self.groups = check_int("groups", groups, 1, 1 << 16)
         self.pass_after = pass_after
         self.fifo_depth = check_int("fifo_depth", fifo_depth, 1, 512)
-        self.timeout = default_timeout(lanes, groups) if timeout is None else timeout
-        self.seed = seed
-        self.tree_levels_per_stage = tree_levels_per_stage
-        # Build the parts now, so that parameter errors surface at construction.
-        self._gen = PatternGenerator(lanes, act_width, groups, seed)
-        self._core = TernaryCore(lanes, act_width, acc_width, tree_levels_per_stage)
-        self._checker = SelfTestChecker(lanes, act_width, acc_width, pass_after, self.timeout)
+        self.timeout = check_int("timeout", default_timeout(lanes, groups) if timeout is None
+                                 else timeout, 2, 1 << 30)
+        check_int("pass_after", pass_after, 1, (1 << RESULTS_WIDTH) - 1)
+        self.seed = check_seed(seed)
+        self.tree_levels_per_stage = check_int("tree_levels_per_stage", tree_levels_per_stage,
+                                               0, 10)
         super().__init__({
             "inject": In(1),
             "passed": Out(1),
@@ -71,9 +70,13 @@ class SelfTest(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.gen = gen = self._gen
-        m.submodules.core = core = self._core
-        m.submodules.checker = chk = self._checker
+        m.submodules.gen = gen = PatternGenerator(self.lanes, self.act_width, self.groups,
+                                                  self.seed)
+        m.submodules.core = core = TernaryCore(self.lanes, self.act_width, self.acc_width,
+                                               self.tree_levels_per_stage)
+        m.submodules.checker = chk = SelfTestChecker(self.lanes, self.act_width,
+                                                     self.acc_width, self.pass_after,
+                                                     self.timeout)
         m.submodules.beats = beats = fifo.SyncFIFOBuffered(
             width=Shape.cast(beat_layout(self.lanes, self.act_width)).width,
             depth=self.fifo_depth)

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The board self-test in Amaranth's simulator: pattern generator bit-exact with its golden
 model, pass after N results, fail on an injected error or a stuck unit, the board top's LEDs
 and UART status line."""
