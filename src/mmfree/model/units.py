@@ -56,9 +56,10 @@ RSQRT_FRAC = 32
 def quantiser_overhead_cycles(recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC
                               ) -> int:
     """RmsAbsmaxQuantiser: cycles from a vector's last input group to its scale output:
-    the load pipeline's drain (3) + start (1) + the longer of the two restoring divisions (``recip_frac + 7`` bits for
-    ``127 * 2**recip_frac``, ``2 * rsqrt_frac + 1`` bits for ``2**(2 * rsqrt_frac)``) + start
-    (1) + the square root (``rsqrt_frac + 1`` bits) + the scale register (1)."""
+    the load pipeline's drain (3) + start (1) + the longer of the two restoring divisions
+    (``recip_frac + 7`` bits for ``127 * 2**recip_frac``, ``2 * rsqrt_frac + 1`` bits for
+    ``2**(2 * rsqrt_frac)``) + start (1) + the square root (``rsqrt_frac + 1`` bits) + the
+    scale register (1)."""
     return 6 + max(recip_frac + 7, 2 * rsqrt_frac + 1) + rsqrt_frac + 1
 
 
