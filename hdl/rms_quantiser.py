@@ -15,7 +15,7 @@ from ..golden.quantiser import (
     rsqrt_dividend_width,
     scale_width,
 )
-from ._arith import adder_tree
+from ._arith import adder_levels, tree_depth
 from ._params import check_int
 from .serial_divider import SerialDivider
 from .serial_isqrt import SerialIsqrt
@@ -34,15 +34,25 @@ def sumsq_width(in_width: int, max_dim: int) -> int:
     return 2 * in_width - 1 + (max_dim - 1).bit_length()
 
 
-def quantiser_overhead(in_width: int = IN_WIDTH, max_dim: int = 1024,
-                       recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC) -> int:
-    """Cycles from the transfer of a vector's last input group to its ``scale`` output: three
-    for the load pipeline to finish ``A`` and ``N``, one to start the dividers, the longer
-    division, one to start the square root, the root, and one to register ``D = A * r``."""
-    del in_width, max_dim  # the widths of A and N do not change the iteration counts
+TREE_LEVELS_PER_STAGE = 2  #: max and adder tree levels between load-pipeline registers
+
+
+def tree_stages(lanes: int) -> int:
+    """Register stages of the load pipeline's max and adder trees over ``lanes`` values:
+    ``max(1, ceil(ceil(log2 lanes) / 2))``."""
+    return max(1, -(-tree_depth(lanes) // TREE_LEVELS_PER_STAGE))
+
+
+def quantiser_overhead(lanes: int = 16, recip_frac: int = RECIP_FRAC,
+                       rsqrt_frac: int = RSQRT_FRAC) -> int:
+    """Cycles from the transfer of a vector's last input group to its ``scale`` output: the
+    load pipeline's drain (group register, magnitudes and squares, :func:`tree_stages` tree
+    stages), one to start the dividers, the longer division, one to start the square root,
+    the root, and one to register ``D = A * r``. The widths of ``A`` and ``N`` do not change
+    the iteration counts."""
     divide = max(recip_width(recip_frac), rsqrt_dividend_width(rsqrt_frac))
     root = -(-rsqrt_dividend_width(rsqrt_frac) // 2)
-    return 3 + 1 + divide + 1 + root + 1
+    return 2 + tree_stages(lanes) + 1 + divide + 1 + root + 1
 
 
 class RmsAbsmaxQuantiser(wiring.Component):
@@ -71,10 +81,11 @@ class RmsAbsmaxQuantiser(wiring.Component):
 
     Timing, per vector of ``G`` groups: ``x`` is ready in the load phase and takes one group
     per cycle into a buffer of ``ceil(max_dim / lanes)`` words, while a free-running
-    three-stage pipeline (register the group; magnitudes and squares; max and sum) feeds the
-    ``A`` and ``N`` accumulators. From the last group's transfer a fixed
-    :func:`quantiser_overhead` cycles (the pipeline's drain, two restoring dividers in
-    parallel, a bit-serial square root) pass until ``scale`` is valid; after its transfer the
+    pipeline (register the group; magnitudes and squares; the max and adder trees, registered
+    every two levels: :func:`tree_stages`) feeds the ``A`` and ``N`` accumulators. From the
+    last group's transfer a fixed :func:`quantiser_overhead` cycles (the pipeline's drain,
+    two restoring dividers in parallel, a bit-serial square root) pass until ``scale`` is
+    valid; after its transfer the
     ``G`` groups are read back through a three-stage pipeline (buffer read, multiply by
     ``R``, round and clamp into the ``q`` register) that advances while ``q`` can take a
     group, so they leave one per cycle while ``q`` is ready, the first 3 cycles after the
@@ -97,7 +108,7 @@ class RmsAbsmaxQuantiser(wiring.Component):
         self.recip_frac = check_int("recip_frac", recip_frac, 1, 48)
         self.rsqrt_frac = check_int("rsqrt_frac", rsqrt_frac, 1, 64)
         self.max_groups = -(-max_dim // lanes)
-        self.overhead = quantiser_overhead(in_width, max_dim, recip_frac, rsqrt_frac)
+        self.overhead = quantiser_overhead(lanes, recip_frac, rsqrt_frac)
         super().__init__({
             "x": In(stream.Signature(vector_layout(in_width, lanes))),
             "q": Out(stream.Signature(vector_layout(8, lanes))),
@@ -148,27 +159,43 @@ class RmsAbsmaxQuantiser(wiring.Component):
                                             "l2_valid", "l2_last"))
         mags1 = [Signal(w, name=f"l1_mag{i}") for i in range(n)]
         sq1 = [Signal(signed(2 * w), name=f"l1_sq{i}") for i in range(n)]
-        m.d.sync += [v0.eq(fire), v1.eq(v0), last1.eq(last0), v2.eq(v1), last2.eq(last1)]
+        m.d.sync += [v0.eq(fire), v1.eq(v0), last1.eq(last0)]
         with m.If(fire):
             m.d.sync += g0.eq(group)
         for i in range(n):
             m.d.sync += [mags1[i].eq(Mux(g0[i][-1], (-g0[i])[:w], g0[i].as_unsigned())),
                          sq1[i].eq(g0[i] * g0[i])]
-        mags, level = list(mags1), 0
-        while len(mags) > 1:
-            nxt = []
-            for j in range(0, len(mags) - 1, 2):
-                big = Signal(w, name=f"max{level}_{j // 2}")
-                m.d.comb += big.eq(Mux(mags[j] > mags[j + 1], mags[j], mags[j + 1]))
-                nxt.append(big)
-            mags = nxt + ([mags[-1]] if len(mags) % 2 else [])
-            level += 1
-        tree = adder_tree(m, sq1, 2 * w + (n - 1).bit_length(), name="sqsum")
+        # The max and adder trees, registered every TREE_LEVELS_PER_STAGE levels.
+        mags, sums, valid, last, done = list(mags1), list(sq1), v1, last1, 0
+        tree_w = 2 * w + (n - 1).bit_length()
+        for stage in range(tree_stages(n)):
+            final = stage == tree_stages(n) - 1
+            levels = tree_depth(n) - done if final else TREE_LEVELS_PER_STAGE
+            for level in range(done, done + levels):
+                nxt = []
+                for j in range(0, len(mags) - 1, 2):
+                    big = Signal(w, name=f"max{level}_{j // 2}")
+                    m.d.comb += big.eq(Mux(mags[j] > mags[j + 1], mags[j], mags[j + 1]))
+                    nxt.append(big)
+                mags = nxt + ([mags[-1]] if len(mags) % 2 else [])
+            sums = adder_levels(m, sums, tree_w, levels, name=f"sqsum{stage}",
+                                first_level=done + 1)
+            done += levels
+            if final:
+                break
+            sv, sl = Signal(name=f"t{stage}_valid"), Signal(name=f"t{stage}_last")
+            mags_r = [Signal(w, name=f"t{stage}_max{j}") for j in range(len(mags))]
+            sums_r = [Signal(signed(len(v)), name=f"t{stage}_sum{j}") for j, v in enumerate(sums)]
+            m.d.sync += [sv.eq(valid), sl.eq(last),
+                         *(r.eq(v) for r, v in zip(mags_r + sums_r, mags + sums, strict=True))]
+            mags, sums, valid, last = mags_r, sums_r, sv, sl
+        tree = sums[0]
+        m.d.sync += [v2.eq(valid), last2.eq(last)]
         gmax2, gsum2 = Signal(w), Signal(nw)
         # (a multiplexer, not a bare extension, keeps the accumulator's operands equally wide;
         # the sum is non-negative, so its always-zero top bits may be dropped)
         m.d.sync += [gmax2.eq(mags[0]),
-                     gsum2.eq(Mux(v1, tree[:min(len(tree), nw)], Const(0, nw)))]
+                     gsum2.eq(Mux(valid, tree[:min(len(tree), nw)], Const(0, nw)))]
         with m.If(v2):
             m.d.sync += [amax.eq(Mux(gmax2 > amax, gmax2, amax)), sumsq.eq(sumsq + gsum2)]
 

@@ -53,14 +53,17 @@ RECIP_FRAC = 24
 RSQRT_FRAC = 32
 
 
-def quantiser_overhead_cycles(recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC
-                              ) -> int:
+def quantiser_overhead_cycles(lanes: int = 16, recip_frac: int = RECIP_FRAC,
+                              rsqrt_frac: int = RSQRT_FRAC) -> int:
     """RmsAbsmaxQuantiser: cycles from a vector's last input group to its scale output:
-    the load pipeline's drain (3) + start (1) + the longer of the two restoring divisions
+    the load pipeline's drain (2 + the tree stages, ``max(1, ceil(ceil(log2 lanes) / 2))``)
+    + start (1) + the longer of the two restoring divisions
     (``recip_frac + 7`` bits for ``127 * 2**recip_frac``, ``2 * rsqrt_frac + 1`` bits for
     ``2**(2 * rsqrt_frac)``) + start (1) + the square root (``rsqrt_frac + 1`` bits) + the
     scale register (1)."""
-    return 6 + max(recip_frac + 7, 2 * rsqrt_frac + 1) + rsqrt_frac + 1
+    depth = (int(lanes) - 1).bit_length()
+    drain = 2 + max(1, -(-depth // 2))
+    return drain + 3 + max(recip_frac + 7, 2 * rsqrt_frac + 1) + rsqrt_frac + 1
 
 
 def bitlinear_unit_cycles(m: npt.ArrayLike, k: npt.ArrayLike, lanes: npt.ArrayLike,
@@ -73,7 +76,8 @@ def bitlinear_unit_cycles(m: npt.ArrayLike, k: npt.ArrayLike, lanes: npt.ArrayLi
     weight groups, the core."""
     g = _ceil_div(k, lanes)
     core = ternary_matvec_cycles(m, k, lanes, tree_levels_per_stage=tree_levels_per_stage)
-    return 2 * g + quantiser_overhead_cycles(recip_frac, rsqrt_frac) + 4 + core
+    overhead = np.vectorize(quantiser_overhead_cycles)(lanes, recip_frac, rsqrt_frac)
+    return 2 * g + overhead + 4 + core
 
 
 def mmfree_bitlinear_calls(d: int, inter: int, vocab: int, layers: int
