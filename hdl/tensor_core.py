@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._arith import adder_tree
+from ._flow import CreditQueue
 from ._params import check_int
 
 TILE = 4
@@ -50,14 +51,20 @@ class TensorCore(wiring.Component):
     ``acc_width``), ``clk``, ``rst`` (synchronous, empties the pipeline and the accumulator;
     ``i.ready`` is low while it is asserted).
 
-    Timing: three register stages (64 products; four 4-input sums; accumulate/output), so a
-    result is valid :attr:`LATENCY` = 3 cycles after the beat that completes it transfers.
+    Timing: three register stages (64 products; 16 four-input sums; accumulate), so a result
+    is valid on ``d`` :attr:`LATENCY` = 3 cycles after the beat that completes it transfers.
     Initiation interval 1: a new tile every cycle while ``i`` is valid and ``d`` is ready.
     Cycle count, inclusive from the first input transfer to the last output transfer with the
     streams keeping up: ``T + 3`` for ``T`` beats; for an M x K x N GEMM in accumulate mode
-    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` (:meth:`gemm_cycles`). The pipeline is in
-    order: under back-pressure a beat that completes a result waits in the sum stage while
-    the output register is full, and the beats behind it wait too.
+    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` (:meth:`gemm_cycles`).
+
+    Flow control: the pipeline is free-running (no stage register has a clock enable from
+    ``d.ready``); results enter an output FIFO (:class:`mmfree.hdl._flow.CreditQueue`, 8
+    entries) whose head drives ``d``. Each beat takes a credit when it transfers and gives
+    it back when it leaves the pipeline (a beat that completes a tile: when the tile leaves
+    on ``d``); ``i.ready`` is a credit flip-flop AND ``~rst``. Under back-pressure the tiles
+    wait in the FIFO and ``i.ready`` falls once the credits are used up; tiles stay in
+    order.
     """
 
     LATENCY = 3
@@ -116,70 +123,65 @@ class TensorCore(wiring.Component):
         # A signed product is 2*width bits; an unsigned one gets a zero sign bit on top.
         pw = 2 * self.width + (0 if self.is_signed else 1)
         acc_mode = self.accumulate
+        # Free-running pipeline: the stage registers load every cycle (no enable, no reset;
+        # a valid bit per stage says whether they hold a beat). Back-pressure acts only at
+        # the input, through the credits of the output FIFO.
+        m.submodules.queue = queue = CreditQueue(tile_layout(signed(aw)),
+                                                     CreditQueue.depth_for(self.LATENCY))
+
+        def reg(shape: object, name: str) -> Signal:
+            return Signal(shape, name=name, reset_less=True)
 
         # Stage P: the 64 products, plus C and (accumulate mode) the flags.
         p_valid = Signal()
-        prods = [[[Signal(signed(pw), name=f"p_{r}{c}_{k}") for k in range(TILE)]
+        prods = [[[reg(signed(pw), f"p_{r}{c}_{k}") for k in range(TILE)]
                   for c in range(TILE)] for r in range(TILE)]
-        p_c = Signal(tile_layout(signed(aw)))
+        p_c = reg(tile_layout(signed(aw)), "p_c")
         # Stage S: the 16 four-product sums, held at the accumulator's width.
         s_valid = Signal()
-        s_sum = Signal(tile_layout(signed(aw)))
-        s_c = Signal(tile_layout(signed(aw)))
+        s_sum = reg(tile_layout(signed(aw)), "s_sum")
+        s_c = reg(tile_layout(signed(aw)), "s_c")
         if acc_mode:
-            p_first, p_last, s_first, s_last = (Signal(name=n) for n in (
+            p_first, p_last, s_first, s_last = (reg(1, n) for n in (
                 "p_first", "p_last", "s_first", "s_last"))
-            # Stage D: the accumulator tile; the result is the d payload register.
+            # Stage D: the accumulator tile; a completed tile goes into the output FIFO.
             acc = Signal(tile_layout(signed(aw)))
             completes = s_last
         else:
             completes = 1
 
-        d_advance, s_ready, p_ready = Signal(), Signal(), Signal()
-        m.d.comb += [
-            d_advance.eq(s_valid & (~completes | ~self.d.valid | self.d.ready)),
-            s_ready.eq(~s_valid | d_advance),
-            p_ready.eq(~p_valid | s_ready),
-            self.i.ready.eq(p_ready & ~ResetSignal()),  # nothing transfers during reset
-        ]
+        m.d.comb += self.i.ready.eq(queue.may_take & ~ResetSignal())  # none during reset
         fire = self.i.valid & self.i.ready
+        m.d.comb += queue.take.eq(fire)
 
-        with m.If(p_ready):
-            m.d.sync += p_valid.eq(self.i.valid)
-        with m.If(fire):
-            m.d.sync += p_c.eq(self.i.payload.c)
+        m.d.sync += [p_valid.eq(fire), p_c.eq(self.i.payload.c)]
+        if acc_mode:
+            m.d.sync += [p_first.eq(self.i.payload.first), p_last.eq(self.i.payload.last)]
+        a, b = self.i.payload.a, self.i.payload.b
+        for r in range(TILE):
+            for c in range(TILE):
+                for k in range(TILE):
+                    bk = b[TILE * TILE * r + TILE * k + c] if self.gathered else b[TILE * k + c]
+                    m.d.sync += prods[r][c][k].eq(a[TILE * r + k] * bk)
+
+        m.d.sync += [s_valid.eq(p_valid), s_c.eq(p_c)]
+        if acc_mode:
+            m.d.sync += [s_first.eq(p_first), s_last.eq(p_last)]
+        for r in range(TILE):
+            for c in range(TILE):
+                total = adder_tree(m, prods[r][c], aw, name=f"sum_{r}{c}")
+                m.d.sync += s_sum[TILE * r + c].eq(total)
+
+        m.d.comb += queue.put.eq(s_valid & completes)
+        if acc_mode:
+            m.d.comb += queue.drop.eq(s_valid & ~s_last)  # a K-step that completes nothing
+        for e in range(TILE * TILE):
+            base = Mux(s_first, s_c[e], acc[e]) if acc_mode else s_c[e]
+            new = Signal(signed(aw), name=f"d_next_{e}")
+            m.d.comb += [new.eq(base + s_sum[e]),  # truncation to acc_width = wrap
+                         queue.data[e].eq(new)]
             if acc_mode:
-                m.d.sync += [p_first.eq(self.i.payload.first), p_last.eq(self.i.payload.last)]
-            a, b = self.i.payload.a, self.i.payload.b
-            for r in range(TILE):
-                for c in range(TILE):
-                    for k in range(TILE):
-                        bk = b[TILE * TILE * r + TILE * k + c] if self.gathered \
-                            else b[TILE * k + c]
-                        m.d.sync += prods[r][c][k].eq(a[TILE * r + k] * bk)
-
-        with m.If(s_ready):
-            m.d.sync += s_valid.eq(p_valid)
-        with m.If(s_ready & p_valid):
-            m.d.sync += s_c.eq(p_c)
-            if acc_mode:
-                m.d.sync += [s_first.eq(p_first), s_last.eq(p_last)]
-            for r in range(TILE):
-                for c in range(TILE):
-                    total = adder_tree(m, prods[r][c], aw, name=f"sum_{r}{c}")
-                    m.d.sync += s_sum[TILE * r + c].eq(total)
-
-        with m.If(self.d.ready):
-            m.d.sync += self.d.valid.eq(0)
-        with m.If(d_advance):
-            for e in range(TILE * TILE):
-                base = Mux(s_first, s_c[e], acc[e]) if acc_mode else s_c[e]
-                new = Signal(signed(aw), name=f"d_next_{e}")
-                m.d.comb += new.eq(base + s_sum[e])  # truncation to acc_width = wrap
-                if acc_mode:
+                with m.If(s_valid):
                     m.d.sync += acc[e].eq(new)
-                with m.If(completes):
-                    m.d.sync += self.d.payload[e].eq(new)
-            with m.If(completes):
-                m.d.sync += self.d.valid.eq(1)
+        wiring.connect(m, queue.o, wiring.flipped(self.d))
         return m
