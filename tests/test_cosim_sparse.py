@@ -48,6 +48,7 @@ def test_sparse_tensor_core_cosim(sim, width, is_signed, acc, accumulate, seed):
     assert r["mismatches"] == 0 and r["cycle_mismatches"] == 0, r
     assert r["codes_checked"] == list(range(16))
     assert (r["gemms"] > 0) == accumulate
+    assert r["accepted_while_held"] > 0, "the output-stall test did not run"
 
 
 @pytest.mark.cosim

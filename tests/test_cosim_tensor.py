@@ -31,3 +31,4 @@ def test_tensor_core_cosim(sim, width, is_signed, acc, accumulate, seed):
     assert r["cycle_mismatches"] == 0 and r["cycle_checks"] >= (20 if accumulate else 6), r
     assert r["overflow_cases"]
     assert (r["gemms"] > 0) == accumulate
+    assert r["accepted_while_held"] > 0, "the output-stall test did not run"

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Synthesis checks with Yosys for ECP5: the MAC array's multipliers map to DSP blocks."""
 
 import pytest
@@ -64,3 +65,27 @@ def test_flow_ice40_through_the_pin_wrapper_and_xilinx_counts(tmp_path, monkeypa
     assert ice.fits and ice.fmax_mhz > 0 and ice.utilization["SB_IO"][0] <= 4
     xil = run_flow(lambda: tc(lanes=8), "tern8", "xilinx-7", 100)
     assert xil.fmax_mhz is None and xil.cells.get("FDRE", 0) > 0
+
+
+def test_registered_ports_put_a_flip_flop_on_every_port_bit():
+    from mmfree.hdl.generate import ports, ternary_core
+    from mmfree.hdl.ooc import RegisteredPorts
+    unit = ternary_core(lanes=4)
+    bits = sum(p.width for p in ports(unit)[2:])  # every port but clk and rst
+    alone = synth_stats(to_verilog(ternary_core(lanes=4), "t"), "t", "ecp5")
+    wrapped = synth_stats(to_verilog(RegisteredPorts(ternary_core(lanes=4)), "w"), "w", "ecp5")
+    assert wrapped["TRELLIS_FF"] == alone["TRELLIS_FF"] + bits
+
+
+def test_flow_with_registered_ports_is_cached_apart(tmp_path, monkeypatch):
+    from mmfree.hdl.generate import ternary_core as tc
+    from mmfree.hdl.synth import run_flow
+    monkeypatch.setenv("MMFREE_CACHE", str(tmp_path))
+    plain = run_flow(lambda: tc(lanes=4), "tern4", "ecp5-25k", 100)
+    boxed = run_flow(lambda: tc(lanes=4), "tern4", "ecp5-25k", 100, registered_ports=True)
+    assert not boxed.cached and boxed.registered_ports and boxed.fits and boxed.fmax_mhz
+    assert boxed.utilization["TRELLIS_FF"][0] > plain.utilization["TRELLIS_FF"][0]
+    split = boxed.path_split()
+    assert split["routing"] > 0 and abs(sum(split.values()) - 1000 / boxed.fmax_mhz) < 0.05
+    with pytest.raises(ValueError, match="ECP5"):
+        run_flow(lambda: tc(lanes=4), "tern4", "ice40-up5k", 30, registered_ports=True)

@@ -25,6 +25,7 @@ from mmfree.golden.sparse import (
     sparse_mac_tile,
 )
 from mmfree.golden.tensor_core import operand_range
+from mmfree.hdl._flow import CreditQueue
 from mmfree.hdl.sparse_decode import SparseTensorCore
 from mmfree.sim.stream import pack
 from mmfree.sim.tiles import TileHarness, new_report, signed_elements
@@ -122,6 +123,28 @@ async def test_random_tiles(dut):
             np.full((4, 4), cv)) for v in (LO, HI) for cv in (CLO, CHI)]
     bad += await h.tiles(ext, "extremes")
     bad += await h.tiles([random_tile(np_rng, True) for _ in range(40)], "raw codes")
+    _write_report()
+    assert bad == 0
+
+
+@cocotb.test()
+async def test_output_held_fills_the_fifo(dut):
+    """``d`` not ready for a long time while tiles stream in: the core accepts exactly as
+    many tiles as it has credits (its output FIFO's depth), then holds ``i`` off; after
+    ``d`` resumes every tile comes out, exact and in order."""
+    rng, np_rng = _rngs(dut, "test_output_held_fills_the_fifo")
+    h = Harness(dut, rng)
+    await h.start()
+    credits = CreditQueue.depth_for(SparseTensorCore.LATENCY)
+    tiles = [random_tile(np_rng) for _ in range(3 * credits)]
+    bad, accepted = await h.run_output_held(
+        [beat(*t) for t in tiles], [sparse_mac_tile(*t, W, SIGNED, ACC)[0] for t in tiles],
+        "output held", 4 * credits + 20)
+    REPORT["accepted_while_held"] = accepted
+    if accepted != credits:
+        dut._log.error("accepted %d tiles while d was held, expected %d credits",
+                       accepted, credits)
+        bad += 1
     _write_report()
     assert bad == 0
 

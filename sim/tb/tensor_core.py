@@ -15,6 +15,7 @@ import cocotb
 import numpy as np
 
 from mmfree.golden.tensor_core import gemm_schedule, mac_tile, operand_range, tiled_gemm
+from mmfree.hdl._flow import CreditQueue
 from mmfree.hdl.tensor_core import TensorCore
 from mmfree.sim.stream import pack
 from mmfree.sim.tiles import TileHarness, new_report, signed_elements
@@ -104,6 +105,29 @@ async def test_random_tiles(dut):
     tiles = [(rand_tile(np_rng), rand_tile(np_rng), rand_c(np_rng)) for _ in range(40)]
     bad = await h.tiles(tiles, "random tiles")
     bad += await h.tiles(tiles[:1], "single tile")
+    _write_report()
+    assert bad == 0
+
+
+@cocotb.test()
+async def test_output_held_fills_the_fifo(dut):
+    """``d`` not ready for a long time while tiles stream in: the array accepts exactly as
+    many tiles as it has credits (its output FIFO's depth), then holds ``i`` off; after
+    ``d`` resumes every tile comes out, exact and in order."""
+    rng, np_rng = _rngs(dut, "test_output_held_fills_the_fifo")
+    h = Harness(dut, rng)
+    await h.start()
+    credits = CreditQueue.depth_for(TensorCore.LATENCY)
+    tiles = [(rand_tile(np_rng), rand_tile(np_rng), rand_c(np_rng)) for _ in range(3 * credits)]
+    bad, accepted = await h.run_output_held(
+        [beat(a, b, c) for a, b, c in tiles],
+        [mac_tile(a, b, c, W, SIGNED, ACC) for a, b, c in tiles], "output held",
+        4 * credits + 20)
+    REPORT["accepted_while_held"] = accepted
+    if accepted != credits:
+        dut._log.error("accepted %d tiles while d was held, expected %d credits",
+                       accepted, credits)
+        bad += 1
     _write_report()
     assert bad == 0
 
