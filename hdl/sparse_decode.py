@@ -164,20 +164,26 @@ class SparseTensorCore(wiring.Component):
     ``ceil(M/4) * ceil(N/4) * ceil(K/8) + 4`` cycles (:meth:`gemm_cycles`), against
     ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` dense.
 
+    ``dsp_pipeline`` as in :class:`TensorCore`: every product registered twice, one more
+    stage (:attr:`latency` 5, ``... + 5`` cycles).
+
     Flow control as in :class:`TensorCore`: the stages (decode included) load every cycle,
     results wait in an output FIFO (:class:`mmfree.hdl._flow.CreditQueue`, 8 entries), and
     ``i.ready`` is a credit flip-flop AND ``~rst``. Reset empties everything and clears
     ``error``; nothing transfers while it is asserted.
     """
 
-    LATENCY = SparseDecode.LATENCY + TensorCore.LATENCY
+    LATENCY = SparseDecode.LATENCY + TensorCore.LATENCY  #: without ``dsp_pipeline``
 
     def __init__(self, width: int = 8, is_signed: bool = True, acc_width: int = 32,
-                 accumulate: bool = False) -> None:
+                 accumulate: bool = False, *, dsp_pipeline: bool = False) -> None:
         self.width, self.is_signed, self.acc_width = check_params(width, is_signed, acc_width)
-        if not isinstance(accumulate, bool):
-            raise TypeError(f"accumulate must be True or False, got {accumulate!r}")
+        for name, flag in (("accumulate", accumulate), ("dsp_pipeline", dsp_pipeline)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
         self.accumulate = accumulate
+        self.dsp_pipeline = dsp_pipeline
+        self.latency = self.LATENCY + int(dsp_pipeline)
         super().__init__({
             "i": In(stream.Signature(select_layout(width, is_signed, acc_width, accumulate))),
             "d": Out(stream.Signature(tile_layout(signed(acc_width)))),
@@ -185,27 +191,27 @@ class SparseTensorCore(wiring.Component):
         })
 
     @classmethod
-    def cycles(cls, beats: int) -> int:
+    def cycles(cls, beats: int, dsp_pipeline: bool = False) -> int:
         """Cycles for ``beats`` back-to-back input tiles."""
-        return beats + cls.LATENCY
+        return beats + cls.LATENCY + int(dsp_pipeline)
 
     @classmethod
-    def gemm_cycles(cls, m: int, k: int, n: int) -> int:
+    def gemm_cycles(cls, m: int, k: int, n: int, dsp_pipeline: bool = False) -> int:
         """Cycles for a logical M x K x N GEMM in accumulate mode."""
-        return cls.cycles(-(-m // TILE) * -(-k // (2 * TILE)) * -(-n // TILE))
+        return cls.cycles(-(-m // TILE) * -(-k // (2 * TILE)) * -(-n // TILE), dsp_pipeline)
 
     def cycle_formula(self) -> str:
         """The cycle counts, as text."""
-        text = f"T + {self.LATENCY} for T back-to-back logical 4x8x4 tiles"
+        text = f"T + {self.latency} for T back-to-back logical 4x8x4 tiles"
         if self.accumulate:
-            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/8) + {self.LATENCY} for a logical "
+            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/8) + {self.latency} for a logical "
                      "M x K x N GEMM")
         return text
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         m.submodules.queue = queue = CreditQueue(tile_layout(signed(self.acc_width)),
-                                                 CreditQueue.depth_for(self.LATENCY))
+                                                 CreditQueue.depth_for(self.latency))
         m.d.comb += self.i.ready.eq(queue.may_take & ~ResetSignal())  # none during reset
         fire = self.i.valid & self.i.ready
         m.d.comb += queue.take.eq(fire)
@@ -221,6 +227,6 @@ class SparseTensorCore(wiring.Component):
         with m.If(fire & invalid):
             m.d.sync += self.error.eq(1)
         mac_stages(m, g_valid, gathered, queue, self.width, self.is_signed, self.acc_width,
-                   self.accumulate, gathered=True)
+                   self.accumulate, True, self.dsp_pipeline)
         wiring.connect(m, queue.o, wiring.flipped(self.d))
         return m

@@ -59,6 +59,13 @@ class TensorCore(wiring.Component):
     streams keeping up: ``T + 3`` for ``T`` beats; for an M x K x N GEMM in accumulate mode
     ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` (:meth:`gemm_cycles`).
 
+    ``dsp_pipeline=True`` registers every product twice: at the multiplier's output, then
+    once more, so that on an FPGA the first register can sit inside the DSP block (its
+    output register) and the route out of the block ends in the second one instead of
+    running on into the adder tree. One more stage: :attr:`latency` = 4, ``T + 4`` cycles,
+    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 4`` per GEMM. (``mmfree synth`` moves the
+    registers into the ECP5 DSP blocks; see ``docs/fpga-flow.md``.)
+
     Flow control: the pipeline is free-running (no stage register has a clock enable from
     ``d.ready``); results enter an output FIFO (:class:`mmfree.hdl._flow.CreditQueue`, 8
     entries) whose head drives ``d``. Each beat takes a credit when it transfers and gives
@@ -68,16 +75,20 @@ class TensorCore(wiring.Component):
     order.
     """
 
-    LATENCY = 3
+    LATENCY = 3  #: without ``dsp_pipeline``
 
     def __init__(self, width: int = 8, is_signed: bool = True, acc_width: int = 32,
-                 accumulate: bool = False, *, gathered: bool = False) -> None:
+                 accumulate: bool = False, *, gathered: bool = False,
+                 dsp_pipeline: bool = False) -> None:
         self.width, self.is_signed, self.acc_width = check_params(width, is_signed, acc_width)
-        for name, flag in (("accumulate", accumulate), ("gathered", gathered)):
+        for name, flag in (("accumulate", accumulate), ("gathered", gathered),
+                           ("dsp_pipeline", dsp_pipeline)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")
         self.accumulate = accumulate
         self.gathered = gathered
+        self.dsp_pipeline = dsp_pipeline
+        self.latency = self.LATENCY + int(dsp_pipeline)
         super().__init__({
             "i": In(stream.Signature(
                 self.input_layout(width, is_signed, acc_width, accumulate, gathered))),
@@ -101,43 +112,45 @@ class TensorCore(wiring.Component):
         return data.StructLayout(fields)
 
     @classmethod
-    def cycles(cls, beats: int) -> int:
+    def cycles(cls, beats: int, dsp_pipeline: bool = False) -> int:
         """Cycles for ``beats`` back-to-back input tiles (see the class docstring)."""
-        return beats + cls.LATENCY
+        return beats + cls.LATENCY + int(dsp_pipeline)
 
     @classmethod
-    def gemm_cycles(cls, m: int, k: int, n: int) -> int:
+    def gemm_cycles(cls, m: int, k: int, n: int, dsp_pipeline: bool = False) -> int:
         """Cycles for an M x K x N GEMM in accumulate mode."""
-        return cls.cycles(-(-m // TILE) * -(-k // TILE) * -(-n // TILE))
+        return cls.cycles(-(-m // TILE) * -(-k // TILE) * -(-n // TILE), dsp_pipeline)
 
     def cycle_formula(self) -> str:
         """The cycle counts, as text."""
-        text = f"T + {self.LATENCY} for T back-to-back tiles"
+        text = f"T + {self.latency} for T back-to-back tiles"
         if self.accumulate:
-            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/4) + {self.LATENCY} for an M x K x N"
+            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/4) + {self.latency} for an M x K x N"
                      " GEMM")
         return text
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         m.submodules.queue = queue = CreditQueue(tile_layout(signed(self.acc_width)),
-                                                 CreditQueue.depth_for(self.LATENCY))
+                                                 CreditQueue.depth_for(self.latency))
         m.d.comb += self.i.ready.eq(queue.may_take & ~ResetSignal())  # none during reset
         fire = self.i.valid & self.i.ready
         m.d.comb += queue.take.eq(fire)
         mac_stages(m, fire, self.i.payload, queue, self.width, self.is_signed, self.acc_width,
-                   self.accumulate, self.gathered)
+                   self.accumulate, self.gathered, self.dsp_pipeline)
         wiring.connect(m, queue.o, wiring.flipped(self.d))
         return m
 
 
 def mac_stages(m: Module, valid: Value, payload: data.View, queue: CreditQueue, width: int,
-               is_signed: bool, acc_width: int, accumulate: bool, gathered: bool) -> None:
+               is_signed: bool, acc_width: int, accumulate: bool, gathered: bool,
+               dsp_pipeline: bool = False) -> None:
     """The array's three free-running stages, fed by ``payload`` (a
     :meth:`TensorCore.input_layout` view) in the cycles where ``valid`` is high, and ending in
-    ``queue``: 64 products (registered), 16 four-product sums (registered), then the
-    accumulate step, whose result is put into ``queue`` when the beat completes a tile (a
-    K-step that does not complete one drops its credit instead).
+    ``queue``: 64 products (registered; with ``dsp_pipeline`` registered twice, one more
+    stage), 16 four-product sums (registered), then the accumulate step, whose result is put
+    into ``queue`` when the beat completes a tile (a K-step that does not complete one drops
+    its credit instead).
 
     The stage registers load every cycle, without enable or reset; a valid bit per stage
     (reset by ``rst``) says whether they hold a beat. Only the accumulator tile (accumulate
@@ -150,6 +163,14 @@ def mac_stages(m: Module, valid: Value, payload: data.View, queue: CreditQueue, 
     def reg(shape: object, name: str) -> Signal:
         return Signal(shape, name=name, reset_less=True)
 
+    if dsp_pipeline:
+        # Stage M: the multipliers' output registers (the products' first register).
+        m_valid = Signal()
+        m_c = reg(tile_layout(signed(aw)), "m_c")
+        m.d.sync += [m_valid.eq(valid), m_c.eq(payload.c)]
+        if accumulate:
+            m_first, m_last = reg(1, "m_first"), reg(1, "m_last")
+            m.d.sync += [m_first.eq(payload.first), m_last.eq(payload.last)]
     # Stage P: the 64 products, plus C and (accumulate mode) the flags.
     p_valid = Signal()
     prods = [[[reg(signed(pw), f"p_{r}{c}_{k}") for k in range(TILE)]
@@ -165,15 +186,24 @@ def mac_stages(m: Module, valid: Value, payload: data.View, queue: CreditQueue, 
         # Stage D: the accumulator tile; a completed tile goes into the output FIFO.
         acc = Signal(tile_layout(signed(aw)))
 
-    m.d.sync += [p_valid.eq(valid), p_c.eq(payload.c)]
-    if accumulate:
-        m.d.sync += [p_first.eq(payload.first), p_last.eq(payload.last)]
+    if dsp_pipeline:
+        m.d.sync += [p_valid.eq(m_valid), p_c.eq(m_c)]
+        if accumulate:
+            m.d.sync += [p_first.eq(m_first), p_last.eq(m_last)]
+    else:
+        m.d.sync += [p_valid.eq(valid), p_c.eq(payload.c)]
+        if accumulate:
+            m.d.sync += [p_first.eq(payload.first), p_last.eq(payload.last)]
     a, b = payload.a, payload.b
     for r in range(TILE):
         for c in range(TILE):
             for k in range(TILE):
                 bk = b[TILE * TILE * r + TILE * k + c] if gathered else b[TILE * k + c]
-                m.d.sync += prods[r][c][k].eq(a[TILE * r + k] * bk)
+                if dsp_pipeline:
+                    product = reg(signed(pw), f"m_{r}{c}_{k}")
+                    m.d.sync += [product.eq(a[TILE * r + k] * bk), prods[r][c][k].eq(product)]
+                else:
+                    m.d.sync += prods[r][c][k].eq(a[TILE * r + k] * bk)
 
     m.d.sync += [s_valid.eq(p_valid), s_c.eq(p_c)]
     if accumulate:
