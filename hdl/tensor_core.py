@@ -210,7 +210,8 @@ def mac_stages(m: Module, valid: Value, payload: data.View, queue: CreditQueue, 
         m.d.sync += [s_first.eq(p_first), s_last.eq(p_last)]
     for r in range(TILE):
         for c in range(TILE):
-            total = adder_tree(m, prods[r][c], aw, name=f"sum_{r}{c}")
+            # one carry chain per adder (see adder_levels: keep)
+            total = adder_tree(m, prods[r][c], aw, name=f"sum_{r}{c}", keep=True)
             m.d.sync += s_sum[TILE * r + c].eq(total)
 
     if accumulate:
