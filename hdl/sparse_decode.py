@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from amaranth import Array, Cat, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.hdl import Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.sparse import VALID_CODES
-from .tensor_core import TILE, TensorCore, check_params, tile_layout
+from ._flow import CreditQueue
+from .tensor_core import TILE, TensorCore, check_params, mac_stages, tile_layout
 
 MODES = ("expand", "select")
 
@@ -91,57 +93,64 @@ class SparseDecode(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        p = self.i.payload
-        invalid = []
-        out = []  # (output field element, value) pairs
-        if self.mode == "expand":
-            op = signed(self.width) if self.is_signed else unsigned(self.width)
-            for r in range(TILE):
-                _, _, valid = _decode_code(m, p.meta[r], f"row{r}")
-                invalid.append(~valid)
-                row = Signal(data.ArrayLayout(op, TILE), name=f"dense_row{r}")
-                # one case per valid code; an invalid code gives a zero row
-                with m.Switch(p.meta[r]):
-                    for code in VALID_CODES:
-                        with m.Case(code):
-                            m.d.comb += [row[code & 3].eq(p.values[2 * r]),
-                                         row[code >> 2].eq(p.values[2 * r + 1])]
-                    with m.Default():
-                        m.d.comb += row.eq(0)
-                out += [(self.o.payload[TILE * r + k], row[k]) for k in range(TILE)]
-        else:
-            for r in range(TILE):
-                for g in range(2):
-                    i0, i1, valid = _decode_code(m, p.meta[2 * r + g], f"row{r}_group{g}")
-                    invalid.append(~valid)
-                    for s, idx in ((2 * g, i0), (2 * g + 1, i1)):
-                        out.append((self.o.payload.a[TILE * r + s],
-                                    Mux(valid, p.a[TILE * r + s], 0)))
-                        for c in range(TILE):
-                            rows = Array(p.b[TILE * (TILE * g + j) + c] for j in range(TILE))
-                            out.append((self.o.payload.b[TILE * TILE * r + TILE * s + c],
-                                        rows[idx]))
-            out.append((self.o.payload.c, p.c))
-            if self.accumulate:
-                out += [(self.o.payload.first, p.first), (self.o.payload.last, p.last)]
-
+        assign, invalid = decode_logic(m, self.i.payload, self.o.payload, self.mode, self.width,
+                                       self.is_signed, self.accumulate)
         fire = self.i.valid & self.i.ready
         m.d.comb += self.i.ready.eq((~self.o.valid | self.o.ready) & ~ResetSignal())
         with m.If(self.i.ready):
             m.d.sync += self.o.valid.eq(self.i.valid)
         with m.If(fire):
-            m.d.sync += [field.eq(value) for field, value in out]
-            with m.If(Cat(*invalid).any()):
+            m.d.sync += assign
+            with m.If(invalid):
                 m.d.sync += self.error.eq(1)
         return m
+
+
+def decode_logic(m: Module, p: data.View, out: data.View, mode: str, width: int,
+                 is_signed: bool, accumulate: bool) -> tuple[list, Value]:
+    """The combinational decode of one input payload ``p`` (see :class:`SparseDecode` for the
+    two modes): returns the assignments of every field of ``out`` (the output layout of
+    ``mode``) and a signal that is high when any group code of ``p`` is invalid."""
+    invalid = []
+    pairs = []  # (output field element, value)
+    if mode == "expand":
+        op = signed(width) if is_signed else unsigned(width)
+        for r in range(TILE):
+            _, _, valid = _decode_code(m, p.meta[r], f"row{r}")
+            invalid.append(~valid)
+            row = Signal(data.ArrayLayout(op, TILE), name=f"dense_row{r}")
+            # one case per valid code; an invalid code gives a zero row
+            with m.Switch(p.meta[r]):
+                for code in VALID_CODES:
+                    with m.Case(code):
+                        m.d.comb += [row[code & 3].eq(p.values[2 * r]),
+                                     row[code >> 2].eq(p.values[2 * r + 1])]
+                with m.Default():
+                    m.d.comb += row.eq(0)
+            pairs += [(out[TILE * r + k], row[k]) for k in range(TILE)]
+    else:
+        for r in range(TILE):
+            for g in range(2):
+                i0, i1, valid = _decode_code(m, p.meta[2 * r + g], f"row{r}_group{g}")
+                invalid.append(~valid)
+                for s, idx in ((2 * g, i0), (2 * g + 1, i1)):
+                    pairs.append((out.a[TILE * r + s], Mux(valid, p.a[TILE * r + s], 0)))
+                    for c in range(TILE):
+                        rows = Array(p.b[TILE * (TILE * g + j) + c] for j in range(TILE))
+                        pairs.append((out.b[TILE * TILE * r + TILE * s + c], rows[idx]))
+        pairs.append((out.c, p.c))
+        if accumulate:
+            pairs += [(out.first, p.first), (out.last, p.last)]
+    return [field.eq(value) for field, value in pairs], Cat(*invalid).any()
 
 
 class SparseTensorCore(wiring.Component):
     """The tensor core in 2:4 sparse mode: a logical 4 x 8 x 4 product per cycle.
 
-    :class:`SparseDecode` (select mode) in front of a :class:`TensorCore` with gathered B:
-    each beat carries a compressed logical 4 x 8 A tile (16 kept values and one 32-bit
-    metadata word), the logical 8 x 4 B tile and C; the result is
+    The select-mode decode of :class:`SparseDecode` in front of the stages of a
+    :class:`TensorCore` with gathered B (:func:`mmfree.hdl.tensor_core.mac_stages`), as one
+    free-running pipeline: each beat carries a compressed logical 4 x 8 A tile (16 kept
+    values and one 32-bit metadata word), the logical 8 x 4 B tile and C; the result is
     ``D = decompress(A) @ B + C`` (wrapping at ``acc_width``), bit-exact with
     :func:`mmfree.golden.sparse.sparse_mac_tile`, using the same 64 multipliers as the dense
     array: twice the MACs per cycle. With ``accumulate`` the ``first``/``last`` protocol of
@@ -154,16 +163,27 @@ class SparseTensorCore(wiring.Component):
     ``T + 4`` cycles for T back-to-back beats; an M x K x N GEMM takes
     ``ceil(M/4) * ceil(N/4) * ceil(K/8) + 4`` cycles (:meth:`gemm_cycles`), against
     ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` dense.
+
+    ``dsp_pipeline`` as in :class:`TensorCore`: every product registered twice, one more
+    stage (:attr:`latency` 5, ``... + 5`` cycles).
+
+    Flow control as in :class:`TensorCore`: the stages (decode included) load every cycle,
+    results wait in an output FIFO (:class:`mmfree.hdl._flow.CreditQueue`, 8 entries), and
+    ``i.ready`` is a credit flip-flop AND ``~rst``. Reset empties everything and clears
+    ``error``; nothing transfers while it is asserted.
     """
 
-    LATENCY = SparseDecode.LATENCY + TensorCore.LATENCY
+    LATENCY = SparseDecode.LATENCY + TensorCore.LATENCY  #: without ``dsp_pipeline``
 
     def __init__(self, width: int = 8, is_signed: bool = True, acc_width: int = 32,
-                 accumulate: bool = False) -> None:
+                 accumulate: bool = False, *, dsp_pipeline: bool = False) -> None:
         self.width, self.is_signed, self.acc_width = check_params(width, is_signed, acc_width)
-        if not isinstance(accumulate, bool):
-            raise TypeError(f"accumulate must be True or False, got {accumulate!r}")
+        for name, flag in (("accumulate", accumulate), ("dsp_pipeline", dsp_pipeline)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
         self.accumulate = accumulate
+        self.dsp_pipeline = dsp_pipeline
+        self.latency = self.LATENCY + int(dsp_pipeline)
         super().__init__({
             "i": In(stream.Signature(select_layout(width, is_signed, acc_width, accumulate))),
             "d": Out(stream.Signature(tile_layout(signed(acc_width)))),
@@ -171,31 +191,42 @@ class SparseTensorCore(wiring.Component):
         })
 
     @classmethod
-    def cycles(cls, beats: int) -> int:
+    def cycles(cls, beats: int, dsp_pipeline: bool = False) -> int:
         """Cycles for ``beats`` back-to-back input tiles."""
-        return beats + cls.LATENCY
+        return beats + cls.LATENCY + int(dsp_pipeline)
 
     @classmethod
-    def gemm_cycles(cls, m: int, k: int, n: int) -> int:
+    def gemm_cycles(cls, m: int, k: int, n: int, dsp_pipeline: bool = False) -> int:
         """Cycles for a logical M x K x N GEMM in accumulate mode."""
-        return cls.cycles(-(-m // TILE) * -(-k // (2 * TILE)) * -(-n // TILE))
+        return cls.cycles(-(-m // TILE) * -(-k // (2 * TILE)) * -(-n // TILE), dsp_pipeline)
 
     def cycle_formula(self) -> str:
         """The cycle counts, as text."""
-        text = f"T + {self.LATENCY} for T back-to-back logical 4x8x4 tiles"
+        text = f"T + {self.latency} for T back-to-back logical 4x8x4 tiles"
         if self.accumulate:
-            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/8) + {self.LATENCY} for a logical "
+            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/8) + {self.latency} for a logical "
                      "M x K x N GEMM")
         return text
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.decode = decode = SparseDecode(
-            self.width, self.is_signed, "select", self.acc_width, self.accumulate)
-        m.submodules.array = array = TensorCore(
-            self.width, self.is_signed, self.acc_width, self.accumulate, gathered=True)
-        wiring.connect(m, wiring.flipped(self.i), decode.i)
-        wiring.connect(m, decode.o, array.i)
-        wiring.connect(m, array.d, wiring.flipped(self.d))
-        m.d.comb += self.error.eq(decode.error)
+        m.submodules.queue = queue = CreditQueue(tile_layout(signed(self.acc_width)),
+                                                 CreditQueue.depth_for(self.latency))
+        m.d.comb += self.i.ready.eq(queue.may_take & ~ResetSignal())  # none during reset
+        fire = self.i.valid & self.i.ready
+        m.d.comb += queue.take.eq(fire)
+        # Stage G: the decoded A values and the gathered B rows, registered before the
+        # multipliers (free-running like the array's stages).
+        g_valid = Signal()
+        gathered = Signal(TensorCore.input_layout(self.width, self.is_signed, self.acc_width,
+                                                  self.accumulate, gathered=True),
+                          name="gathered", reset_less=True)
+        assign, invalid = decode_logic(m, self.i.payload, gathered, "select", self.width,
+                                       self.is_signed, self.accumulate)
+        m.d.sync += [g_valid.eq(fire), *assign]
+        with m.If(fire & invalid):
+            m.d.sync += self.error.eq(1)
+        mac_stages(m, g_valid, gathered, queue, self.width, self.is_signed, self.acc_width,
+                   self.accumulate, True, self.dsp_pipeline)
+        wiring.connect(m, queue.o, wiring.flipped(self.d))
         return m

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from amaranth import Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.hdl import Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._arith import adder_tree
+from ._flow import CreditQueue
 from ._params import check_int
 
 TILE = 4
@@ -50,26 +52,43 @@ class TensorCore(wiring.Component):
     ``acc_width``), ``clk``, ``rst`` (synchronous, empties the pipeline and the accumulator;
     ``i.ready`` is low while it is asserted).
 
-    Timing: three register stages (64 products; four 4-input sums; accumulate/output), so a
-    result is valid :attr:`LATENCY` = 3 cycles after the beat that completes it transfers.
+    Timing: three register stages (64 products; 16 four-input sums; accumulate), so a result
+    is valid on ``d`` :attr:`LATENCY` = 3 cycles after the beat that completes it transfers.
     Initiation interval 1: a new tile every cycle while ``i`` is valid and ``d`` is ready.
     Cycle count, inclusive from the first input transfer to the last output transfer with the
     streams keeping up: ``T + 3`` for ``T`` beats; for an M x K x N GEMM in accumulate mode
-    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` (:meth:`gemm_cycles`). The pipeline is in
-    order: under back-pressure a beat that completes a result waits in the sum stage while
-    the output register is full, and the beats behind it wait too.
+    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` (:meth:`gemm_cycles`).
+
+    ``dsp_pipeline=True`` registers every product twice: at the multiplier's output, then
+    once more, so that on an FPGA the first register can sit inside the DSP block (its
+    output register) and the route out of the block ends in the second one instead of
+    running on into the adder tree. One more stage: :attr:`latency` = 4, ``T + 4`` cycles,
+    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 4`` per GEMM. (``mmfree synth`` moves the
+    registers into the ECP5 DSP blocks; see ``docs/fpga-flow.md``.)
+
+    Flow control: the pipeline is free-running (no stage register has a clock enable from
+    ``d.ready``); results enter an output FIFO (:class:`mmfree.hdl._flow.CreditQueue`, 8
+    entries) whose head drives ``d``. Each beat takes a credit when it transfers and gives
+    it back when it leaves the pipeline (a beat that completes a tile: when the tile leaves
+    on ``d``); ``i.ready`` is a credit flip-flop AND ``~rst``. Under back-pressure the tiles
+    wait in the FIFO and ``i.ready`` falls once the credits are used up; tiles stay in
+    order.
     """
 
-    LATENCY = 3
+    LATENCY = 3  #: without ``dsp_pipeline``
 
     def __init__(self, width: int = 8, is_signed: bool = True, acc_width: int = 32,
-                 accumulate: bool = False, *, gathered: bool = False) -> None:
+                 accumulate: bool = False, *, gathered: bool = False,
+                 dsp_pipeline: bool = False) -> None:
         self.width, self.is_signed, self.acc_width = check_params(width, is_signed, acc_width)
-        for name, flag in (("accumulate", accumulate), ("gathered", gathered)):
+        for name, flag in (("accumulate", accumulate), ("gathered", gathered),
+                           ("dsp_pipeline", dsp_pipeline)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")
         self.accumulate = accumulate
         self.gathered = gathered
+        self.dsp_pipeline = dsp_pipeline
+        self.latency = self.LATENCY + int(dsp_pipeline)
         super().__init__({
             "i": In(stream.Signature(
                 self.input_layout(width, is_signed, acc_width, accumulate, gathered))),
@@ -93,93 +112,118 @@ class TensorCore(wiring.Component):
         return data.StructLayout(fields)
 
     @classmethod
-    def cycles(cls, beats: int) -> int:
+    def cycles(cls, beats: int, dsp_pipeline: bool = False) -> int:
         """Cycles for ``beats`` back-to-back input tiles (see the class docstring)."""
-        return beats + cls.LATENCY
+        return beats + cls.LATENCY + int(dsp_pipeline)
 
     @classmethod
-    def gemm_cycles(cls, m: int, k: int, n: int) -> int:
+    def gemm_cycles(cls, m: int, k: int, n: int, dsp_pipeline: bool = False) -> int:
         """Cycles for an M x K x N GEMM in accumulate mode."""
-        return cls.cycles(-(-m // TILE) * -(-k // TILE) * -(-n // TILE))
+        return cls.cycles(-(-m // TILE) * -(-k // TILE) * -(-n // TILE), dsp_pipeline)
 
     def cycle_formula(self) -> str:
         """The cycle counts, as text."""
-        text = f"T + {self.LATENCY} for T back-to-back tiles"
+        text = f"T + {self.latency} for T back-to-back tiles"
         if self.accumulate:
-            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/4) + {self.LATENCY} for an M x K x N"
+            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/4) + {self.latency} for an M x K x N"
                      " GEMM")
         return text
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        aw = self.acc_width
-        # A signed product is 2*width bits; an unsigned one gets a zero sign bit on top.
-        pw = 2 * self.width + (0 if self.is_signed else 1)
-        acc_mode = self.accumulate
-
-        # Stage P: the 64 products, plus C and (accumulate mode) the flags.
-        p_valid = Signal()
-        prods = [[[Signal(signed(pw), name=f"p_{r}{c}_{k}") for k in range(TILE)]
-                  for c in range(TILE)] for r in range(TILE)]
-        p_c = Signal(tile_layout(signed(aw)))
-        # Stage S: the 16 four-product sums, held at the accumulator's width.
-        s_valid = Signal()
-        s_sum = Signal(tile_layout(signed(aw)))
-        s_c = Signal(tile_layout(signed(aw)))
-        if acc_mode:
-            p_first, p_last, s_first, s_last = (Signal(name=n) for n in (
-                "p_first", "p_last", "s_first", "s_last"))
-            # Stage D: the accumulator tile; the result is the d payload register.
-            acc = Signal(tile_layout(signed(aw)))
-            completes = s_last
-        else:
-            completes = 1
-
-        d_advance, s_ready, p_ready = Signal(), Signal(), Signal()
-        m.d.comb += [
-            d_advance.eq(s_valid & (~completes | ~self.d.valid | self.d.ready)),
-            s_ready.eq(~s_valid | d_advance),
-            p_ready.eq(~p_valid | s_ready),
-            self.i.ready.eq(p_ready & ~ResetSignal()),  # nothing transfers during reset
-        ]
+        m.submodules.queue = queue = CreditQueue(tile_layout(signed(self.acc_width)),
+                                                 CreditQueue.depth_for(self.latency))
+        m.d.comb += self.i.ready.eq(queue.may_take & ~ResetSignal())  # none during reset
         fire = self.i.valid & self.i.ready
-
-        with m.If(p_ready):
-            m.d.sync += p_valid.eq(self.i.valid)
-        with m.If(fire):
-            m.d.sync += p_c.eq(self.i.payload.c)
-            if acc_mode:
-                m.d.sync += [p_first.eq(self.i.payload.first), p_last.eq(self.i.payload.last)]
-            a, b = self.i.payload.a, self.i.payload.b
-            for r in range(TILE):
-                for c in range(TILE):
-                    for k in range(TILE):
-                        bk = b[TILE * TILE * r + TILE * k + c] if self.gathered \
-                            else b[TILE * k + c]
-                        m.d.sync += prods[r][c][k].eq(a[TILE * r + k] * bk)
-
-        with m.If(s_ready):
-            m.d.sync += s_valid.eq(p_valid)
-        with m.If(s_ready & p_valid):
-            m.d.sync += s_c.eq(p_c)
-            if acc_mode:
-                m.d.sync += [s_first.eq(p_first), s_last.eq(p_last)]
-            for r in range(TILE):
-                for c in range(TILE):
-                    total = adder_tree(m, prods[r][c], aw, name=f"sum_{r}{c}")
-                    m.d.sync += s_sum[TILE * r + c].eq(total)
-
-        with m.If(self.d.ready):
-            m.d.sync += self.d.valid.eq(0)
-        with m.If(d_advance):
-            for e in range(TILE * TILE):
-                base = Mux(s_first, s_c[e], acc[e]) if acc_mode else s_c[e]
-                new = Signal(signed(aw), name=f"d_next_{e}")
-                m.d.comb += new.eq(base + s_sum[e])  # truncation to acc_width = wrap
-                if acc_mode:
-                    m.d.sync += acc[e].eq(new)
-                with m.If(completes):
-                    m.d.sync += self.d.payload[e].eq(new)
-            with m.If(completes):
-                m.d.sync += self.d.valid.eq(1)
+        m.d.comb += queue.take.eq(fire)
+        mac_stages(m, fire, self.i.payload, queue, self.width, self.is_signed, self.acc_width,
+                   self.accumulate, self.gathered, self.dsp_pipeline)
+        wiring.connect(m, queue.o, wiring.flipped(self.d))
         return m
+
+
+def mac_stages(m: Module, valid: Value, payload: data.View, queue: CreditQueue, width: int,
+               is_signed: bool, acc_width: int, accumulate: bool, gathered: bool,
+               dsp_pipeline: bool = False) -> None:
+    """The array's three free-running stages, fed by ``payload`` (a
+    :meth:`TensorCore.input_layout` view) in the cycles where ``valid`` is high, and ending in
+    ``queue``: 64 products (registered; with ``dsp_pipeline`` registered twice, one more
+    stage), 16 four-product sums (registered), then the accumulate step, whose result is put
+    into ``queue`` when the beat completes a tile (a K-step that does not complete one drops
+    its credit instead).
+
+    The stage registers load every cycle, without enable or reset; a valid bit per stage
+    (reset by ``rst``) says whether they hold a beat. Only the accumulator tile (accumulate
+    mode) has an enable, the registered valid bit of the sum stage.
+    """
+    aw = acc_width
+    # A signed product is 2*width bits; an unsigned one gets a zero sign bit on top.
+    pw = 2 * width + (0 if is_signed else 1)
+
+    def reg(shape: object, name: str) -> Signal:
+        return Signal(shape, name=name, reset_less=True)
+
+    if dsp_pipeline:
+        # Stage M: the multipliers' output registers (the products' first register).
+        m_valid = Signal()
+        m_c = reg(tile_layout(signed(aw)), "m_c")
+        m.d.sync += [m_valid.eq(valid), m_c.eq(payload.c)]
+        if accumulate:
+            m_first, m_last = reg(1, "m_first"), reg(1, "m_last")
+            m.d.sync += [m_first.eq(payload.first), m_last.eq(payload.last)]
+    # Stage P: the 64 products, plus C and (accumulate mode) the flags.
+    p_valid = Signal()
+    prods = [[[reg(signed(pw), f"p_{r}{c}_{k}") for k in range(TILE)]
+              for c in range(TILE)] for r in range(TILE)]
+    p_c = reg(tile_layout(signed(aw)), "p_c")
+    # Stage S: the 16 four-product sums, held at the accumulator's width.
+    s_valid = Signal()
+    s_sum = reg(tile_layout(signed(aw)), "s_sum")
+    s_c = reg(tile_layout(signed(aw)), "s_c")
+    if accumulate:
+        p_first, p_last, s_first, s_last = (reg(1, n) for n in (
+            "p_first", "p_last", "s_first", "s_last"))
+        # Stage D: the accumulator tile; a completed tile goes into the output FIFO.
+        acc = Signal(tile_layout(signed(aw)))
+
+    if dsp_pipeline:
+        m.d.sync += [p_valid.eq(m_valid), p_c.eq(m_c)]
+        if accumulate:
+            m.d.sync += [p_first.eq(m_first), p_last.eq(m_last)]
+    else:
+        m.d.sync += [p_valid.eq(valid), p_c.eq(payload.c)]
+        if accumulate:
+            m.d.sync += [p_first.eq(payload.first), p_last.eq(payload.last)]
+    a, b = payload.a, payload.b
+    for r in range(TILE):
+        for c in range(TILE):
+            for k in range(TILE):
+                bk = b[TILE * TILE * r + TILE * k + c] if gathered else b[TILE * k + c]
+                if dsp_pipeline:
+                    product = reg(signed(pw), f"m_{r}{c}_{k}")
+                    m.d.sync += [product.eq(a[TILE * r + k] * bk), prods[r][c][k].eq(product)]
+                else:
+                    m.d.sync += prods[r][c][k].eq(a[TILE * r + k] * bk)
+
+    m.d.sync += [s_valid.eq(p_valid), s_c.eq(p_c)]
+    if accumulate:
+        m.d.sync += [s_first.eq(p_first), s_last.eq(p_last)]
+    for r in range(TILE):
+        for c in range(TILE):
+            # one carry chain per adder (see adder_levels: keep)
+            total = adder_tree(m, prods[r][c], aw, name=f"sum_{r}{c}", keep=True)
+            m.d.sync += s_sum[TILE * r + c].eq(total)
+
+    if accumulate:
+        m.d.comb += [queue.put.eq(s_valid & s_last),
+                     queue.drop.eq(s_valid & ~s_last)]  # a K-step that completes nothing
+    else:
+        m.d.comb += queue.put.eq(s_valid)
+    for e in range(TILE * TILE):
+        base = Mux(s_first, s_c[e], acc[e]) if accumulate else s_c[e]
+        new = Signal(signed(aw), name=f"d_next_{e}")
+        m.d.comb += [new.eq(base + s_sum[e]),  # truncation to acc_width = wrap
+                     queue.data[e].eq(new)]
+        if accumulate:
+            with m.If(s_valid):
+                m.d.sync += acc[e].eq(new)

@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._arith import adder_levels, tree_depth
+from ._flow import CreditQueue
 from ._params import check_int
 
 MAX_LANES = 1024
@@ -91,15 +92,22 @@ class TernaryCore(ProductTiming, wiring.Component):
     ``w`` and ``x`` are joined: they transfer together, and each one's ``ready`` is only
     asserted while the other is ``valid``.
 
-    Timing: three register stages (lane select, adder tree, accumulator/output), so a row's
-    result is valid :attr:`LATENCY` = 3 cycles after its last group transfers. With
+    Timing: three register stages (lane select, adder tree, accumulator), so a row's result
+    is valid on ``y`` :attr:`LATENCY` = 3 cycles after its last group transfers. With
     ``tree_levels_per_stage`` = k > 0 the adder tree is registered every k levels, for a
     higher clock: :attr:`latency` = ``2 + ceil(ceil(log2(lanes)) / k)``
-    (:func:`ternary_latency`). Initiation
-    interval: one lane group per cycle while ``w``/``x`` are valid and ``y`` is ready. The
-    pipeline is in order: while ``y`` is stalled with a full output register, a group that
-    ends a row waits in the adder-tree stage and everything behind it waits too (groups ahead
-    of it that do not end a row still drain into the accumulator).
+    (:func:`ternary_latency`). Initiation interval: one lane group per cycle while ``w``/``x``
+    are valid and ``y`` is ready.
+
+    Flow control: the pipeline is free-running. Its stage registers load every cycle (no
+    clock enable from ``y.ready``); the accumulator writes each row's result into an output
+    FIFO (:class:`mmfree.hdl._flow.CreditQueue`, :meth:`~CreditQueue.depth_for` ``(latency)``
+    entries: the smallest power of two ``>= latency + 2``), whose head drives ``y``. Every
+    lane group takes a credit when it transfers and gives it back when it leaves the
+    pipeline (a group that ends a row: when its result leaves on ``y``), and ``w.ready`` /
+    ``x.ready`` are a credit flip-flop AND the other stream's ``valid`` AND ``~rst``, so no
+    combinational path runs from ``y.ready`` into the core. Under back-pressure the results
+    wait in the FIFO and the inputs stop once the credits are used up; results stay in order.
     Cycle count of a whole M x K product with the streams keeping up:
     ``M * ceil(K / lanes) + latency`` (:meth:`product_cycles`; :meth:`cycles` for the
     default tree), counted inclusively from the cycle of the first input transfer to the
@@ -126,45 +134,38 @@ class TernaryCore(ProductTiming, wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         n, aw = self.lanes, self.act_width
+        # Free-running pipeline: every stage register loads every cycle (data registers have
+        # neither enable nor reset; a valid bit per stage says whether they hold a beat).
+        # Back-pressure acts only at the input, through the credits of the output FIFO.
+        m.submodules.queue = queue = CreditQueue(signed(self.acc_width),
+                                                     CreditQueue.depth_for(self.latency))
 
         # Stage A: per-lane term +x / -x / 0 (code bit 0 = non-zero, bit 1 = negative).
         a_valid = Signal()
-        a_last = Signal()
-        a_terms = Signal(data.ArrayLayout(signed(aw + 1), n))
+        a_last = Signal(reset_less=True)
+        a_terms = Signal(data.ArrayLayout(signed(aw + 1), n), reset_less=True)
         # Tree stages: the adder tree, in one register stage or split every
         # tree_levels_per_stage levels; the last stage holds the group sum at the
         # accumulator's width (sign-extended, or truncated when the tree is wider: the
         # accumulator wraps anyway).
         depth = tree_depth(n)
-        n_stages = ternary_latency(n, self.tree_levels_per_stage) - 2
+        n_stages = self.latency - 2
         per_stage = self.tree_levels_per_stage or max(depth, 1)
-        b_valid = Signal()
-        b_last = Signal()
-        b_sum = Signal(signed(self.acc_width))
-        # Stage C: row accumulator; the row result is the y payload register.
+        # Stage C: row accumulator; a row's result goes into the output FIFO.
         acc = Signal(signed(self.acc_width))
 
-        c_advance = Signal()
-        a_ready = Signal()
-        readies = [Signal(name=f"tree{i}_ready" if i < n_stages - 1 else "b_ready")
-                   for i in range(n_stages)]
+        # Nothing transfers while reset is asserted; w and x transfer together.
         m.d.comb += [
-            c_advance.eq(b_valid & (~b_last | ~self.y.valid | self.y.ready)),
-            a_ready.eq(~a_valid | readies[0]),
-            # Nothing transfers while reset is asserted.
-            self.w.ready.eq(a_ready & self.x.valid & ~ResetSignal()),
-            self.x.ready.eq(a_ready & self.w.valid & ~ResetSignal()),
+            self.w.ready.eq(queue.may_take & self.x.valid & ~ResetSignal()),
+            self.x.ready.eq(queue.may_take & self.w.valid & ~ResetSignal()),
         ]
         fire = self.w.ready & self.w.valid
-
-        with m.If(a_ready):
-            m.d.sync += a_valid.eq(fire)
-        with m.If(fire):
-            m.d.sync += a_last.eq(self.w.payload.last)
-            for i in range(n):
-                code = self.w.payload.codes[i]
-                xi = self.x.payload[i]
-                m.d.sync += a_terms[i].eq(Mux(code[0], Mux(code[1], -xi, xi), 0))
+        m.d.comb += queue.take.eq(fire)
+        m.d.sync += [a_valid.eq(fire), a_last.eq(self.w.payload.last)]
+        for i in range(n):
+            code = self.w.payload.codes[i]
+            xi = self.x.payload[i]
+            m.d.sync += a_terms[i].eq(Mux(code[0], Mux(code[1], -xi, xi), 0))
 
         values, valid, last, done = [a_terms[i] for i in range(n)], a_valid, a_last, 0
         for si in range(n_stages):
@@ -173,31 +174,27 @@ class TernaryCore(ProductTiming, wiring.Component):
             sums = adder_levels(m, values, self.acc_width, levels, name=f"tree{si}",
                                 first_level=done + 1)
             done += levels
+            prefix = "b" if final else f"tree{si}"
+            s_valid = Signal(name=f"{prefix}_valid")
+            s_last = Signal(name=f"{prefix}_last", reset_less=True)
             if final:
-                s_valid, s_last, regs = b_valid, b_last, [b_sum]
-                nxt_ready = c_advance
+                regs = [Signal(signed(self.acc_width), name="b_sum", reset_less=True)]
             else:
-                s_valid, s_last = Signal(name=f"tree{si}_valid"), Signal(name=f"tree{si}_last")
-                regs = [Signal(signed(len(v)), name=f"tree{si}_sum{j}")
+                regs = [Signal(signed(len(v)), name=f"tree{si}_sum{j}", reset_less=True)
                         for j, v in enumerate(sums)]
-                nxt_ready = readies[si + 1]
-            m.d.comb += readies[si].eq(~s_valid | nxt_ready)
-            with m.If(readies[si]):
-                m.d.sync += s_valid.eq(valid)
-            with m.If(readies[si] & valid):
-                m.d.sync += [s_last.eq(last), *(r.eq(v) for r, v in zip(regs, sums,
-                                                                         strict=True))]
+            m.d.sync += [s_valid.eq(valid), s_last.eq(last),
+                         *(r.eq(v) for r, v in zip(regs, sums, strict=True))]
             values, valid, last = regs, s_valid, s_last
+        b_valid, b_last, b_sum = valid, last, values[0]
 
-        with m.If(self.y.ready):
-            m.d.sync += self.y.valid.eq(0)
-        with m.If(c_advance):
-            with m.If(b_last):
-                m.d.sync += [
-                    self.y.valid.eq(1),
-                    self.y.payload.eq(acc + b_sum),  # truncation to acc_width = wrap
-                    acc.eq(0),
-                ]
-            with m.Else():
-                m.d.sync += acc.eq(acc + b_sum)
+        row_sum = Signal(signed(self.acc_width))
+        m.d.comb += [
+            row_sum.eq(acc + b_sum),  # truncation to acc_width = wrap
+            queue.put.eq(b_valid & b_last),
+            queue.data.eq(row_sum),
+            queue.drop.eq(b_valid & ~b_last),
+        ]
+        with m.If(b_valid):
+            m.d.sync += acc.eq(Mux(b_last, 0, row_sum))
+        wiring.connect(m, queue.o, wiring.flipped(self.y))
         return m

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.handle import SimHandleBase
@@ -94,6 +95,18 @@ class TileHarness:
         self.i.start()
         self.d.start()
         return bad
+
+    async def run_output_held(self, beats: list[int], expect: list[np.ndarray], label: str,
+                              hold: int) -> tuple[int, int]:
+        """:meth:`run` with the output not ready for the first ``hold`` cycles; returns the
+        mismatches and the number of input beats accepted while the output was held."""
+        self.d.stop()
+        self.i.sent_cycles.clear()
+        task = cocotb.start_soon(self.run(beats, expect, label, check_cycles=False))
+        await ClockCycles(self.dut.clk, hold)
+        accepted = len(self.i.sent_cycles)
+        self.d.start()
+        return await task, accepted
 
     async def run(self, beats: list[int], expect: list[np.ndarray], label: str,
                   check_cycles: bool) -> int:

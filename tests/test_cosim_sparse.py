@@ -11,7 +11,7 @@ from .conftest import require_simulator
 SIMS = ["icarus", "verilator"]
 DECODE = [("expand", 8, True, 32, False), ("select", 8, True, 32, True),
           ("expand", 4, False, 12, False)]
-SPARSE = [(8, True, 32, True), (4, False, 12, False)]
+SPARSE = [(8, True, 32, True, False), (4, False, 12, False, False), (8, True, 32, True, True)]
 # Logical GEMMs for the dense-vs-sparse comparison (K a multiple of 8 and not).
 LISTED = [[16, 64, 16], [32, 128, 32], [9, 30, 7], [4, 8, 4]]
 
@@ -34,20 +34,22 @@ def test_sparse_decode_cosim(sim, mode, width, is_signed, acc, accumulate, seed)
 
 @pytest.mark.cosim
 @pytest.mark.parametrize("sim", SIMS)
-@pytest.mark.parametrize("width,is_signed,acc,accumulate", SPARSE, ids=lambda v: str(v))
-def test_sparse_tensor_core_cosim(sim, width, is_signed, acc, accumulate, seed):
+@pytest.mark.parametrize("width,is_signed,acc,accumulate,dsp", SPARSE, ids=lambda v: str(v))
+def test_sparse_tensor_core_cosim(sim, width, is_signed, acc, accumulate, dsp, seed):
     require_simulator(sim)
     params = {"width": width, "is_signed": is_signed, "acc_width": acc,
-              "accumulate": accumulate}
+              "accumulate": accumulate, "dsp_pipeline": dsp}
     print(f"seed {seed}: {sim} {params}")
     res = cosim.run(SparseTensorCore(**params),
-                    f"stensor_{width}{is_signed:d}_a{acc}{'_acc' if accumulate else ''}", sim,
+                    f"stensor_{width}{is_signed:d}_a{acc}{'_acc' if accumulate else ''}"
+                    f"{'_dp' if dsp else ''}", sim,
                     "mmfree.sim.tb.sparse_tensor", config=params, seed=seed)
     r = res.report
     assert res.failed == 0, f"seed {seed}"
     assert r["mismatches"] == 0 and r["cycle_mismatches"] == 0, r
     assert r["codes_checked"] == list(range(16))
     assert (r["gemms"] > 0) == accumulate
+    assert r["accepted_while_held"] > 0, "the output-stall test did not run"
 
 
 @pytest.mark.cosim

@@ -37,6 +37,7 @@ def test_ternary_core_cosim(sim, lanes, act, acc, packed, pipe, seed):
     assert r["cycle_checks"] >= 15 and r["cycle_mismatches"] == 0, r
     assert r["max_k_reached"] == (max_exact_k(act, acc) <= 4096)
     assert r.get("error_flag_checked", False) == packed
+    assert r["accepted_while_held"], "the output-stall test did not run"
 
 
 @pytest.mark.slow

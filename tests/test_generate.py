@@ -82,6 +82,7 @@ def test_lint_wall_only_documented_waivers(params):
 @pytest.mark.parametrize("params", [
     {}, {"accumulate": True}, {"width": 4, "is_signed": False, "acc_width": 9},
     {"width": 16, "accumulate": True}, {"width": 32, "acc_width": 64},
+    {"accumulate": True, "dsp_pipeline": True},
 ])
 def test_tensor_core_lint_wall(params):
     _lint_ok("TensorCore", params)
@@ -92,6 +93,7 @@ def test_tensor_core_lint_wall(params):
     ("SparseDecode", {"width": 4, "is_signed": False, "acc_width": 9}),
     ("SparseTensorCore", {"accumulate": True}),
     ("SparseTensorCore", {"width": 16, "acc_width": 40}),
+    ("SparseTensorCore", {"accumulate": True, "dsp_pipeline": True}),
 ])
 def test_sparse_units_lint_wall(cls, params):
     _lint_ok(cls, params)

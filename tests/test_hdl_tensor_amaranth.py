@@ -66,9 +66,10 @@ def test_plain_tiles_with_stalls(width, is_signed, seed):
         assert np.array_equal(g, mac_tile(*t, width, is_signed, 32)), f"seed {seed}"
 
 
-def test_accumulate_mode_runs_a_gemm(seed):
+@pytest.mark.parametrize("dsp", [False, True])
+def test_accumulate_mode_runs_a_gemm(dsp, seed):
     rng = np.random.default_rng(seed)
-    dut = TensorCore(width=8, accumulate=True)
+    dut = TensorCore(width=8, accumulate=True, dsp_pipeline=dsp)
     a, b = rng.integers(-128, 128, (6, 11)), rng.integers(-128, 128, (11, 7))
     c = rng.integers(-1000, 1000, (6, 7))
     steps = list(gemm_schedule(a, b, c))
@@ -84,6 +85,7 @@ def test_accumulate_mode_runs_a_gemm(seed):
     ({"width": 1}, "width"), ({"width": 33}, "width"), ({"acc_width": 15}, "acc_width"),
     ({"width": 8, "is_signed": False, "acc_width": 16}, "acc_width"),
     ({"is_signed": 1}, "is_signed"), ({"accumulate": "yes"}, "accumulate"),
+    ({"dsp_pipeline": 1}, "dsp_pipeline"),
 ])
 def test_parameters_are_validated_by_name(kwargs, name):
     with pytest.raises((ValueError, TypeError), match=name):

@@ -34,18 +34,20 @@ def test_ternary_matvec_cycles_equal_rtl(packed, pipe, seed):
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("sparse", [False, True])
-def test_tensor_gemm_cycles_equal_rtl(sparse, seed):
+@pytest.mark.parametrize("sparse,dsp", [(False, False), (True, False), (False, True)])
+def test_tensor_gemm_cycles_equal_rtl(sparse, dsp, seed):
     require_simulator("verilator")
     rng = np.random.default_rng(seed)
     listed = [[int(v) for v in rng.integers(1, 24, 3)] for _ in range(SHAPES)]
-    params = {"width": 8, "is_signed": True, "acc_width": 32, "accumulate": True}
+    params = {"width": 8, "is_signed": True, "acc_width": 32, "accumulate": True,
+              "dsp_pipeline": dsp}
     cls, top, tb, model = (
         (SparseTensorCore, "stensor_81_a32_acc", "mmfree.sim.tb.sparse_tensor",
          sparse_gemm_cycles) if sparse else
         (TensorCore, "tensor_s8_a32_acc", "mmfree.sim.tb.tensor_core", tensor_gemm_cycles))
+    top += "_dp" if dsp else ""
     res = cosim.run(cls(**params), top, "verilator", tb, config={**params, "listed": listed},
                     seed=seed, testcase="test_listed_gemms")
     assert res.failed == 0 and len(res.report["listed"]) == SHAPES
     for m, k, n, measured in res.report["listed"]:
-        assert model(m, k, n) == measured, (m, k, n, seed)
+        assert model(m, k, n, dsp) == measured, (m, k, n, seed)

@@ -25,6 +25,7 @@ from mmfree.golden.sparse import (
     sparse_mac_tile,
 )
 from mmfree.golden.tensor_core import operand_range
+from mmfree.hdl._flow import CreditQueue
 from mmfree.hdl.sparse_decode import SparseTensorCore
 from mmfree.sim.stream import pack
 from mmfree.sim.tiles import TileHarness, new_report, signed_elements
@@ -34,6 +35,8 @@ W = int(CFG.get("width", 8))
 SIGNED = bool(CFG.get("is_signed", True))
 ACC = int(CFG.get("acc_width", 32))
 ACCUM = bool(CFG.get("accumulate", False))
+DSP = bool(CFG.get("dsp_pipeline", False))
+LATENCY = SparseTensorCore.LATENCY + int(DSP)
 LO, HI = operand_range(W, SIGNED)
 CLO, CHI = -(1 << (ACC - 1)), (1 << (ACC - 1)) - 1
 REPORT = {**new_report(CFG), "gemms": 0, "listed": [], "codes_checked": []}
@@ -56,8 +59,8 @@ def beat(values, codes, b, c, first=True, last=True) -> int:
 
 class Harness(TileHarness):
     def __init__(self, dut, rng, stall=(0, 0)):
-        super().__init__(dut, rng, REPORT, signed_elements(ACC, 16, (4, 4)),
-                         SparseTensorCore.LATENCY, stall=stall)
+        super().__init__(dut, rng, REPORT, signed_elements(ACC, 16, (4, 4)), LATENCY,
+                         stall=stall)
 
     async def tiles(self, tiles, label, check_cycles=True) -> int:
         """Independent logical 4x8x4 tiles ``(values, codes, b, c)``."""
@@ -78,8 +81,8 @@ class Harness(TileHarness):
         bad = await self.run([beat(s.values, s.codes, s.b, s.c, s.first, s.last)
                               for s in steps], expect, label, check_cycles)
         if check_cycles:
-            want = SparseTensorCore.gemm_cycles(m, b.shape[0], n)
-            assert want == SparseTensorCore.cycles(len(steps))
+            want = SparseTensorCore.gemm_cycles(m, b.shape[0], n, DSP)
+            assert want == SparseTensorCore.cycles(len(steps), DSP)
         return bad
 
 
@@ -122,6 +125,28 @@ async def test_random_tiles(dut):
             np.full((4, 4), cv)) for v in (LO, HI) for cv in (CLO, CHI)]
     bad += await h.tiles(ext, "extremes")
     bad += await h.tiles([random_tile(np_rng, True) for _ in range(40)], "raw codes")
+    _write_report()
+    assert bad == 0
+
+
+@cocotb.test()
+async def test_output_held_fills_the_fifo(dut):
+    """``d`` not ready for a long time while tiles stream in: the core accepts exactly as
+    many tiles as it has credits (its output FIFO's depth), then holds ``i`` off; after
+    ``d`` resumes every tile comes out, exact and in order."""
+    rng, np_rng = _rngs(dut, "test_output_held_fills_the_fifo")
+    h = Harness(dut, rng)
+    await h.start()
+    credits = CreditQueue.depth_for(LATENCY)
+    tiles = [random_tile(np_rng) for _ in range(3 * credits)]
+    bad, accepted = await h.run_output_held(
+        [beat(*t) for t in tiles], [sparse_mac_tile(*t, W, SIGNED, ACC)[0] for t in tiles],
+        "output held", 4 * credits + 20)
+    REPORT["accepted_while_held"] = accepted
+    if accepted != credits:
+        dut._log.error("accepted %d tiles while d was held, expected %d credits",
+                       accepted, credits)
+        bad += 1
     _write_report()
     assert bad == 0
 

@@ -15,6 +15,7 @@ import cocotb
 import numpy as np
 
 from mmfree.golden.tensor_core import gemm_schedule, mac_tile, operand_range, tiled_gemm
+from mmfree.hdl._flow import CreditQueue
 from mmfree.hdl.tensor_core import TensorCore
 from mmfree.sim.stream import pack
 from mmfree.sim.tiles import TileHarness, new_report, signed_elements
@@ -24,6 +25,8 @@ W = int(CFG.get("width", 8))
 SIGNED = bool(CFG.get("is_signed", True))
 ACC = int(CFG.get("acc_width", 32))
 ACCUM = bool(CFG.get("accumulate", False))
+DSP = bool(CFG.get("dsp_pipeline", False))
+LATENCY = TensorCore.LATENCY + int(DSP)
 LO, HI = operand_range(W, SIGNED)
 CLO, CHI = -(1 << (ACC - 1)), (1 << (ACC - 1)) - 1
 REPORT: dict = {**new_report(CFG), "gemms": 0}
@@ -50,8 +53,8 @@ class Harness(TileHarness):
     """The tile harness plus the tensor core's tile and GEMM drivers."""
 
     def __init__(self, dut, rng: random.Random, stall: tuple[float, float] = (0, 0)):
-        super().__init__(dut, rng, REPORT, signed_elements(ACC, 16, (4, 4)),
-                         TensorCore.LATENCY, stall=stall)
+        super().__init__(dut, rng, REPORT, signed_elements(ACC, 16, (4, 4)), LATENCY,
+                         stall=stall)
 
     async def tiles(self, tiles: list[tuple[np.ndarray, np.ndarray, np.ndarray]], label: str,
                     check_cycles: bool = True) -> int:
@@ -74,14 +77,14 @@ class Harness(TileHarness):
         bad = await self.run(beats, expect, label, check_cycles)
         if check_cycles and bad == 0:
             k = a.shape[1]
-            assert TensorCore.gemm_cycles(m, k, n) == TensorCore.cycles(len(beats))
+            assert TensorCore.gemm_cycles(m, k, n, DSP) == TensorCore.cycles(len(beats), DSP)
         return bad
 
 
 def _rngs(dut, name: str) -> tuple[random.Random, np.random.Generator]:
     seed = cocotb.RANDOM_SEED
-    dut._log.info("%s: seed %d (width=%d signed=%s acc=%d accumulate=%s)", name, seed, W,
-                  SIGNED, ACC, ACCUM)
+    dut._log.info("%s: seed %d (width=%d signed=%s acc=%d accumulate=%s dsp_pipeline=%s)",
+                  name, seed, W, SIGNED, ACC, ACCUM, DSP)
     REPORT["tests"][name] = seed
     return random.Random(seed), np.random.default_rng(seed)
 
@@ -104,6 +107,29 @@ async def test_random_tiles(dut):
     tiles = [(rand_tile(np_rng), rand_tile(np_rng), rand_c(np_rng)) for _ in range(40)]
     bad = await h.tiles(tiles, "random tiles")
     bad += await h.tiles(tiles[:1], "single tile")
+    _write_report()
+    assert bad == 0
+
+
+@cocotb.test()
+async def test_output_held_fills_the_fifo(dut):
+    """``d`` not ready for a long time while tiles stream in: the array accepts exactly as
+    many tiles as it has credits (its output FIFO's depth), then holds ``i`` off; after
+    ``d`` resumes every tile comes out, exact and in order."""
+    rng, np_rng = _rngs(dut, "test_output_held_fills_the_fifo")
+    h = Harness(dut, rng)
+    await h.start()
+    credits = CreditQueue.depth_for(LATENCY)
+    tiles = [(rand_tile(np_rng), rand_tile(np_rng), rand_c(np_rng)) for _ in range(3 * credits)]
+    bad, accepted = await h.run_output_held(
+        [beat(a, b, c) for a, b, c in tiles],
+        [mac_tile(a, b, c, W, SIGNED, ACC) for a, b, c in tiles], "output held",
+        4 * credits + 20)
+    REPORT["accepted_while_held"] = accepted
+    if accepted != credits:
+        dut._log.error("accepted %d tiles while d was held, expected %d credits",
+                       accepted, credits)
+        bad += 1
     _write_report()
     assert bad == 0
 

@@ -24,6 +24,7 @@ from mmfree.golden.ternary import (
     ternary_matvec,
     unpack_trits,
 )
+from mmfree.hdl._flow import CreditQueue
 from mmfree.hdl.ternary_core import ternary_latency
 from mmfree.hdl.trit_unpacker import packed_bytes
 from mmfree.sim.stream import StreamSink, StreamSource, pack, to_signed
@@ -33,7 +34,8 @@ N = int(CFG.get("lanes", 16))
 AW = int(CFG.get("act_width", 8))
 ACC = int(CFG.get("acc_width", 32))
 PACKED = bool(CFG.get("packed", False))
-LATENCY = ternary_latency(N, int(CFG.get("tree_levels_per_stage", 0)), PACKED)
+PIPE = int(CFG.get("tree_levels_per_stage", 0))
+LATENCY = ternary_latency(N, PIPE, PACKED)
 PERIOD = 10
 REPORT: dict = {"config": CFG, "products": 0, "outputs": 0, "mismatches": 0,
                 "cycle_checks": 0, "cycle_mismatches": 0, "tests": {}}
@@ -102,8 +104,14 @@ class Harness:
 
     async def product(self, w: np.ndarray, x: np.ndarray, np_rng: np.random.Generator,
                       expect: np.ndarray | None = None, check_cycles: bool = True,
-                      w_raw_packed: list[list[int]] | None = None, label: str = "") -> int:
-        """Stream one product through the DUT, compare every output; returns mismatches."""
+                      w_raw_packed: list[list[int]] | None = None, label: str = "",
+                      hold_output: int = 0) -> int:
+        """Stream one product through the DUT, compare every output; returns mismatches.
+
+        With ``hold_output`` > 0, ``y.ready`` stays low for that many cycles after the
+        inputs start; the number of lane groups accepted meanwhile is appended to
+        ``REPORT["accepted_while_held"]``.
+        """
         m, k = w.shape
         if expect is None:
             expect = ternary_matvec(w, x, AW, ACC)
@@ -112,8 +120,16 @@ class Harness:
         self.y.received.clear()
         self.y.cycles.clear()
         wb, xb = self.beats(w, x, np_rng, w_raw_packed)
+        if hold_output:
+            self.y.stop()
         self.w.send(wb)
         self.x.send(xb)
+        if hold_output:
+            await ClockCycles(self.dut.clk, hold_output)
+            # x transfers together with the core's (unpacked) weights, so it counts the
+            # groups inside the core; a packed core's unpacker holds one more w beat
+            REPORT.setdefault("accepted_while_held", []).append(len(self.x.sent_cycles))
+            self.y.start()
         budget = 50 * (len(wb) + LATENCY) + 100
         for _ in range(budget):
             await RisingEdge(self.dut.clk)
@@ -198,6 +214,29 @@ async def test_stalls(dut):
     """Random bubbles on w and x and random back-pressure on y; exact outputs."""
     bad = await _random_products(dut, "test_stalls", (0.3, 0.4, 0.5))
     assert bad == 0, f"{bad} mismatches under stalls"
+
+
+@cocotb.test()
+async def test_output_held_fills_the_fifo(dut):
+    """``y`` not ready for a long time while one-group rows stream in: the core accepts
+    exactly as many groups as it has credits (its output FIFO's depth), then holds its inputs
+    off; after ``y`` resumes every row comes out, exact and in order."""
+    rng, np_rng = _rngs(dut, "test_output_held_fills_the_fifo")
+    h = Harness(dut, rng)
+    await h.start()
+    credits = CreditQueue.depth_for(ternary_latency(N, PIPE))
+    m = 3 * credits
+    w = random_ternary(np_rng, m, N)
+    x = np_rng.integers(AMIN, AMAX + 1, N)
+    bad = await h.product(w, x, np_rng, check_cycles=False, hold_output=4 * credits + 20,
+                          label="output held")
+    accepted = REPORT["accepted_while_held"][-1]
+    if accepted != credits:
+        dut._log.error("accepted %d groups while y was held, expected %d credits",
+                       accepted, credits)
+        bad += 1
+    _write_report()
+    assert bad == 0
 
 
 @cocotb.test()

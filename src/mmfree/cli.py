@@ -135,10 +135,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     top = unit.top_name(params)
     try:
         report = run_flow(lambda: unit.build(params), top, args.target, args.freq,
-                          progress=not args.quiet, use_cache=not args.no_cache)
+                          progress=not args.quiet, use_cache=not args.no_cache,
+                          registered_ports=args.registered_ports)
     except (SynthesisError, ValueError) as e:
         raise SystemExit(f"mmfree: {e}") from None
     print(f"{top} on {args.target} (constraint {args.freq:g} MHz)"
+          + (", every port registered" if report.registered_ports else "")
           + (" [cached]" if report.cached else f" [{report.seconds:.0f} s]"))
     print("  Yosys cells: " + ", ".join(f"{k} {v}" for k, v in sorted(report.cells.items())))
     if report.utilization:
@@ -150,6 +152,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
         verdict = "meets" if report.fmax_mhz >= args.freq else "FAILS"
         print(f"  Fmax {report.fmax_mhz:.1f} MHz ({verdict} {args.freq:g} MHz); critical path "
               f"{report.critical_path[0]} -> {report.critical_path[1]}")
+        split = report.path_split()
+        if split:
+            print("  critical path: " + ", ".join(f"{k} {v:.2f} ns" for k, v in split.items()))
     else:
         print("  no open place-and-route for this target: resource counts only")
     if args.json:
@@ -387,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
         p.add_argument("--no-cache", action="store_true", help="ignore cached results")
         p.add_argument("--quiet", action="store_true", help="no progress indication")
+        p.add_argument("--registered-ports", action="store_true",
+                       help="ECP5: place the unit with a flip-flop on every port, so that "
+                            "paths from its inputs and to its outputs are timed too")
     _unit_parsers(sy, "synth", synth_args)
     sy.set_defaults(func=cmd_synth)
 

@@ -73,16 +73,21 @@ def _tensor_args(p: argparse.ArgumentParser) -> None:
                         "(default 32)")
     g.add_argument("--accumulate", action="store_true",
                    help="accumulate-in-place mode: first/last flags, D kept inside for K-loops")
+    g.add_argument("--dsp-pipeline", action="store_true",
+                   help="register every product twice (a DSP block's output register, then "
+                        "the fabric) for a higher clock on FPGAs; latency +1")
 
 
 def _tensor_params(a: argparse.Namespace) -> dict[str, object]:
     return {"width": a.width, "is_signed": not a.unsigned, "acc_width": a.acc_width,
-            "accumulate": a.accumulate}
+            "accumulate": a.accumulate, "dsp_pipeline": a.dsp_pipeline}
 
 
 def _tensor_check(p: dict[str, object]) -> None:
     from .hdl.tensor_core import check_params
     check_params(p["width"], p["is_signed"], p["acc_width"])
+    if not isinstance(p.get("dsp_pipeline", False), bool):
+        raise TypeError(f"dsp_pipeline must be True or False, got {p['dsp_pipeline']!r}")
 
 
 def _tensor_build(p: dict[str, object]) -> wiring.Component:
@@ -93,7 +98,7 @@ def _tensor_build(p: dict[str, object]) -> wiring.Component:
 def _tensor_name(p: dict[str, object]) -> str:
     sign = "s" if p["is_signed"] else "u"
     return (f"mmfree_tensor_core_{sign}{p['width']}_a{p['acc_width']}"
-            f"{'_acc' if p['accumulate'] else ''}")
+            f"{'_acc' if p['accumulate'] else ''}{'_dp' if p.get('dsp_pipeline') else ''}")
 
 
 def _sparse_args(p: argparse.ArgumentParser) -> None:

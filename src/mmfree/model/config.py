@@ -165,9 +165,11 @@ class Workload:
 # ternary lanes (the comparison's budget rule, see docs/cycle-model.md).
 
 #: Yosys 0.70 synth_ecp5 of this project's RTL (tests/test_synth.py): a 16-lane ternary core
-#: uses 745 LUT4 (47 per lane); an int8 tensor-core array 584 LUT4 and 64 DSPs.
-LUT_PER_LANE = Q(745 / 16, "measured", "Yosys synth_ecp5, 16-lane ternary core: 745 LUT4")
-LUT_PER_ARRAY = Q(584, "measured", "Yosys synth_ecp5, int8 TensorCore: 584 LUT4 + 64 DSP")
+#: uses 777 LUT4 (49 per lane); an int8 tensor-core array 35 LUT4 and 64 DSPs (its sums are
+#: 688 CCU2C carry cells and its output FIFO 128 LUT-RAM cells, which LUT4 does not count).
+LUT_PER_LANE = Q(777 / 16, "measured", "Yosys synth_ecp5, 16-lane ternary core: 777 LUT4")
+LUT_PER_ARRAY = Q(35, "measured", "Yosys synth_ecp5, int8 TensorCore: 35 LUT4 (+ 688 CCU2C, "
+                  "128 LUT RAM) + 64 DSP")
 
 PRESETS: dict[str, HardwareConfig] = {
     "d5005": HardwareConfig(

@@ -13,8 +13,8 @@ import numpy.typing as npt
 
 TERNARY_LATENCY = 3  #: TernaryCore: lane select, adder tree, accumulator
 UNPACK_LATENCY = 1  #: TritUnpacker in front of the core (1.6-bit weights)
-TENSOR_LATENCY = 3  #: TensorCore: products, sums, accumulate
-SPARSE_LATENCY = 4  #: SparseTensorCore: decode + TensorCore
+TENSOR_LATENCY = 3  #: TensorCore: products, sums, accumulate (+1 with dsp_pipeline)
+SPARSE_LATENCY = 4  #: SparseTensorCore: decode + TensorCore (+1 with dsp_pipeline)
 TILE = 4
 
 
@@ -36,16 +36,20 @@ def ternary_matvec_cycles(m: npt.ArrayLike, k: npt.ArrayLike, lanes: npt.ArrayLi
     return np.asarray(m) * _ceil_div(k, lanes) + lat
 
 
-def tensor_gemm_cycles(m: npt.ArrayLike, k: npt.ArrayLike, n: npt.ArrayLike) -> np.ndarray:
+def tensor_gemm_cycles(m: npt.ArrayLike, k: npt.ArrayLike, n: npt.ArrayLike,
+                       dsp_pipeline: bool = False) -> np.ndarray:
     """One dense tensor-core array, accumulate mode:
-    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3``."""
-    return _ceil_div(m, TILE) * _ceil_div(n, TILE) * _ceil_div(k, TILE) + TENSOR_LATENCY
+    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` (``+ 4`` with ``dsp_pipeline``)."""
+    return (_ceil_div(m, TILE) * _ceil_div(n, TILE) * _ceil_div(k, TILE) + TENSOR_LATENCY
+            + int(dsp_pipeline))
 
 
-def sparse_gemm_cycles(m: npt.ArrayLike, k: npt.ArrayLike, n: npt.ArrayLike) -> np.ndarray:
+def sparse_gemm_cycles(m: npt.ArrayLike, k: npt.ArrayLike, n: npt.ArrayLike,
+                       dsp_pipeline: bool = False) -> np.ndarray:
     """One 2:4 sparse tensor-core array (logical K):
-    ``ceil(M/4) * ceil(N/4) * ceil(K/8) + 4``."""
-    return _ceil_div(m, TILE) * _ceil_div(n, TILE) * _ceil_div(k, 2 * TILE) + SPARSE_LATENCY
+    ``ceil(M/4) * ceil(N/4) * ceil(K/8) + 4`` (``+ 5`` with ``dsp_pipeline``)."""
+    return (_ceil_div(m, TILE) * _ceil_div(n, TILE) * _ceil_div(k, 2 * TILE) + SPARSE_LATENCY
+            + int(dsp_pipeline))
 
 
 #: The BitLinear front end's arithmetic defaults (``mmfree.golden.quantiser``).
