@@ -16,6 +16,7 @@ from ..golden.quantiser import (
     scale_width,
 )
 from ._arith import adder_levels, tree_depth
+from ._flow import CreditQueue
 from ._params import check_int
 from .serial_divider import SerialDivider
 from .serial_isqrt import SerialIsqrt
@@ -86,9 +87,10 @@ class RmsAbsmaxQuantiser(wiring.Component):
     last group's transfer a fixed :func:`quantiser_overhead` cycles (the pipeline's drain,
     two restoring dividers in parallel, a bit-serial square root) pass until ``scale`` is
     valid; after its transfer the
-    ``G`` groups are read back through a three-stage pipeline (buffer read, multiply by
-    ``R``, round and clamp into the ``q`` register) that advances while ``q`` can take a
-    group, so they leave one per cycle while ``q`` is ready, the first 3 cycles after the
+    ``G`` groups are read back through a free-running pipeline (buffer read, multiply by
+    ``R``, round and clamp) into a small output queue (:class:`~mmfree.hdl._flow.CreditQueue`:
+    a group is read only while the queue has room for it, so no enable fans out from
+    ``q.ready``); they leave one per cycle while ``q`` is ready, the first 3 cycles after the
     ``scale`` transfer (:meth:`vector_cycles`). ``x`` is not ready from the last group's
     transfer until the last group has been read back: one vector at a time in the buffer
     (the next may load while the last ``q`` groups drain). The counts do not depend on the
@@ -210,9 +212,11 @@ class RmsAbsmaxQuantiser(wiring.Component):
             rd.addr.eq(count),
         ]
 
-        # Quantise pipeline (advances while the output register can take a group): Q0 reads
+        # Quantise pipeline, free-running (no enable fans out to its registers): Q0 reads
         # the buffer, Q1 multiplies by R, Q2 rounds half up and clamps into the q register.
-        adv = ~self.q.valid | self.q.ready
+        m.submodules.outq = outq = CreditQueue(vector_layout(8, n), CreditQueue.depth_for(3))
+        # (a group read in cycle t leaves on q in cycle t + 3 at the earliest)
+        wiring.connect(m, outq.o, wiring.flipped(self.q))
         pw = w + rw + 1
         recip_x = Signal(signed(pw))
         m.d.comb += recip_x.eq(recip)
@@ -221,27 +225,25 @@ class RmsAbsmaxQuantiser(wiring.Component):
         rd1 = Signal(data.ArrayLayout(signed(w), n))
         sw_q = pw - p + 1  # the scaled value, one bit wider for the rounding carry
         q_next = []
-        issue = st["quant"] & adv
-        with m.If(adv):
-            m.d.sync += [qv1.eq(issue), qlast1.eq(count == groups_m1), rd1.eq(rd.data),
-                         qv2.eq(qv1), qlast2.eq(qlast1)]
+        issue = st["quant"] & outq.may_take  # a credit: the queue has room for its result
+        m.d.sync += [qv1.eq(issue), qlast1.eq(count == groups_m1), rd1.eq(rd.data),
+                     qv2.eq(qv1), qlast2.eq(qlast1)]
         for i in range(n):
-            mx, prod = Signal(signed(pw), name=f"mx{i}"), Signal(signed(pw), name=f"prod{i}")
+            # the product from its rounding bit (p - 1) up; the bits below never matter
+            mx, prod = Signal(signed(pw), name=f"mx{i}"), Signal(pw - p + 1, name=f"prod{i}")
             m.d.comb += mx.eq(rd1[i])
-            with m.If(adv):
-                m.d.sync += prod.eq(mx * recip_x)
+            m.d.sync += prod.eq((mx * recip_x)[p - 1:])
             # floor((v + 2**(p-1)) / 2**p) = floor(v / 2**p) + bit p-1 of v
             rounded = Signal(signed(sw_q), name=f"rounded{i}")
-            m.d.comb += rounded.eq(prod[p:].as_signed()
-                                   + Mux(prod[p - 1], Const(1, signed(pw - p)),
+            m.d.comb += rounded.eq(prod[1:].as_signed()
+                                   + Mux(prod[0], Const(1, signed(pw - p)),
                                          Const(0, signed(pw - p))))
             top = rounded[7:]  # all equal to the sign bit iff the value fits in int8
             fits = ~top.any() | top.all()
             q_next.append(Mux(fits, rounded[:8], Mux(rounded[-1], Const(0x80, 8),
                                                      Const(0x7F, 8))))
-        with m.If(adv):
-            m.d.sync += [self.q.valid.eq(qv2), self.q.payload.last.eq(qlast2),
-                         *(self.q.payload.data[i].eq(q_next[i]) for i in range(n))]
+        m.d.comb += [outq.take.eq(issue), outq.put.eq(qv2), outq.data.last.eq(qlast2),
+                     *(outq.data.data[i].eq(q_next[i]) for i in range(n))]
 
         amax_x, root_x, scale = Signal(sw), Signal(sw), Signal(sw)
         m.d.comb += [amax_x.eq(amax), root_x.eq(isqrt.root), scale.eq(amax_x * root_x)]

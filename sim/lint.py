@@ -63,7 +63,9 @@ def _is_pure_alias(w: Warning_, lines: list[str]) -> bool:
 
 
 def _is_dropped_carry(w: Warning_, lines: list[str]) -> bool:
-    """True for the unused top bit of an internal ``$N`` adder net (the wrapping add)."""
+    """True for unused bits of an internal ``$N`` arithmetic net: the design drops them by its
+    documented arithmetic (the carry of a wrapping add, the carry of a trial subtraction,
+    product bits below a rounding position; docs/lint.md)."""
     return bool(re.fullmatch(r"\$\d+", w.signal)) and w.message.startswith(
         "Bits of signal are not used")
 
@@ -77,7 +79,8 @@ WAIVERS = {
                     "it equals the reset value and is what FPGA bitstreams load"),
     "UNUSEDSIGNAL": (lambda w, lines: _is_pure_alias(w, lines) or _is_dropped_carry(w, lines),
                      "Amaranth's debug alias wires (declared, assigned once, never read) and "
-                     "the dropped carry bit of the wrapping accumulator add"),
+                     "bits of arithmetic nets dropped by the documented arithmetic (wrapping "
+                     "carries, trial-subtraction carries, product bits below rounding)"),
 }
 
 
