@@ -145,7 +145,7 @@ class TensorCore(wiring.Component):
 def mac_stages(m: Module, valid: Value, payload: data.View, queue: CreditQueue, width: int,
                is_signed: bool, acc_width: int, accumulate: bool, gathered: bool,
                dsp_pipeline: bool = False) -> None:
-    """The array's three free-running stages, fed by ``payload`` (a
+    """The array's free-running stages (three; four with ``dsp_pipeline``), fed by ``payload`` (a
     :meth:`TensorCore.input_layout` view) in the cycles where ``valid`` is high, and ending in
     ``queue``: 64 products (registered; with ``dsp_pipeline`` registered twice, one more
     stage), 16 four-product sums (registered), then the accumulate step, whose result is put

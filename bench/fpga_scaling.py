@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Scaling table on ECP5-85 (speed 6): resources and Fmax of the cores, one Markdown table.
+
+Runs Yosys + nextpnr (``mmfree.hdl.synth.run_flow``, the engine of ``mmfree synth``) on the
+ternary core at 16, 64 and 256 lanes (the default adder tree and the tree registered every
+level), on the tensor core at int4, int8 and int16 and on the int8 sparse tensor core (each
+with and without ``dsp_pipeline``), and prints a Markdown table: Yosys cell counts, Fmax
+out of context, Fmax with every port registered (``--registered-ports``: the paths into and
+out of the unit timed as in a design that registers them), the critical paths, and the
+wall time of synthesis plus place-and-route. Results are cached like ``mmfree synth``'s
+(``$MMFREE_CACHE``); a cached row shows the time it took when it was measured, marked
+"cached".
+
+    .venv/bin/python bench/fpga_scaling.py [--only ternary|tensor] [--no-registered]
+
+The first run takes about an hour on two busy cores; repeats are instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import time
+from dataclasses import dataclass
+
+from mmfree.hdl.sparse_decode import SparseTensorCore
+from mmfree.hdl.synth import FlowReport, run_flow
+from mmfree.hdl.tensor_core import TensorCore
+from mmfree.hdl.ternary_core import ternary_latency
+from mmfree.units import UNITS
+
+
+@dataclass(frozen=True)
+class Row:
+    """One configuration: unit name (as the CLI knows it), parameters, clock goal."""
+
+    unit: str
+    label: str
+    params: dict
+    goal_mhz: float
+    latency: int
+
+
+def rows(only: str | None) -> list[Row]:
+    """The table's configurations, ternary cores first."""
+    out = []
+    if only in (None, "ternary"):
+        for pipe in (0, 1):
+            for lanes in (16, 64, 256):
+                tree = "tree in one stage" if pipe == 0 else "`--tree-levels-per-stage 1`"
+                out.append(Row("ternary-core", f"ternary, {lanes} lanes, {tree}",
+                               {"lanes": lanes, "act_width": 8, "acc_width": 32,
+                                "packed": False, "tree_levels_per_stage": pipe}, 200.0,
+                               ternary_latency(lanes, pipe)))
+    if only in (None, "tensor"):
+        for dsp in (False, True):
+            extra = ", `--dsp-pipeline`" if dsp else ""
+            for width in (4, 8, 16):
+                out.append(Row("tensor-core", f"tensor core int{width}{extra}",
+                               {"width": width, "is_signed": True, "acc_width": 32,
+                                "accumulate": False, "dsp_pipeline": dsp}, 150.0,
+                               TensorCore.LATENCY + dsp))
+            out.append(Row("sparse-tensor-core", f"sparse tensor core int8 (2:4){extra}",
+                           {"width": 8, "is_signed": True, "acc_width": 32,
+                            "accumulate": False, "dsp_pipeline": dsp}, 150.0,
+                           SparseTensorCore.LATENCY + dsp))
+    return out
+
+
+_CELL_SUFFIX = re.compile(r"(_TRELLIS_|_LUT4|_CCU2C|_DI_|_PFUMX|_L6MUX|_DPR16X4|\$CCU2|\$DPRAM).*$")
+
+
+def short_cell(name: str) -> str:
+    """A placed cell's name without the suffixes Yosys and nextpnr add (``p_22_1``, ...)."""
+    name = name.replace("\\", "").removeprefix("unit.")  # RegisteredPorts' instance name
+    if "MULT18X18D" in name:
+        return "multiplier (DSP)"
+    return re.sub(r"(\.\d+)+$", "", _CELL_SUFFIX.sub("", name)).lstrip("$") or name
+
+
+def flow(row: Row, registered: bool) -> FlowReport:
+    unit = UNITS[row.unit]
+    top = unit.top_name(row.params)
+    kind = "ports registered" if registered else "out of context"
+    print(f"{row.label} ({kind}) ...", file=sys.stderr, flush=True)
+    return run_flow(lambda: unit.build(row.params), top, "ecp5-85k", row.goal_mhz,
+                    progress=True, registered_ports=registered)
+
+
+def _fmax(r: FlowReport | None, goal: float) -> str:
+    if r is None:
+        return "-"
+    if not r.fits or r.fmax_mhz is None:
+        return r.problem or "no timing"
+    return f"**{r.fmax_mhz:.1f}**" if r.fmax_mhz >= goal else f"{r.fmax_mhz:.1f}"
+
+
+def _seconds(reports: list[FlowReport]) -> str:
+    total = sum(r.seconds for r in reports)
+    cached = all(r.cached for r in reports)
+    return f"{total:.0f} s" + (" (cached)" if cached else "")
+
+
+def _path(r: FlowReport) -> str:
+    if not r.critical_path:
+        return "-"
+    split = r.path_split()
+    return (f"{short_cell(r.critical_path[0])} -> {short_cell(r.critical_path[1])} "
+            f"({split.get('logic', 0):.1f} ns logic, {split.get('routing', 0):.1f} ns routing)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", choices=["ternary", "tensor"], help="only these rows")
+    ap.add_argument("--no-registered", action="store_true",
+                    help="skip the runs with registered ports (half the time)")
+    args = ap.parse_args()
+
+    t0 = time.monotonic()
+    lines = [
+        f"ECP5-85 (LFE5U-85F), speed grade 6, nextpnr out of context; machine: "
+        f"{platform.machine()}, {os.cpu_count()} cores. Fmax in MHz, bold where it meets the "
+        "goal; cells are Yosys's counts for the unit alone (LUT4 excludes the PFUMX/L6MUX21 "
+        "wide-function muxes; LUT RAM = TRELLIS_DPR16X4, 16x4 bits each).",
+        "",
+        "| configuration | latency | LUT4 | FF | CCU2C | DSP | LUT RAM | goal | Fmax | "
+        "critical path | Fmax, ports registered | critical path, ports registered | "
+        "synth + PnR (both runs) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows(args.only):
+        plain = flow(row, registered=False)
+        boxed = None if args.no_registered else flow(row, registered=True)
+        c = plain.cells
+        lines.append(
+            f"| {row.label} | {row.latency} | {c.get('LUT4', 0)} | {c.get('TRELLIS_FF', 0)} "
+            f"| {c.get('CCU2C', 0)} | {c.get('MULT18X18D', 0)} | "
+            f"{c.get('TRELLIS_DPR16X4', 0)} | {row.goal_mhz:g} | {_fmax(plain, row.goal_mhz)} "
+            f"| {_path(plain)} | {_fmax(boxed, row.goal_mhz)} | "
+            f"{_path(boxed) if boxed is not None else '-'} | "
+            f"{_seconds([r for r in (plain, boxed) if r is not None])} |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    lines += ["", f"({time.monotonic() - t0:.0f} s for this table)"]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
