@@ -86,9 +86,8 @@ def run_model(model: TinyModel, model_spec: dict, prompt: Sequence[int], n_new: 
     unit = unit or UnitConfig()
     params = unit.params(model)
     cfg = model.config
-    top = (f"mmfree_bitlinear_l{params['lanes']}_k{params['max_dim']}_i{unit.in_width}"
-           f"_r{unit.recip_frac}_s{unit.rsqrt_frac}_a{unit.acc_width}"
-           + (f"_t{unit.tree_levels_per_stage}" if unit.tree_levels_per_stage else ""))
+    from ..units import UNITS  # the command line's name for the same unit and parameters
+    top = UNITS["bitlinear-unit"].top_name(params)
     config = dict(params, model=model_spec, prompt=list(prompt), n_new=n_new)
     gold = golden_run(model, prompt, n_new, unit)
     t0 = time.monotonic()
