@@ -38,6 +38,7 @@ class Op:
     weight_bits: float = 0.0
     cycles: object = 0
     lane_slots: object = 0  #: issued lane or MAC slots (energy)
+    weight_reads: object = 0  #: weights read from on-chip memory if resident (padding excluded)
 
 
 def _ceil_div(a: object, b: object) -> object:
@@ -81,7 +82,8 @@ def step_ops(model: ModelConfig, hw: HardwareConfig, vectors: object, context: o
         cyc = ternary_matvec_cycles(rows, k, lanes, packed)
         ops.append(Op(name, "ternary", per_layer, m=m, k=k, weights=m * k,
                       macs=np.asarray(n_vec) * m * k, weight_bits=hw.weight_bits, cycles=cyc,
-                      lane_slots=rows * _ceil_div(k, lanes) * lanes * cores))
+                      lane_slots=rows * _ceil_div(k, lanes) * lanes * cores,
+                      weight_reads=np.asarray(n_vec) * m * k))  # once per vector
 
     def tensor(name: str, m: object, k: int, n: int, sparse: bool, weights: float,
                per_layer: bool = True, split: object = None) -> None:
@@ -92,7 +94,8 @@ def step_ops(model: ModelConfig, hw: HardwareConfig, vectors: object, context: o
         ops.append(Op(name, "sparse" if sparse else "tensor", per_layer, m=m, k=k, n=n,
                       weights=weights, macs=np.asarray(m) * k * n,
                       weight_bits=(SPARSE_BITS_PER_WEIGHT if sparse else INT8_BITS),
-                      cycles=cyc, lane_slots=(cyc * 64 * np.asarray(split))))
+                      cycles=cyc, lane_slots=(cyc * 64 * np.asarray(split)),
+                      weight_reads=_ceil_div(m, 4) * weights))  # once per 4-row tile of A
 
     if model.kind == "mmfree" or model.ternary_linear:
         names = (("MLGRU i,f,g,o", 4 * d, d), ("GLU gate+up", 2 * i, d), ("GLU down", d, i)) \
@@ -171,8 +174,10 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
     dram_bw = (np.asarray(arrays["dram_channels"]) * np.asarray(arrays["dram_gbps"]) * 1e9
                * hw.dram_efficiency.value)
     # Weights the units read, per step: resident ones come from on-chip SRAM (re-read for
-    # every vector), the others stream from DRAM once per step.
-    lane_bits = sum(np.asarray(op.lane_slots) * op.weight_bits * k
+    # every vector, or every 4-row tile on a tensor array), the others stream from DRAM once
+    # per step. Padding slots (partial lane groups, columns or rows split over several
+    # units) read no weights, so more hardware never adds on-chip traffic.
+    lane_bits = sum(np.asarray(op.weight_reads) * op.weight_bits * k
                     for op, k in zip(ops, mult, strict=True) if op.weights)
     sram_bw = np.asarray(arrays["sram_bits_per_cycle"]) * clock
     sram = np.asarray(arrays["sram_mib"]) * 2**20
