@@ -31,6 +31,7 @@ def test_quantiser_matches_float_bitlinear_quantisation(seed):
     (at most 1 LSB), and D * sqrt(K) / (127 * 2**Q) is 1 / s_x to r's precision."""
     rng = np.random.default_rng(seed)
     print(f"seed {seed}")
+    equal = total = 0
     for _ in range(200):
         k = int(rng.integers(1, 300))
         x = rng.normal(0, rng.uniform(0.01, 100), k)
@@ -38,8 +39,9 @@ def test_quantiser_matches_float_bitlinear_quantisation(seed):
         res = quantise(m)
         q_ref, s_x = quantize_activations(rms_norm(x, eps=0.0))
         assert np.max(np.abs(res.q - q_ref)) <= 1
-        assert np.mean(res.q == q_ref) > 0.9
+        equal, total = equal + int(np.sum(res.q == q_ref)), total + k
         assert dequant_factor(res.scale, k) == pytest.approx(1 / s_x[0], rel=2e-4)
+    assert equal / total > 0.9  # over all ~30,000 values: differences are rare, not absent
 
 
 def test_quantiser_corners():
