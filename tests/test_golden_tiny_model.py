@@ -41,7 +41,7 @@ def test_quantiser_matches_float_bitlinear_quantisation(seed):
         assert np.max(np.abs(res.q - q_ref)) <= 1
         equal, total = equal + int(np.sum(res.q == q_ref)), total + k
         assert dequant_factor(res.scale, k) == pytest.approx(1 / s_x[0], rel=2e-4)
-    assert equal / total > 0.9  # over all ~30,000 values: differences are rare, not absent
+    assert equal / total > 0.98  # over ~30,000 values (about 99.9 % measured): rare, not absent
 
 
 def test_quantiser_corners():
