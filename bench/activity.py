@@ -17,12 +17,12 @@ import json
 import sys
 from pathlib import Path
 
-from mmfree.hdl.generate import ternary_core, to_verilog
-from mmfree.hdl.synth import synth_stats
+from mmfree.flow.generate import ternary_core, to_verilog
+from mmfree.flow.synth import synth_stats
 from mmfree.sim import cosim
 from mmfree.sim.activity import count_toggles
 
-OUT = Path(__file__).resolve().parent.parent / "src" / "mmfree" / "model" / "data" / "activity.json"
+OUT = Path(__file__).resolve().parent.parent / "src" / "mmfree" / "data" / "activity.json"
 
 
 def main() -> int:

@@ -21,7 +21,7 @@ import platform
 import sys
 import time
 
-from mmfree.hdl.generate import ternary_core
+from mmfree.flow.generate import ternary_core
 from mmfree.hdl.tensor_core import TensorCore
 from mmfree.sim import cosim
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scaling table on ECP5-85 (speed 6): resources and Fmax of the cores, one Markdown table.
 
-Runs Yosys + nextpnr (``mmfree.hdl.synth.run_flow``, the engine of ``mmfree synth``) on the
+Runs Yosys + nextpnr (``mmfree.flow.synth.run_flow``, the engine of ``mmfree synth``) on the
 ternary core at 16, 64 and 256 lanes (the default adder tree and the tree registered every
 level), on the tensor core at int4, int8 and int16 and on the int8 sparse tensor core (each
 with and without ``dsp_pipeline``), and prints a Markdown table: Yosys cell counts, Fmax
@@ -26,8 +26,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from mmfree.flow.synth import FlowReport, run_flow
 from mmfree.hdl.sparse_decode import SparseTensorCore
-from mmfree.hdl.synth import FlowReport, run_flow
 from mmfree.hdl.tensor_core import TensorCore
 from mmfree.hdl.ternary_core import ternary_latency
 from mmfree.units import UNITS

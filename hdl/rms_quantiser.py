@@ -16,8 +16,8 @@ from ..golden.quantiser import (
     scale_width,
 )
 from ._arith import adder_levels, tree_depth
-from ._flow import CreditQueue
 from ._params import check_int
+from .credit_queue import CreditQueue
 from .serial_divider import SerialDivider
 from .serial_isqrt import SerialIsqrt
 
@@ -86,15 +86,14 @@ class RmsAbsmaxQuantiser(wiring.Component):
     every two levels: :func:`tree_stages`) feeds the ``A`` and ``N`` accumulators. From the
     last group's transfer a fixed :func:`quantiser_overhead` cycles (the pipeline's drain,
     two restoring dividers in parallel, a bit-serial square root) pass until ``scale`` is
-    valid; after its transfer the
-    ``G`` groups are read back through a free-running pipeline (buffer read, multiply by
-    ``R``, round and clamp) into a small output queue (:class:`~mmfree.hdl._flow.CreditQueue`:
-    a group is read only while the queue has room for it, so no enable fans out from
-    ``q.ready``); they leave one per cycle while ``q`` is ready, the first 3 cycles after the
-    ``scale`` transfer (:meth:`vector_cycles`). ``x`` is not ready from the last group's
-    transfer until the last group has been read back: one vector at a time in the buffer
-    (the next may load while the last ``q`` groups drain). The counts do not depend on the
-    data.
+    valid; after its transfer the ``G`` groups are read back through a free-running pipeline
+    (buffer read, multiply by ``R``, round and clamp) into a small output queue
+    (:class:`~mmfree.hdl.credit_queue.CreditQueue`: a group is read only while the queue has
+    room for it, so no enable fans out from ``q.ready``); they leave one per cycle while
+    ``q`` is ready, the first 3 cycles after the ``scale`` transfer (:meth:`vector_cycles`).
+    ``x`` is not ready from the last group's transfer until the last group has been read
+    back: one vector at a time in the buffer (the next may load while the last ``q`` groups
+    drain). The counts do not depend on the data.
     Synchronous reset returns to the load phase, discards a partial vector and clears
     ``truncated``; ``x.ready`` is low while ``rst`` is high.
 

@@ -8,7 +8,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.sparse import VALID_CODES
-from ._flow import CreditQueue
+from .credit_queue import CreditQueue
 from .tensor_core import TILE, TensorCore, check_params, mac_stages, tile_layout
 
 MODES = ("expand", "select")
@@ -168,7 +168,7 @@ class SparseTensorCore(wiring.Component):
     stage (:attr:`latency` 5, ``... + 5`` cycles).
 
     Flow control as in :class:`TensorCore`: the stages (decode included) load every cycle,
-    results wait in an output FIFO (:class:`mmfree.hdl._flow.CreditQueue`, 8 entries), and
+    results wait in an output FIFO (:class:`mmfree.hdl.credit_queue.CreditQueue`, 8 entries), and
     ``i.ready`` is a credit flip-flop AND ``~rst``. Reset empties everything and clears
     ``error``; nothing transfers while it is asserted.
     """

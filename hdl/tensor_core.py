@@ -8,8 +8,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._arith import adder_tree
-from ._flow import CreditQueue
 from ._params import check_int
+from .credit_queue import CreditQueue
 
 TILE = 4
 
@@ -67,7 +67,7 @@ class TensorCore(wiring.Component):
     registers into the ECP5 DSP blocks; see ``docs/fpga-flow.md``.)
 
     Flow control: the pipeline is free-running (no stage register has a clock enable from
-    ``d.ready``); results enter an output FIFO (:class:`mmfree.hdl._flow.CreditQueue`, 8
+    ``d.ready``); results enter an output FIFO (:class:`mmfree.hdl.credit_queue.CreditQueue`, 8
     entries) whose head drives ``d``. Each beat takes a credit when it transfers and gives
     it back when it leaves the pipeline (a beat that completes a tile: when the tile leaves
     on ``d``); ``i.ready`` is a credit flip-flop AND ``~rst``. Under back-pressure the tiles

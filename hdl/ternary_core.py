@@ -7,8 +7,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._arith import adder_levels, tree_depth
-from ._flow import CreditQueue
 from ._params import check_int
+from .credit_queue import CreditQueue
 
 MAX_LANES = 1024
 
@@ -101,7 +101,7 @@ class TernaryCore(ProductTiming, wiring.Component):
 
     Flow control: the pipeline is free-running. Its stage registers load every cycle (no
     clock enable from ``y.ready``); the accumulator writes each row's result into an output
-    FIFO (:class:`mmfree.hdl._flow.CreditQueue`, :meth:`~CreditQueue.depth_for` ``(latency)``
+    FIFO (:class:`mmfree.hdl.credit_queue.CreditQueue`, :meth:`~CreditQueue.depth_for` ``(latency)``
     entries: the smallest power of two ``>= latency + 2``), whose head drives ``y``. Every
     lane group takes a credit when it transfers and gives it back when it leaves the
     pipeline (a group that ends a row: when its result leaves on ``y``), and ``w.ready`` /

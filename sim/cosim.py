@@ -19,8 +19,8 @@ from pathlib import Path
 from amaranth.lib import wiring
 from cocotb_tools.runner import Icarus, get_results, get_runner
 
-from ..hdl.generate import to_verilog
-from . import toolchain
+from ..flow import toolchain
+from ..flow.generate import to_verilog
 
 TIMESCALE = ("1ns", "1ps")
 CLOCK_PERIOD_NS = 10

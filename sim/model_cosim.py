@@ -19,7 +19,7 @@ import numpy as np
 from ..golden.quantiser import FixedBitLinear
 from ..golden.tiny_model import Generation, IntegerBackend, TinyModel, generate
 from ..hdl.bitlinear_unit import BitLinearUnit
-from ..model.units import bitlinear_token_cycles
+from ..model.cycles import bitlinear_token_cycles
 from . import cosim
 
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from mmfree.sim.toolchain import SimulatorMissing, find
+from mmfree.flow.toolchain import SimulatorMissing, find
 
 
 def require_simulator(name: str) -> None:

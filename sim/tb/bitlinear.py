@@ -24,7 +24,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from mmfree.golden.quantiser import FixedBitLinear
 from mmfree.golden.ternary import encode_codes
 from mmfree.golden.tiny_model import Greedy, TinyConfig, TinyModel, load_weights, token_step
-from mmfree.model.units import bitlinear_unit_cycles
+from mmfree.model.cycles import bitlinear_unit_cycles
 from mmfree.sim.stream import StreamSink, StreamSource, pack, to_signed
 
 CFG = json.loads(os.environ.get("MMFREE_TB_CONFIG", "{}"))
@@ -47,7 +47,7 @@ def _write_report() -> None:
 
 
 def expected_cycles(m: int, k: int) -> int:
-    """The cycle model's count (:func:`mmfree.model.units.bitlinear_unit_cycles`)."""
+    """The cycle model's count (:func:`mmfree.model.cycles.bitlinear_unit_cycles`)."""
     return int(bitlinear_unit_cycles(m, k, N, ARITH.recip_frac, ARITH.rsqrt_frac, PIPE))
 
 

@@ -1,4 +1,4 @@
-"""cocotb testbench for the Icarus time-0 settle check (see mmfree.sim.toolchain).
+"""cocotb testbench for the Icarus time-0 settle check (see mmfree.flow.toolchain).
 
 The DUT's output comes from an ``always @*`` block whose only input is a register that never
 changes. ``$MMFREE_TB_CONFIG`` says whether the output is expected to be settled (1/0) or

@@ -25,7 +25,7 @@ from mmfree.golden.sparse import (
     sparse_mac_tile,
 )
 from mmfree.golden.tensor_core import operand_range
-from mmfree.hdl._flow import CreditQueue
+from mmfree.hdl.credit_queue import CreditQueue
 from mmfree.hdl.sparse_decode import SparseTensorCore
 from mmfree.sim.stream import pack
 from mmfree.sim.tiles import TileHarness, new_report, signed_elements

@@ -15,7 +15,7 @@ import cocotb
 import numpy as np
 
 from mmfree.golden.tensor_core import gemm_schedule, mac_tile, operand_range, tiled_gemm
-from mmfree.hdl._flow import CreditQueue
+from mmfree.hdl.credit_queue import CreditQueue
 from mmfree.hdl.tensor_core import TensorCore
 from mmfree.sim.stream import pack
 from mmfree.sim.tiles import TileHarness, new_report, signed_elements

@@ -24,7 +24,7 @@ from mmfree.golden.ternary import (
     ternary_matvec,
     unpack_trits,
 )
-from mmfree.hdl._flow import CreditQueue
+from mmfree.hdl.credit_queue import CreditQueue
 from mmfree.hdl.ternary_core import ternary_latency
 from mmfree.hdl.trit_unpacker import packed_bytes
 from mmfree.sim.stream import StreamSink, StreamSource, pack, to_signed

@@ -52,7 +52,7 @@ def _ternary_check(p: dict[str, object]) -> None:
 
 
 def _ternary_build(p: dict[str, object]) -> wiring.Component:
-    from .hdl.generate import ternary_core
+    from .flow.generate import ternary_core
     return ternary_core(**p)
 
 

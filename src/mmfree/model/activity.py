@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .config import HardwareConfig, Q
 
-DATA = Path(__file__).with_name("data") / "activity.json"
+DATA = Path(__file__).parent.parent / "data" / "activity.json"
 E_TOGGLE_PJ = Q(1.0, "assumed", "energy per LUT/FF output toggle incl. local routing, "
                 "order of magnitude of vendor power-estimator figures")
 

@@ -3,7 +3,7 @@
 One implementation serves a single projection (:func:`project`) and the design-space sweep
 (:mod:`mmfree.model.sweep`): every formula is written with numpy operations, so hardware and
 workload parameters may be scalars or arrays of design points. The equations are derived in
-``docs/cycle-model.md`` from the units' RTL-measured timing (:mod:`mmfree.model.units`).
+``docs/cycle-model.md`` from the units' RTL-measured timing (:mod:`mmfree.model.cycles`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import HardwareConfig, ModelConfig, Workload
-from .units import sparse_gemm_cycles, tensor_gemm_cycles, ternary_matvec_cycles
+from .cycles import sparse_gemm_cycles, tensor_gemm_cycles, ternary_matvec_cycles
 
 FP16_BYTES = 2  #: embeddings and recurrent state are kept in fp16 (assumed)
 KV_BYTES = 1  #: Transformer++ KV cache entries in int8 (assumed)

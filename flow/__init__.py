@@ -1,0 +1,1 @@
+"""The synthesis, place-and-route and board flow (installed as ``mmfree.flow``)."""

@@ -1,0 +1,1 @@
+"""The board self-test design (installed as ``mmfree.hdl.selftest``)."""

@@ -1,0 +1,7 @@
+"""``python -m mmfree.cli``: the ``mmfree`` command (used by the FuseSoC generator)."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
