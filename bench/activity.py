@@ -17,10 +17,12 @@ import json
 import sys
 from pathlib import Path
 
-from mmfree.flow.generate import ternary_core, to_verilog
+from mmfree.flow.generate import to_verilog
 from mmfree.flow.synth import synth_stats
+from mmfree.hdl import build
 from mmfree.sim import cosim
 from mmfree.sim.activity import count_toggles
+from mmfree.spec import TernaryCoreSpec
 
 OUT = Path(__file__).resolve().parent.parent / "src" / "mmfree" / "data" / "activity.json"
 
@@ -33,13 +35,13 @@ def main() -> int:
     args = ap.parse_args()
     params = {"lanes": args.lanes, "act_width": 8, "acc_width": 32}
     top = f"activity_l{args.lanes}"
-    res = cosim.run(ternary_core(**params), top, "icarus", "mmfree.sim.tb.ternary_bench",
+    res = cosim.run(build(TernaryCoreSpec(**params)), top, "icarus", "mmfree.sim.tb.ternary_bench",
                     config={**params, "beats": args.beats}, seed=args.seed, waves=True)
     if res.failed or res.report.get("mismatches"):
         print("simulation failed", file=sys.stderr)
         return 1
     t = count_toggles(res.run_dir / "waves.vcd", scope=top)
-    cells = synth_stats(to_verilog(ternary_core(**params), top), top, "ecp5")
+    cells = synth_stats(to_verilog(build(TernaryCoreSpec(**params)), top), top, "ecp5")
     luts = cells.get("LUT4", 0) + cells.get("CCU2C", 0) * 2  # a CCU2C holds two LUT4s
     ffs = cells.get("TRELLIS_FF", 0)
     data = {

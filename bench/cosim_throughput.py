@@ -21,9 +21,9 @@ import platform
 import sys
 import time
 
-from mmfree.flow.generate import ternary_core
-from mmfree.hdl.tensor_core import TensorCore
+from mmfree.hdl import build
 from mmfree.sim import cosim
+from mmfree.spec import TensorCoreSpec, TernaryCoreSpec
 
 
 def main() -> int:
@@ -43,13 +43,12 @@ def main() -> int:
     print(f"{'simulator':10} {'config':>8} {'cycles':>9} {'wall s':>8} {'cycles/s':>10} "
           f"{'tiles/s':>9} {'build+run s':>11} {'mismatch':>8} {'formula':>7}")
     if args.unit == "ternary-core":
-        runs = [(f"l{lanes}", ternary_core(lanes=lanes), f"bench_l{lanes}",
-                 "mmfree.sim.tb.ternary_bench",
-                 {"lanes": lanes, "act_width": 8, "acc_width": 32}) for lanes in args.lanes]
+        specs = [(f"l{lanes}", TernaryCoreSpec(lanes=lanes), f"bench_l{lanes}",
+                  "mmfree.sim.tb.ternary_bench") for lanes in args.lanes]
     else:
-        runs = [(f"int{w}", TensorCore(width=w, accumulate=True), f"bench_tensor_s{w}",
-                 "mmfree.sim.tb.tensor_bench", {"width": w, "acc_width": 32})
-                for w in args.widths]
+        specs = [(f"int{w}", TensorCoreSpec(width=w, accumulate=True), f"bench_tensor_s{w}",
+                  "mmfree.sim.tb.tensor_bench") for w in args.widths]
+    runs = [(label, build(spec), top, tb, spec.params()) for label, spec, top, tb in specs]
     status = 0
     for label, component, top, tb, params in runs:
         for sim in args.sim:

@@ -27,21 +27,17 @@ import time
 from dataclasses import dataclass
 
 from mmfree.flow.synth import FlowReport, run_flow
-from mmfree.hdl.sparse_decode import SparseTensorCore
-from mmfree.hdl.tensor_core import TensorCore
-from mmfree.hdl.ternary_core import ternary_latency
-from mmfree.units import UNITS
+from mmfree.hdl import build
+from mmfree.spec import SparseTensorCoreSpec, TensorCoreSpec, TernaryCoreSpec, UnitSpec
 
 
 @dataclass(frozen=True)
 class Row:
-    """One configuration: unit name (as the CLI knows it), parameters, clock goal."""
+    """One configuration: the unit's spec, a label and the clock goal."""
 
-    unit: str
+    spec: UnitSpec
     label: str
-    params: dict
     goal_mhz: float
-    latency: int
 
 
 def rows(only: str | None) -> list[Row]:
@@ -51,22 +47,16 @@ def rows(only: str | None) -> list[Row]:
         for pipe in (0, 1):
             for lanes in (16, 64, 256):
                 tree = "tree in one stage" if pipe == 0 else "`--tree-levels-per-stage 1`"
-                out.append(Row("ternary-core", f"ternary, {lanes} lanes, {tree}",
-                               {"lanes": lanes, "act_width": 8, "acc_width": 32,
-                                "packed": False, "tree_levels_per_stage": pipe}, 200.0,
-                               ternary_latency(lanes, pipe)))
+                out.append(Row(TernaryCoreSpec(lanes=lanes, tree_levels_per_stage=pipe),
+                               f"ternary, {lanes} lanes, {tree}", 200.0))
     if only in (None, "tensor"):
         for dsp in (False, True):
             extra = ", `--dsp-pipeline`" if dsp else ""
             for width in (4, 8, 16):
-                out.append(Row("tensor-core", f"tensor core int{width}{extra}",
-                               {"width": width, "is_signed": True, "acc_width": 32,
-                                "accumulate": False, "dsp_pipeline": dsp}, 150.0,
-                               TensorCore.LATENCY + dsp))
-            out.append(Row("sparse-tensor-core", f"sparse tensor core int8 (2:4){extra}",
-                           {"width": 8, "is_signed": True, "acc_width": 32,
-                            "accumulate": False, "dsp_pipeline": dsp}, 150.0,
-                           SparseTensorCore.LATENCY + dsp))
+                out.append(Row(TensorCoreSpec(width=width, dsp_pipeline=dsp),
+                               f"tensor core int{width}{extra}", 150.0))
+            out.append(Row(SparseTensorCoreSpec(dsp_pipeline=dsp),
+                           f"sparse tensor core int8 (2:4){extra}", 150.0))
     return out
 
 
@@ -82,11 +72,9 @@ def short_cell(name: str) -> str:
 
 
 def flow(row: Row, registered: bool) -> FlowReport:
-    unit = UNITS[row.unit]
-    top = unit.top_name(row.params)
     kind = "ports registered" if registered else "out of context"
     print(f"{row.label} ({kind}) ...", file=sys.stderr, flush=True)
-    return run_flow(lambda: unit.build(row.params), top, "ecp5-85k", row.goal_mhz,
+    return run_flow(lambda: build(row.spec), row.spec.top_name(), "ecp5-85k", row.goal_mhz,
                     progress=True, registered_ports=registered)
 
 
@@ -136,7 +124,7 @@ def main() -> int:
         boxed = None if args.no_registered else flow(row, registered=True)
         c = plain.cells
         lines.append(
-            f"| {row.label} | {row.latency} | {c.get('LUT4', 0)} | {c.get('TRELLIS_FF', 0)} "
+            f"| {row.label} | {row.spec.latency} | {c.get('LUT4', 0)} | {c.get('TRELLIS_FF', 0)} "
             f"| {c.get('CCU2C', 0)} | {c.get('MULT18X18D', 0)} | "
             f"{c.get('TRELLIS_DPR16X4', 0)} | {row.goal_mhz:g} | {_fmax(plain, row.goal_mhz)} "
             f"| {_path(plain)} | {_fmax(boxed, row.goal_mhz)} | "

@@ -10,8 +10,10 @@ from amaranth.back import verilog
 from amaranth.hdl import Value
 from amaranth.lib import wiring
 
-from ..hdl.packed_ternary_core import PackedTernaryCore
-from ..hdl.ternary_core import TernaryCore
+from ..hdl import build
+from ..spec import UnitSpec
+
+__all__ = ["Port", "describe", "ports", "to_verilog", "write_unit"]
 
 
 @dataclass(frozen=True)
@@ -43,48 +45,36 @@ def ports(component: wiring.Component) -> list[Port]:
     return result
 
 
-def ternary_core(lanes: int = 16, act_width: int = 8, acc_width: int = 32,
-                 packed: bool = False,
-                 tree_levels_per_stage: int = 0) -> TernaryCore | PackedTernaryCore:
-    """Build the ternary core, optionally with the packed-weight unpacker in front."""
-    cls = PackedTernaryCore if packed else TernaryCore
-    return cls(lanes=lanes, act_width=act_width, acc_width=acc_width,
-               tree_levels_per_stage=tree_levels_per_stage)
-
-
-def _latency(component: wiring.Component) -> int:
-    latency = getattr(component, "latency", None)
-    return component.LATENCY if latency is None else latency
-
-
-def describe(component: wiring.Component, name: str, params: dict[str, object]) -> str:
+def describe(spec: UnitSpec, component: wiring.Component, name: str) -> str:
     """A short Markdown description: parameters, ports, latency, cycle formula."""
     doc = (type(component).__doc__ or "").strip().splitlines()[0]
     lines = [f"# {name}", "", doc, "", "## Parameters", ""]
-    lines += [f"- `{k}` = {v}" for k, v in params.items()]
+    lines += [f"- `{k}` = {v}" for k, v in spec.params().items()]
     lines += ["", "## Ports", "", "| port | dir | width |", "|---|---|---|"]
     lines += [f"| `{p.name}` | {p.direction} | {p.width} |" for p in ports(component)]
-    latency = _latency(component)
-    lines += ["", "## Timing", "", f"- latency: {latency} cycles",
-              f"- cycles: {component.cycle_formula()} (first input transfer to last output "
+    lines += ["", "## Timing", "", f"- latency: {spec.latency} cycles",
+              f"- cycles: {spec.cycle_formula()} (first input transfer to last output "
               "transfer, inclusive, with the streams keeping up)"]
     lines += ["", f"Full contract: the docstring of `{type(component).__module__}."
               f"{type(component).__qualname__}`.", ""]
     return "\n".join(lines)
 
 
-def write_unit(component: wiring.Component, name: str, params: dict[str, object],
-               out_dir: Path) -> list[Path]:
-    """Write ``name.v``, ``name.md`` and ``name.json`` (ports and parameters) into ``out_dir``."""
+def write_unit(spec: UnitSpec, out_dir: Path, name: str | None = None) -> list[Path]:
+    """Write ``NAME.v``, ``NAME.md`` and ``NAME.json`` (ports, parameters, latency, cycle
+    formula) of the unit ``spec`` describes into ``out_dir`` (created if missing); ``name``
+    defaults to :meth:`~mmfree.spec.UnitSpec.top_name`. Returns the three paths."""
+    name = name or spec.top_name()
+    component = build(spec)
     out_dir.mkdir(parents=True, exist_ok=True)
     v_path, md_path, js_path = (out_dir / f"{name}{ext}" for ext in (".v", ".md", ".json"))
     v_path.write_text(to_verilog(component, name))
-    md_path.write_text(describe(component, name, params))
+    md_path.write_text(describe(spec, component, name))
     js_path.write_text(json.dumps({
         "module": name,
-        "parameters": params,
-        "latency": _latency(component),
-        "cycles": component.cycle_formula(),
+        "parameters": spec.params(),
+        "latency": spec.latency,
+        "cycles": spec.cycle_formula(),
         "ports": [p.__dict__ for p in ports(component)],
     }, indent=2) + "\n")
     return [v_path, md_path, js_path]

@@ -6,10 +6,10 @@ from amaranth import Module, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.quantiser import IN_WIDTH, RECIP_FRAC, RSQRT_FRAC, scale_width
-from ._params import check_int
+from ..golden.quantiser import scale_width
+from ..spec.bitlinear_unit import ACT_BITS, BitLinearUnitSpec
 from .rms_quantiser import RmsAbsmaxQuantiser, vector_layout
-from .ternary_core import TernaryCore, ternary_latency
+from .ternary_core import TernaryCore
 
 
 def matrix_weight_layout(lanes: int) -> data.StructLayout:
@@ -44,29 +44,38 @@ class BitLinearUnit(wiring.Component):
     Timing: the activation buffer is filled before the first weight group is accepted (``w``
     is not ready until then), and ``x`` is taken again once the quantiser is free (it may
     load the next vector while the core works on the current matrix). With the streams
-    keeping up, one product of an ``M`` x ``K`` matrix takes :meth:`product_cycles`
-    ``= 2G + overhead + 4 + M*G + latency`` cycles, ``G = ceil(K / lanes)``, counted from the
-    first ``x`` transfer to the last ``y`` transfer inclusive: ``G`` loads, the quantiser's
-    fixed :attr:`overhead`, the ``scale`` transfer, its two-stage quantise pipeline, ``G``
-    quantised groups into the buffer, one cycle to switch to the weights, ``M*G`` weight
-    groups, and the core's latency.
+    keeping up, one product of an ``M`` x ``K`` matrix takes
+    :meth:`mmfree.spec.BitLinearUnitSpec.cycles` ``= 2G + overhead + 4 + M*G + latency``
+    cycles, ``G = ceil(K / lanes)``, counted from the first ``x`` transfer to the last ``y``
+    transfer inclusive: ``G`` loads, the quantiser's fixed :attr:`overhead`, the ``scale``
+    transfer, its three-stage quantise pipeline, ``G`` quantised groups into the buffer,
+    ``M*G`` weight groups (the first right after the last quantised group), and the core's
+    latency.
     Synchronous reset empties everything and clears ``error``; no input transfers in reset.
 
-    Parameters: as the quantiser (``lanes``, ``max_dim``, ``in_width``, ``recip_frac``,
+    Parameters, their limits and defaults: :class:`mmfree.spec.BitLinearUnitSpec`
+    (:attr:`spec`): as the quantiser (``lanes``, ``max_dim``, ``in_width``, ``recip_frac``,
     ``rsqrt_frac``) and the core (``acc_width``, ``tree_levels_per_stage``).
     """
 
-    def __init__(self, lanes: int = 16, max_dim: int = 1024, in_width: int = IN_WIDTH,
-                 recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC,
-                 acc_width: int = 32, tree_levels_per_stage: int = 0) -> None:
-        self.quantiser = RmsAbsmaxQuantiser(lanes, max_dim, in_width, recip_frac, rsqrt_frac)
-        self.core = TernaryCore(lanes, 8, acc_width, tree_levels_per_stage)
+    def __init__(self, lanes: int = BitLinearUnitSpec.lanes,
+                 max_dim: int = BitLinearUnitSpec.max_dim,
+                 in_width: int = BitLinearUnitSpec.in_width,
+                 recip_frac: int = BitLinearUnitSpec.recip_frac,
+                 rsqrt_frac: int = BitLinearUnitSpec.rsqrt_frac,
+                 acc_width: int = BitLinearUnitSpec.acc_width,
+                 tree_levels_per_stage: int = BitLinearUnitSpec.tree_levels_per_stage) -> None:
+        self.spec = spec = BitLinearUnitSpec(
+            lanes=lanes, max_dim=max_dim, in_width=in_width, recip_frac=recip_frac,
+            rsqrt_frac=rsqrt_frac, acc_width=acc_width,
+            tree_levels_per_stage=tree_levels_per_stage).validate()
+        self.quantiser = RmsAbsmaxQuantiser(**spec.quantiser().kwargs())
+        self.core = TernaryCore(**spec.core().kwargs())
         self.lanes, self.max_dim, self.in_width = lanes, max_dim, in_width
         self.recip_frac, self.rsqrt_frac = recip_frac, rsqrt_frac
-        self.acc_width = check_int("acc_width", acc_width, 9, 64)
-        self.tree_levels_per_stage = tree_levels_per_stage
-        self.latency = ternary_latency(lanes, tree_levels_per_stage)
-        self.overhead = self.quantiser.overhead
+        self.acc_width, self.tree_levels_per_stage = acc_width, tree_levels_per_stage
+        self.latency = spec.latency
+        self.overhead = spec.overhead
         super().__init__({
             "x": In(stream.Signature(vector_layout(in_width, lanes))),
             "w": In(stream.Signature(matrix_weight_layout(lanes))),
@@ -75,24 +84,13 @@ class BitLinearUnit(wiring.Component):
             "error": Out(1),
         })
 
-    def cycle_formula(self) -> str:
-        """The cycle count of one M x K BitLinear product, as text."""
-        return (f"2G + {self.overhead} + 4 + M*G + {self.latency} with G = ceil(K / "
-                f"{self.lanes}), for an M x K BitLinear product (latency: last weight group "
-                "to its row sum)")
-
-    def product_cycles(self, m: int, k: int) -> int:
-        """Cycles of one ``m`` x ``k`` BitLinear product with the streams keeping up."""
-        g = -(-k // self.lanes)
-        return 2 * g + self.overhead + 4 + m * g + self.latency
-
     def elaborate(self, platform: object) -> Module:
         m = Module()
         m.submodules.quantiser = quant = self.quantiser
         m.submodules.core = core = self.core
         groups = quant.max_groups
         m.submodules.acts = acts = memory.Memory(
-            shape=data.ArrayLayout(signed(8), self.lanes), depth=groups, init=[])
+            shape=data.ArrayLayout(signed(ACT_BITS), self.lanes), depth=groups, init=[])
         wr = acts.write_port()
         rd = acts.read_port(domain="comb")
 

@@ -6,22 +6,12 @@ from amaranth import Const, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.quantiser import (
-    IN_WIDTH,
-    Q_MAX,
-    RECIP_FRAC,
-    RSQRT_FRAC,
-    recip_width,
-    rsqrt_dividend_width,
-    scale_width,
-)
+from ..golden.quantiser import Q_MAX, recip_width, rsqrt_dividend_width, scale_width
+from ..spec.bitlinear_unit import ACT_BITS, QUANTISER_TREE_LEVELS_PER_STAGE, RmsQuantiserSpec
 from ._arith import adder_levels, tree_depth
-from ._params import check_int
 from .credit_queue import CreditQueue
 from .serial_divider import SerialDivider
 from .serial_isqrt import SerialIsqrt
-
-MAX_DIM = 65536
 
 
 def vector_layout(width: int, lanes: int) -> data.StructLayout:
@@ -33,27 +23,6 @@ def vector_layout(width: int, lanes: int) -> data.StructLayout:
 def sumsq_width(in_width: int, max_dim: int) -> int:
     """Bits of ``N = sum m_i**2`` over up to ``max_dim`` elements (``m_i**2 <= 2**(2w-2)``)."""
     return 2 * in_width - 1 + (max_dim - 1).bit_length()
-
-
-TREE_LEVELS_PER_STAGE = 2  #: max and adder tree levels between load-pipeline registers
-
-
-def tree_stages(lanes: int) -> int:
-    """Register stages of the load pipeline's max and adder trees over ``lanes`` values:
-    ``max(1, ceil(ceil(log2 lanes) / 2))``."""
-    return max(1, -(-tree_depth(lanes) // TREE_LEVELS_PER_STAGE))
-
-
-def quantiser_overhead(lanes: int = 16, recip_frac: int = RECIP_FRAC,
-                       rsqrt_frac: int = RSQRT_FRAC) -> int:
-    """Cycles from the transfer of a vector's last input group to its ``scale`` output: the
-    load pipeline's drain (group register, magnitudes and squares, :func:`tree_stages` tree
-    stages), one to start the dividers, the longer division, one to start the square root,
-    the root, and one to register ``D = A * r``. The widths of ``A`` and ``N`` do not change
-    the iteration counts."""
-    divide = max(recip_width(recip_frac), rsqrt_dividend_width(rsqrt_frac))
-    root = -(-rsqrt_dividend_width(rsqrt_frac) // 2)
-    return 2 + tree_stages(lanes) + 1 + divide + 1 + root + 1
 
 
 class RmsAbsmaxQuantiser(wiring.Component):
@@ -83,45 +52,43 @@ class RmsAbsmaxQuantiser(wiring.Component):
     Timing, per vector of ``G`` groups: ``x`` is ready in the load phase and takes one group
     per cycle into a buffer of ``ceil(max_dim / lanes)`` words, while a free-running
     pipeline (register the group; magnitudes and squares; the max and adder trees, registered
-    every two levels: :func:`tree_stages`) feeds the ``A`` and ``N`` accumulators. From the
-    last group's transfer a fixed :func:`quantiser_overhead` cycles (the pipeline's drain,
+    every two levels: :attr:`~mmfree.spec.RmsQuantiserSpec.tree_stages`) feeds the ``A`` and
+    ``N`` accumulators. From the last group's transfer a fixed :attr:`overhead`
+    (:attr:`mmfree.spec.RmsQuantiserSpec.overhead`) cycles (the pipeline's drain,
     two restoring dividers in parallel, a bit-serial square root) pass until ``scale`` is
     valid; after its transfer the ``G`` groups are read back through a free-running pipeline
     (buffer read, multiply by ``R``, round and clamp) into a small output queue
     (:class:`~mmfree.hdl.credit_queue.CreditQueue`: a group is read only while the queue has
     room for it, so no enable fans out from ``q.ready``); they leave one per cycle while
-    ``q`` is ready, the first 3 cycles after the ``scale`` transfer (:meth:`vector_cycles`).
+    ``q`` is ready, the first 4 cycles after the ``scale`` transfer
+    (:meth:`mmfree.spec.RmsQuantiserSpec.vector_cycles`).
     ``x`` is not ready from the last group's transfer until the last group has been read
     back: one vector at a time in the buffer (the next may load while the last ``q`` groups
     drain). The counts do not depend on the data.
     Synchronous reset returns to the load phase, discards a partial vector and clears
     ``truncated``; ``x.ready`` is low while ``rst`` is high.
 
-    Parameters: ``lanes`` 1..1024, ``max_dim`` ``lanes``..65536, ``in_width`` 2..32,
-    ``recip_frac`` 1..48, ``rsqrt_frac`` 1..64.
+    Parameters, their limits and defaults: :class:`mmfree.spec.RmsQuantiserSpec`
+    (:attr:`spec`).
     """
 
-    def __init__(self, lanes: int = 16, max_dim: int = 1024, in_width: int = IN_WIDTH,
-                 recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC) -> None:
-        self.lanes = check_int("lanes", lanes, 1, 1024)
-        self.max_dim = check_int("max_dim", max_dim, lanes, MAX_DIM)
-        self.in_width = check_int("in_width", in_width, 2, 32)
-        self.recip_frac = check_int("recip_frac", recip_frac, 1, 48)
-        self.rsqrt_frac = check_int("rsqrt_frac", rsqrt_frac, 1, 64)
+    def __init__(self, lanes: int = RmsQuantiserSpec.lanes,
+                 max_dim: int = RmsQuantiserSpec.max_dim,
+                 in_width: int = RmsQuantiserSpec.in_width,
+                 recip_frac: int = RmsQuantiserSpec.recip_frac,
+                 rsqrt_frac: int = RmsQuantiserSpec.rsqrt_frac) -> None:
+        self.spec = RmsQuantiserSpec(lanes=lanes, max_dim=max_dim, in_width=in_width,
+                                     recip_frac=recip_frac, rsqrt_frac=rsqrt_frac).validate()
+        self.lanes, self.max_dim, self.in_width = lanes, max_dim, in_width
+        self.recip_frac, self.rsqrt_frac = recip_frac, rsqrt_frac
         self.max_groups = -(-max_dim // lanes)
-        self.overhead = quantiser_overhead(lanes, recip_frac, rsqrt_frac)
+        self.overhead = self.spec.overhead
         super().__init__({
             "x": In(stream.Signature(vector_layout(in_width, lanes))),
-            "q": Out(stream.Signature(vector_layout(8, lanes))),
+            "q": Out(stream.Signature(vector_layout(ACT_BITS, lanes))),
             "scale": Out(stream.Signature(unsigned(scale_width(in_width, rsqrt_frac)))),
             "truncated": Out(1),
         })
-
-    def vector_cycles(self, groups: int) -> int:
-        """Cycles from a vector's first ``x`` transfer to its last ``q`` transfer, with the
-        streams keeping up: ``G`` loads, the overhead, the ``scale`` transfer, the quantise
-        pipeline's two stages ahead of the ``q`` register, ``G`` groups."""
-        return groups + self.overhead + 3 + groups
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -166,12 +133,12 @@ class RmsAbsmaxQuantiser(wiring.Component):
         for i in range(n):
             m.d.sync += [mags1[i].eq(Mux(g0[i][-1], (-g0[i])[:w], g0[i].as_unsigned())),
                          sq1[i].eq(g0[i] * g0[i])]
-        # The max and adder trees, registered every TREE_LEVELS_PER_STAGE levels.
+        # The max and adder trees, registered every QUANTISER_TREE_LEVELS_PER_STAGE levels.
         mags, sums, valid, last, done = list(mags1), list(sq1), v1, last1, 0
         tree_w = 2 * w + (n - 1).bit_length()
-        for stage in range(tree_stages(n)):
-            final = stage == tree_stages(n) - 1
-            levels = tree_depth(n) - done if final else TREE_LEVELS_PER_STAGE
+        for stage in range(self.spec.tree_stages):
+            final = stage == self.spec.tree_stages - 1
+            levels = tree_depth(n) - done if final else QUANTISER_TREE_LEVELS_PER_STAGE
             for level in range(done, done + levels):
                 nxt = []
                 for j in range(0, len(mags) - 1, 2):
@@ -213,7 +180,7 @@ class RmsAbsmaxQuantiser(wiring.Component):
 
         # Quantise pipeline, free-running (no enable fans out to its registers): Q0 reads
         # the buffer, Q1 multiplies by R, Q2 rounds half up and clamps into the q register.
-        m.submodules.outq = outq = CreditQueue(vector_layout(8, n), CreditQueue.depth_for(3))
+        m.submodules.outq = outq = CreditQueue(vector_layout(ACT_BITS, n), CreditQueue.depth_for(3))
         # (a group read in cycle t leaves on q in cycle t + 3 at the earliest)
         wiring.connect(m, outq.o, wiring.flipped(self.q))
         pw = w + rw + 1

@@ -6,7 +6,7 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ._params import check_int
+from ..spec import check_int
 
 
 class SerialDivider(wiring.Component):

@@ -8,10 +8,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.sparse import VALID_CODES
+from ..spec.tensor_core import DECODE_LATENCY, TILE, SparseDecodeSpec, SparseTensorCoreSpec
 from .credit_queue import CreditQueue
-from .tensor_core import TILE, TensorCore, check_params, mac_stages, tile_layout
-
-MODES = ("expand", "select")
+from .tensor_core import TensorCore, mac_stages, tile_layout
 
 
 def select_layout(width: int, is_signed: bool, acc_width: int,
@@ -60,18 +59,22 @@ class SparseDecode(wiring.Component):
     Timing: one register stage, :attr:`LATENCY` = 1; one tile per cycle while ``o`` is ready
     (``i.ready = (~o.valid | o.ready) & ~rst``). Synchronous reset empties the stage and
     clears ``error``.
+
+    Parameters, their limits and defaults: :class:`mmfree.spec.SparseDecodeSpec`
+    (:attr:`spec`).
     """
 
-    LATENCY = 1
+    LATENCY = DECODE_LATENCY
 
-    def __init__(self, width: int = 8, is_signed: bool = True, mode: str = "expand",
-                 acc_width: int = 32, accumulate: bool = False) -> None:
-        self.width, self.is_signed, self.acc_width = check_params(width, is_signed, acc_width)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if not isinstance(accumulate, bool):
-            raise TypeError(f"accumulate must be True or False, got {accumulate!r}")
+    def __init__(self, width: int = SparseDecodeSpec.width,
+                 is_signed: bool = SparseDecodeSpec.is_signed,
+                 mode: str = SparseDecodeSpec.mode, acc_width: int = SparseDecodeSpec.acc_width,
+                 accumulate: bool = SparseDecodeSpec.accumulate) -> None:
+        self.spec = SparseDecodeSpec(width=width, is_signed=is_signed, mode=mode,
+                                     acc_width=acc_width, accumulate=accumulate).validate()
+        self.width, self.is_signed, self.acc_width = width, is_signed, acc_width
         self.mode, self.accumulate = mode, accumulate
+        self.latency = self.spec.latency
         op = signed(width) if is_signed else unsigned(width)
         if mode == "expand":
             i_layout = data.StructLayout({"values": data.ArrayLayout(op, 2 * TILE),
@@ -86,10 +89,6 @@ class SparseDecode(wiring.Component):
             "o": Out(stream.Signature(o_layout)),
             "error": Out(1),
         })
-
-    def cycle_formula(self) -> str:
-        """The cycle count, as text."""
-        return f"T + {self.LATENCY} for T back-to-back tiles"
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -159,54 +158,41 @@ class SparseTensorCore(wiring.Component):
     Ports: ``i`` (:class:`SparseDecode` select-mode payload), ``d`` (D tile), ``error``
     (sticky invalid-metadata flag), ``clk``, ``rst``.
 
-    Timing: :attr:`LATENCY` = 4 (decode stage + the array's 3); initiation interval 1.
+    Timing: :attr:`latency` = 4 (decode stage + the array's 3); initiation interval 1.
     ``T + 4`` cycles for T back-to-back beats; an M x K x N GEMM takes
-    ``ceil(M/4) * ceil(N/4) * ceil(K/8) + 4`` cycles (:meth:`gemm_cycles`), against
+    ``ceil(M/4) * ceil(N/4) * ceil(K/8) + 4`` cycles
+    (:meth:`mmfree.spec.SparseTensorCoreSpec.gemm_cycles`), against
     ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` dense.
 
     ``dsp_pipeline`` as in :class:`TensorCore`: every product registered twice, one more
     stage (:attr:`latency` 5, ``... + 5`` cycles).
 
     Flow control as in :class:`TensorCore`: the stages (decode included) load every cycle,
-    results wait in an output FIFO (:class:`mmfree.hdl.credit_queue.CreditQueue`, 8 entries), and
-    ``i.ready`` is a credit flip-flop AND ``~rst``. Reset empties everything and clears
-    ``error``; nothing transfers while it is asserted.
+    results wait in an output FIFO (:class:`mmfree.hdl.credit_queue.CreditQueue`, 8
+    entries), and ``i.ready`` is a credit flip-flop AND ``~rst``. Reset empties everything and
+    clears ``error``; nothing transfers while it is asserted.
+
+    Parameters, their limits and defaults: :class:`mmfree.spec.SparseTensorCoreSpec`
+    (:attr:`spec`).
     """
 
-    LATENCY = SparseDecode.LATENCY + TensorCore.LATENCY  #: without ``dsp_pipeline``
-
-    def __init__(self, width: int = 8, is_signed: bool = True, acc_width: int = 32,
-                 accumulate: bool = False, *, dsp_pipeline: bool = False) -> None:
-        self.width, self.is_signed, self.acc_width = check_params(width, is_signed, acc_width)
-        for name, flag in (("accumulate", accumulate), ("dsp_pipeline", dsp_pipeline)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be True or False, got {flag!r}")
+    def __init__(self, width: int = SparseTensorCoreSpec.width,
+                 is_signed: bool = SparseTensorCoreSpec.is_signed,
+                 acc_width: int = SparseTensorCoreSpec.acc_width,
+                 accumulate: bool = SparseTensorCoreSpec.accumulate, *,
+                 dsp_pipeline: bool = SparseTensorCoreSpec.dsp_pipeline) -> None:
+        self.spec = SparseTensorCoreSpec(width=width, is_signed=is_signed, acc_width=acc_width,
+                                         accumulate=accumulate,
+                                         dsp_pipeline=dsp_pipeline).validate()
+        self.width, self.is_signed, self.acc_width = width, is_signed, acc_width
         self.accumulate = accumulate
         self.dsp_pipeline = dsp_pipeline
-        self.latency = self.LATENCY + int(dsp_pipeline)
+        self.latency = self.spec.latency
         super().__init__({
             "i": In(stream.Signature(select_layout(width, is_signed, acc_width, accumulate))),
             "d": Out(stream.Signature(tile_layout(signed(acc_width)))),
             "error": Out(1),
         })
-
-    @classmethod
-    def cycles(cls, beats: int, dsp_pipeline: bool = False) -> int:
-        """Cycles for ``beats`` back-to-back input tiles."""
-        return beats + cls.LATENCY + int(dsp_pipeline)
-
-    @classmethod
-    def gemm_cycles(cls, m: int, k: int, n: int, dsp_pipeline: bool = False) -> int:
-        """Cycles for a logical M x K x N GEMM in accumulate mode."""
-        return cls.cycles(-(-m // TILE) * -(-k // (2 * TILE)) * -(-n // TILE), dsp_pipeline)
-
-    def cycle_formula(self) -> str:
-        """The cycle counts, as text."""
-        text = f"T + {self.latency} for T back-to-back logical 4x8x4 tiles"
-        if self.accumulate:
-            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/8) + {self.latency} for a logical "
-                     "M x K x N GEMM")
-        return text
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

@@ -7,25 +7,15 @@ from amaranth.hdl import Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..spec.base import check_bool
+from ..spec.tensor_core import TILE, TensorCoreSpec, operand_bits
 from ._arith import adder_tree
-from ._params import check_int
 from .credit_queue import CreditQueue
-
-TILE = 4
 
 
 def tile_layout(shape: object) -> data.ArrayLayout:
     """A 4 x 4 tile, row-major: element ``(r, c)`` is entry ``4*r + c``."""
     return data.ArrayLayout(shape, TILE * TILE)
-
-
-def check_params(width: int, is_signed: bool, acc_width: int) -> tuple[int, bool, int]:
-    """Validate the array's parameters; errors name the offending parameter."""
-    if not isinstance(is_signed, bool):
-        raise TypeError(f"is_signed must be True or False, got {is_signed!r}")
-    width = check_int("width", width, 2, 32)
-    product = 2 * width + (0 if is_signed else 1)
-    return width, is_signed, check_int("acc_width", acc_width, product, 64)
 
 
 class TensorCore(wiring.Component):
@@ -53,11 +43,11 @@ class TensorCore(wiring.Component):
     ``i.ready`` is low while it is asserted).
 
     Timing: three register stages (64 products; 16 four-input sums; accumulate), so a result
-    is valid on ``d`` :attr:`LATENCY` = 3 cycles after the beat that completes it transfers.
+    is valid on ``d`` :attr:`latency` = 3 cycles after the beat that completes it transfers.
     Initiation interval 1: a new tile every cycle while ``i`` is valid and ``d`` is ready.
     Cycle count, inclusive from the first input transfer to the last output transfer with the
     streams keeping up: ``T + 3`` for ``T`` beats; for an M x K x N GEMM in accumulate mode
-    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` (:meth:`gemm_cycles`).
+    ``ceil(M/4) * ceil(N/4) * ceil(K/4) + 3`` (:meth:`mmfree.spec.TensorCoreSpec.gemm_cycles`).
 
     ``dsp_pipeline=True`` registers every product twice: at the multiplier's output, then
     once more, so that on an FPGA the first register can sit inside the DSP block (its
@@ -73,22 +63,24 @@ class TensorCore(wiring.Component):
     on ``d``); ``i.ready`` is a credit flip-flop AND ``~rst``. Under back-pressure the tiles
     wait in the FIFO and ``i.ready`` falls once the credits are used up; tiles stay in
     order.
+
+    Parameters, their limits and defaults: :class:`mmfree.spec.TensorCoreSpec` (validated
+    before anything is built, errors naming the parameter; :attr:`spec` holds them).
+    ``gathered`` (keyword only) is the sparse tensor core's gathered-B input.
     """
 
-    LATENCY = 3  #: without ``dsp_pipeline``
-
-    def __init__(self, width: int = 8, is_signed: bool = True, acc_width: int = 32,
-                 accumulate: bool = False, *, gathered: bool = False,
-                 dsp_pipeline: bool = False) -> None:
-        self.width, self.is_signed, self.acc_width = check_params(width, is_signed, acc_width)
-        for name, flag in (("accumulate", accumulate), ("gathered", gathered),
-                           ("dsp_pipeline", dsp_pipeline)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be True or False, got {flag!r}")
+    def __init__(self, width: int = TensorCoreSpec.width,
+                 is_signed: bool = TensorCoreSpec.is_signed,
+                 acc_width: int = TensorCoreSpec.acc_width,
+                 accumulate: bool = TensorCoreSpec.accumulate, *, gathered: bool = False,
+                 dsp_pipeline: bool = TensorCoreSpec.dsp_pipeline) -> None:
+        self.spec = TensorCoreSpec(width=width, is_signed=is_signed, acc_width=acc_width,
+                                   accumulate=accumulate, dsp_pipeline=dsp_pipeline).validate()
+        self.width, self.is_signed, self.acc_width = width, is_signed, acc_width
         self.accumulate = accumulate
-        self.gathered = gathered
+        self.gathered = check_bool("gathered", gathered)
         self.dsp_pipeline = dsp_pipeline
-        self.latency = self.LATENCY + int(dsp_pipeline)
+        self.latency = self.spec.latency
         super().__init__({
             "i": In(stream.Signature(
                 self.input_layout(width, is_signed, acc_width, accumulate, gathered))),
@@ -110,24 +102,6 @@ class TensorCore(wiring.Component):
         if accumulate:
             fields.update(first=1, last=1)
         return data.StructLayout(fields)
-
-    @classmethod
-    def cycles(cls, beats: int, dsp_pipeline: bool = False) -> int:
-        """Cycles for ``beats`` back-to-back input tiles (see the class docstring)."""
-        return beats + cls.LATENCY + int(dsp_pipeline)
-
-    @classmethod
-    def gemm_cycles(cls, m: int, k: int, n: int, dsp_pipeline: bool = False) -> int:
-        """Cycles for an M x K x N GEMM in accumulate mode."""
-        return cls.cycles(-(-m // TILE) * -(-k // TILE) * -(-n // TILE), dsp_pipeline)
-
-    def cycle_formula(self) -> str:
-        """The cycle counts, as text."""
-        text = f"T + {self.latency} for T back-to-back tiles"
-        if self.accumulate:
-            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/4) + {self.latency} for an M x K x N"
-                     " GEMM")
-        return text
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -158,7 +132,7 @@ def mac_stages(m: Module, valid: Value, payload: data.View, queue: CreditQueue, 
     """
     aw = acc_width
     # A signed product is 2*width bits; an unsigned one gets a zero sign bit on top.
-    pw = 2 * width + (0 if is_signed else 1)
+    pw = operand_bits(width, is_signed)
 
     def reg(shape: object, name: str) -> Signal:
         return Signal(shape, name=name, reset_less=True)

@@ -6,11 +6,9 @@ from amaranth import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..spec.ternary_core import TernaryCoreSpec
 from ._arith import adder_levels, tree_depth
-from ._params import check_int
 from .credit_queue import CreditQueue
-
-MAX_LANES = 1024
 
 
 def weight_layout(lanes: int) -> data.StructLayout:
@@ -24,45 +22,7 @@ def tree_width(lanes: int, act_width: int) -> int:
     return act_width + 1 + (lanes - 1).bit_length()
 
 
-def ternary_latency(lanes: int, tree_levels_per_stage: int = 0, packed: bool = False) -> int:
-    """Cycles from a row's last lane group to its result: lane select (1) + adder-tree
-    stages (1 unpipelined, else ``ceil(ceil(log2 lanes) / levels_per_stage)``, at least 1) +
-    accumulator (1), + 1 for the trit unpacker."""
-    depth = tree_depth(lanes)
-    stages = 1 if tree_levels_per_stage == 0 or depth == 0 else -(-depth // tree_levels_per_stage)
-    return 2 + stages + (1 if packed else 0)
-
-
-def check_params(lanes: int, act_width: int, acc_width: int) -> tuple[int, int, int]:
-    """Validate the core's parameters; errors name the offending parameter."""
-    return (check_int("lanes", lanes, 1, MAX_LANES),
-            check_int("act_width", act_width, 2, 16),
-            check_int("acc_width", acc_width, act_width + 1, 64))
-
-
-class ProductTiming:
-    """Cycle counts of an M x K product, shared by the ternary core and its packed variant
-    (which set ``LATENCY``, ``lanes`` and ``latency``)."""
-
-    LATENCY: int
-    lanes: int
-    latency: int
-
-    @classmethod
-    def cycles(cls, m: int, k: int, lanes: int) -> int:
-        """Cycles for an ``m`` x ``k`` product on ``lanes`` lanes, unpipelined tree."""
-        return m * -(-k // lanes) + cls.LATENCY
-
-    def product_cycles(self, m: int, k: int) -> int:
-        """Cycles for an ``m`` x ``k`` product on this instance (any tree pipelining)."""
-        return m * -(-k // self.lanes) + self.latency
-
-    def cycle_formula(self) -> str:
-        """The cycle count of an M x K product, as text."""
-        return f"M * ceil(K / {self.lanes}) + {self.latency} for an M x K product"
-
-
-class TernaryCore(ProductTiming, wiring.Component):
+class TernaryCore(wiring.Component):
     """Matrix-vector product ``y = W x`` for ternary ``W`` (M x K) and signed activations ``x``.
 
     Dataflow: the K inputs of one output row are split into ``G = ceil(K / lanes)`` lane
@@ -93,11 +53,11 @@ class TernaryCore(ProductTiming, wiring.Component):
     asserted while the other is ``valid``.
 
     Timing: three register stages (lane select, adder tree, accumulator), so a row's result
-    is valid on ``y`` :attr:`LATENCY` = 3 cycles after its last group transfers. With
+    is valid on ``y`` :attr:`latency` = 3 cycles after its last group transfers. With
     ``tree_levels_per_stage`` = k > 0 the adder tree is registered every k levels, for a
     higher clock: :attr:`latency` = ``2 + ceil(ceil(log2(lanes)) / k)``
-    (:func:`ternary_latency`). Initiation interval: one lane group per cycle while ``w``/``x``
-    are valid and ``y`` is ready.
+    (:func:`mmfree.spec.ternary_latency`). Initiation interval: one lane group per cycle while
+    ``w``/``x`` are valid and ``y`` is ready.
 
     Flow control: the pipeline is free-running. Its stage registers load every cycle (no
     clock enable from ``y.ready``); the accumulator writes each row's result into an output
@@ -109,22 +69,25 @@ class TernaryCore(ProductTiming, wiring.Component):
     combinational path runs from ``y.ready`` into the core. Under back-pressure the results
     wait in the FIFO and the inputs stop once the credits are used up; results stay in order.
     Cycle count of a whole M x K product with the streams keeping up:
-    ``M * ceil(K / lanes) + latency`` (:meth:`product_cycles`; :meth:`cycles` for the
-    default tree), counted inclusively from the cycle of the first input transfer to the
-    cycle of the last output transfer.
+    ``M * ceil(K / lanes) + latency`` (:meth:`mmfree.spec.TernaryCoreSpec.cycles`), counted
+    inclusively from the cycle of the first input transfer to the cycle of the last output
+    transfer.
 
-    Parameters: ``lanes`` 1..1024, ``act_width`` 2..16, ``acc_width`` ``act_width + 1``..64,
-    ``tree_levels_per_stage`` 0 (whole tree in one stage) or 1..10.
+    Parameters, their limits and defaults: :class:`mmfree.spec.TernaryCoreSpec` (``lanes``,
+    ``act_width``, ``acc_width`` wider than ``act_width``, ``tree_levels_per_stage`` 0 for the
+    whole tree in one stage); they are validated before anything is built, errors naming the
+    parameter. :attr:`spec` holds them.
     """
 
-    LATENCY = 3  #: with the default unpipelined adder tree
-
-    def __init__(self, lanes: int = 16, act_width: int = 8, acc_width: int = 32,
-                 tree_levels_per_stage: int = 0) -> None:
-        self.lanes, self.act_width, self.acc_width = check_params(lanes, act_width, acc_width)
-        self.tree_levels_per_stage = check_int("tree_levels_per_stage", tree_levels_per_stage,
-                                               0, 10)
-        self.latency = ternary_latency(lanes, tree_levels_per_stage)
+    def __init__(self, lanes: int = TernaryCoreSpec.lanes,
+                 act_width: int = TernaryCoreSpec.act_width,
+                 acc_width: int = TernaryCoreSpec.acc_width,
+                 tree_levels_per_stage: int = TernaryCoreSpec.tree_levels_per_stage) -> None:
+        self.spec = TernaryCoreSpec(lanes=lanes, act_width=act_width, acc_width=acc_width,
+                                    tree_levels_per_stage=tree_levels_per_stage).validate()
+        self.lanes, self.act_width, self.acc_width = lanes, act_width, acc_width
+        self.tree_levels_per_stage = tree_levels_per_stage
+        self.latency = self.spec.latency
         super().__init__({
             "w": In(stream.Signature(weight_layout(lanes))),
             "x": In(stream.Signature(data.ArrayLayout(signed(act_width), lanes))),

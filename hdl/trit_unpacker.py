@@ -7,8 +7,9 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.ternary import MAX_VALID_BYTE, TRITS_PER_BYTE, trit_byte_table
-from ._params import check_int
-from .ternary_core import MAX_LANES, weight_layout
+from ..spec.base import check_int
+from ..spec.ternary_core import MAX_LANES, UNPACK_LATENCY
+from .ternary_core import weight_layout
 
 
 def packed_bytes(lanes: int) -> int:
@@ -39,7 +40,7 @@ class TritUnpacker(wiring.Component):
     clears ``error``; nothing transfers while it is asserted.
     """
 
-    LATENCY = 1
+    LATENCY = UNPACK_LATENCY
 
     def __init__(self, lanes: int = 16) -> None:
         self.lanes = check_int("lanes", lanes, 1, MAX_LANES)

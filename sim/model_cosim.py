@@ -18,35 +18,30 @@ import numpy as np
 
 from ..golden.quantiser import FixedBitLinear
 from ..golden.tiny_model import Generation, IntegerBackend, TinyModel, generate
-from ..hdl.bitlinear_unit import BitLinearUnit
-from ..model.cycles import bitlinear_token_cycles
+from ..hdl import build
+from ..spec import BitLinearUnitSpec
 from . import cosim
 
+__all__ = ["ModelRun", "arith", "golden_run", "run_model", "size_unit"]
 
-@dataclass(frozen=True)
-class UnitConfig:
-    """The BitLinear unit the model runs on; ``max_dim`` 0 means the model's largest K."""
 
-    lanes: int = 16
-    max_dim: int = 0
-    in_width: int = 16
-    recip_frac: int = 24
-    rsqrt_frac: int = 32
-    acc_width: int = 32
-    tree_levels_per_stage: int = 0
+def size_unit(model: TinyModel, **params: int) -> BitLinearUnitSpec:
+    """The BitLinear unit for ``model``: ``params`` as :class:`~mmfree.spec.BitLinearUnitSpec`
+    takes them; without ``max_dim``, the model's largest input (K) rounded up to whole lane
+    groups. Raises ``ValueError`` (naming the parameter) if it cannot run the model."""
+    need = max(model.config.d, model.config.inter)
+    lanes = params.get("lanes", BitLinearUnitSpec.lanes)
+    if "max_dim" not in params and isinstance(lanes, int) and lanes >= 1:
+        params["max_dim"] = -(-need // lanes) * lanes
+    spec = BitLinearUnitSpec(**params).validate()
+    if spec.max_dim < need:
+        raise ValueError(f"max_dim {spec.max_dim} is below the model's largest input ({need})")
+    return spec
 
-    def params(self, model: TinyModel) -> dict[str, int]:
-        """Constructor parameters, with ``max_dim`` sized for the model."""
-        need = max(model.config.d, model.config.inter)
-        max_dim = self.max_dim or -(-need // self.lanes) * self.lanes
-        if max_dim < need:
-            raise ValueError(f"max_dim {max_dim} is below the model's largest input ({need})")
-        return {"lanes": self.lanes, "max_dim": max_dim, "in_width": self.in_width,
-                "recip_frac": self.recip_frac, "rsqrt_frac": self.rsqrt_frac,
-                "acc_width": self.acc_width, "tree_levels_per_stage": self.tree_levels_per_stage}
 
-    def arith(self) -> FixedBitLinear:
-        return FixedBitLinear(self.in_width, self.recip_frac, self.rsqrt_frac, self.acc_width)
+def arith(unit: BitLinearUnitSpec) -> FixedBitLinear:
+    """The golden arithmetic of the unit's formats."""
+    return FixedBitLinear(unit.in_width, unit.recip_frac, unit.rsqrt_frac, unit.acc_width)
 
 
 @dataclass
@@ -70,28 +65,28 @@ class ModelRun:
                 and all(c == self.predicted_cycles for c in self.step_cycles))
 
 
-def golden_run(model: TinyModel, prompt: Sequence[int], n_new: int, unit: UnitConfig
+def golden_run(model: TinyModel, prompt: Sequence[int], n_new: int, unit: BitLinearUnitSpec
                ) -> Generation:
     """The golden integer pipeline's generation for the same unit arithmetic."""
-    return generate(model, prompt, n_new, IntegerBackend(unit.arith()))
+    return generate(model, prompt, n_new, IntegerBackend(arith(unit)))
 
 
-def run_model(model: TinyModel, model_spec: dict, prompt: Sequence[int], n_new: int,
-              simulator: str, unit: UnitConfig | None = None, seed: int = 1,
+def run_model(model: TinyModel, model_source: dict, prompt: Sequence[int], n_new: int,
+              simulator: str, unit: BitLinearUnitSpec | None = None, seed: int = 1,
               waves: bool = False, progress: Callable[[dict], None] | None = None) -> ModelRun:
-    """Co-simulate ``n_new`` greedy tokens after ``prompt`` on ``simulator``.
+    """Co-simulate ``n_new`` greedy tokens after ``prompt`` on ``simulator``, on ``unit``
+    (default: :func:`size_unit` of the model).
 
-    ``model_spec`` tells the testbench how to rebuild the same model: ``{"weights": path}``
+    ``model_source`` tells the testbench how to rebuild the same model: ``{"weights": path}``
     or ``{"d", "layers", "vocab", "inter", "seed"}``."""
-    unit = unit or UnitConfig()
-    params = unit.params(model)
-    cfg = model.config
-    from ..units import UNITS  # the command line's name for the same unit and parameters
-    top = UNITS["bitlinear-unit"].top_name(params)
-    config = dict(params, model=model_spec, prompt=list(prompt), n_new=n_new)
+    unit = unit or size_unit(model)
+    need = max(model.config.d, model.config.inter)
+    if unit.max_dim < need:
+        raise ValueError(f"max_dim {unit.max_dim} is below the model's largest input ({need})")
+    config = dict(unit.params(), model=model_source, prompt=list(prompt), n_new=n_new)
     gold = golden_run(model, prompt, n_new, unit)
     t0 = time.monotonic()
-    res = cosim.run(BitLinearUnit(**params), top, simulator, "mmfree.sim.tb.bitlinear",
+    res = cosim.run(build(unit), unit.top_name(), simulator, unit.testbench,
                     config=config, seed=seed, testcase="test_tiny_model", waves=waves,
                     progress=progress)
     wall = time.monotonic() - t0
@@ -103,9 +98,7 @@ def run_model(model: TinyModel, model_spec: dict, prompt: Sequence[int], n_new: 
     logits_equal = len(logits) == len(gold.logits) and all(
         np.array_equal(np.asarray(a, dtype=np.float64), b)
         for a, b in zip(logits, gold.logits, strict=False))
-    predicted = bitlinear_token_cycles(cfg.d, cfg.inter, cfg.vocab, cfg.layers,
-                                       params["lanes"], unit.recip_frac, unit.rsqrt_frac,
-                                       unit.tree_levels_per_stage)
+    predicted = sum(int(unit.cycles(m, k)) for _, m, k in model.config.calls())
     return ModelRun(simulator, rep["model"]["tokens"], gold.tokens, logits_equal,
                     rep["mismatches"], [s["cycles"] for s in steps], predicted,
                     [s["wall_s"] for s in steps], wall, res.run_dir)

@@ -6,11 +6,11 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .._params import check_int
-from ..ternary_core import check_params
+from ...spec import TernaryCoreSpec, check_int
 from .pattern import beat_layout
 
 RESULTS_WIDTH = 32
+MAX_SELFTEST_LANES = 64  #: the checker shifts a beat's lanes through one per cycle
 
 
 class SelfTestChecker(wiring.Component):
@@ -45,8 +45,9 @@ class SelfTestChecker(wiring.Component):
 
     def __init__(self, lanes: int = 8, act_width: int = 8, acc_width: int = 32,
                  pass_after: int = 1000, timeout: int = 4096) -> None:
-        self.lanes, self.act_width, self.acc_width = check_params(lanes, act_width, acc_width)
-        check_int("lanes", lanes, 1, 64)
+        TernaryCoreSpec(lanes=lanes, act_width=act_width, acc_width=acc_width).validate()
+        self.lanes = check_int("lanes", lanes, 1, MAX_SELFTEST_LANES)
+        self.act_width, self.acc_width = act_width, acc_width
         self.pass_after = check_int("pass_after", pass_after, 1, (1 << RESULTS_WIDTH) - 1)
         self.timeout = check_int("timeout", timeout, 2, 1 << 30)
         super().__init__({

@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import Out
 
 from ...golden.selftest import DEFAULT_SEED, LFSR_TAPS, LFSR_WIDTH, beat_bits, check_seed
-from .._params import check_int
+from ...spec import check_int
 from ..ternary_core import weight_layout
 
 

@@ -7,12 +7,10 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...golden.selftest import DEFAULT_SEED, check_seed
-from .._params import check_int
-from ..ternary_core import TernaryCore, check_params
-from .checker import RESULTS_WIDTH, SelfTestChecker
+from ...spec import TernaryCoreSpec, check_int
+from ..ternary_core import TernaryCore
+from .checker import MAX_SELFTEST_LANES, RESULTS_WIDTH, SelfTestChecker
 from .pattern import PatternGenerator, beat_layout
-
-MAX_SELFTEST_LANES = 64
 
 
 def default_timeout(lanes: int, groups: int) -> int:
@@ -45,7 +43,7 @@ class SelfTest(wiring.Component):
                  groups: int = 4, pass_after: int = 1000, fifo_depth: int = 8,
                  timeout: int | None = None, seed: int = DEFAULT_SEED,
                  tree_levels_per_stage: int = 0) -> None:
-        check_params(lanes, act_width, acc_width)
+        TernaryCoreSpec(lanes=lanes, act_width=act_width, acc_width=acc_width).validate()
         self.lanes = check_int("lanes", lanes, 1, MAX_SELFTEST_LANES)
         self.act_width, self.acc_width = act_width, acc_width
         self.groups = check_int("groups", groups, 1, 1 << 16)

@@ -6,7 +6,7 @@ from amaranth import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .._params import check_int
+from ...spec import check_int
 
 
 def uart_divisor(clock_hz: int, baud: int) -> int:

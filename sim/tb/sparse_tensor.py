@@ -26,9 +26,9 @@ from mmfree.golden.sparse import (
 )
 from mmfree.golden.tensor_core import operand_range
 from mmfree.hdl.credit_queue import CreditQueue
-from mmfree.hdl.sparse_decode import SparseTensorCore
 from mmfree.sim.stream import pack
 from mmfree.sim.tiles import TileHarness, new_report, signed_elements
+from mmfree.spec import SparseTensorCoreSpec
 
 CFG = json.loads(os.environ.get("MMFREE_TB_CONFIG", "{}"))
 W = int(CFG.get("width", 8))
@@ -36,7 +36,8 @@ SIGNED = bool(CFG.get("is_signed", True))
 ACC = int(CFG.get("acc_width", 32))
 ACCUM = bool(CFG.get("accumulate", False))
 DSP = bool(CFG.get("dsp_pipeline", False))
-LATENCY = SparseTensorCore.LATENCY + int(DSP)
+SPEC = SparseTensorCoreSpec(W, SIGNED, ACC, ACCUM, DSP)
+LATENCY = SPEC.latency
 LO, HI = operand_range(W, SIGNED)
 CLO, CHI = -(1 << (ACC - 1)), (1 << (ACC - 1)) - 1
 REPORT = {**new_report(CFG), "gemms": 0, "listed": [], "codes_checked": []}
@@ -81,8 +82,8 @@ class Harness(TileHarness):
         bad = await self.run([beat(s.values, s.codes, s.b, s.c, s.first, s.last)
                               for s in steps], expect, label, check_cycles)
         if check_cycles:
-            want = SparseTensorCore.gemm_cycles(m, b.shape[0], n, DSP)
-            assert want == SparseTensorCore.cycles(len(steps), DSP)
+            want = SPEC.gemm_cycles(m, b.shape[0], n)
+            assert want == SPEC.cycles(len(steps))
         return bad
 
 

@@ -16,9 +16,9 @@ import numpy as np
 
 from mmfree.golden.tensor_core import gemm_schedule, mac_tile, operand_range, tiled_gemm
 from mmfree.hdl.credit_queue import CreditQueue
-from mmfree.hdl.tensor_core import TensorCore
 from mmfree.sim.stream import pack
 from mmfree.sim.tiles import TileHarness, new_report, signed_elements
+from mmfree.spec import TensorCoreSpec
 
 CFG = json.loads(os.environ.get("MMFREE_TB_CONFIG", "{}"))
 W = int(CFG.get("width", 8))
@@ -26,7 +26,8 @@ SIGNED = bool(CFG.get("is_signed", True))
 ACC = int(CFG.get("acc_width", 32))
 ACCUM = bool(CFG.get("accumulate", False))
 DSP = bool(CFG.get("dsp_pipeline", False))
-LATENCY = TensorCore.LATENCY + int(DSP)
+SPEC = TensorCoreSpec(W, SIGNED, ACC, ACCUM, DSP)
+LATENCY = SPEC.latency
 LO, HI = operand_range(W, SIGNED)
 CLO, CHI = -(1 << (ACC - 1)), (1 << (ACC - 1)) - 1
 REPORT: dict = {**new_report(CFG), "gemms": 0}
@@ -77,7 +78,7 @@ class Harness(TileHarness):
         bad = await self.run(beats, expect, label, check_cycles)
         if check_cycles and bad == 0:
             k = a.shape[1]
-            assert TensorCore.gemm_cycles(m, k, n, DSP) == TensorCore.cycles(len(beats), DSP)
+            assert SPEC.gemm_cycles(m, k, n) == SPEC.cycles(len(beats))
         return bad
 
 

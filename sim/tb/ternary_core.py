@@ -25,9 +25,9 @@ from mmfree.golden.ternary import (
     unpack_trits,
 )
 from mmfree.hdl.credit_queue import CreditQueue
-from mmfree.hdl.ternary_core import ternary_latency
 from mmfree.hdl.trit_unpacker import packed_bytes
 from mmfree.sim.stream import StreamSink, StreamSource, pack, to_signed
+from mmfree.spec import ternary_latency
 
 CFG = json.loads(os.environ.get("MMFREE_TB_CONFIG", "{}"))
 N = int(CFG.get("lanes", 16))

@@ -45,15 +45,14 @@ def _ternary_params(a: argparse.Namespace) -> dict[str, object]:
 
 
 def _ternary_check(p: dict[str, object]) -> None:
-    from .hdl._params import check_int
-    from .hdl.ternary_core import check_params
-    check_params(p["lanes"], p["act_width"], p["acc_width"])
-    check_int("tree_levels_per_stage", p.get("tree_levels_per_stage", 0), 0, 10)
+    from .spec import TernaryCoreSpec
+    TernaryCoreSpec(**p).validate()
 
 
 def _ternary_build(p: dict[str, object]) -> wiring.Component:
-    from .flow.generate import ternary_core
-    return ternary_core(**p)
+    from .hdl import build
+    from .spec import TernaryCoreSpec
+    return build(TernaryCoreSpec(**p))
 
 
 def _ternary_name(p: dict[str, object]) -> str:
@@ -84,10 +83,8 @@ def _tensor_params(a: argparse.Namespace) -> dict[str, object]:
 
 
 def _tensor_check(p: dict[str, object]) -> None:
-    from .hdl.tensor_core import check_params
-    check_params(p["width"], p["is_signed"], p["acc_width"])
-    if not isinstance(p.get("dsp_pipeline", False), bool):
-        raise TypeError(f"dsp_pipeline must be True or False, got {p['dsp_pipeline']!r}")
+    from .spec import TensorCoreSpec
+    TensorCoreSpec(**p).validate()
 
 
 def _tensor_build(p: dict[str, object]) -> wiring.Component:
@@ -120,10 +117,8 @@ def _sparse_params(a: argparse.Namespace) -> dict[str, object]:
 
 
 def _sparse_check(p: dict[str, object]) -> None:
-    from .hdl.tensor_core import check_params
-    check_params(p["width"], p["is_signed"], p["acc_width"])
-    if p["mode"] not in ("expand", "select"):
-        raise ValueError(f"mode must be expand or select, got {p['mode']!r}")
+    from .spec import SparseDecodeSpec
+    SparseDecodeSpec(**p).validate()
 
 
 def _sparse_build(p: dict[str, object]) -> wiring.Component:

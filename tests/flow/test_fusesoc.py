@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from mmfree.flow import toolchain
-from mmfree.flow.generate import ternary_core, to_verilog
+from mmfree.flow.generate import to_verilog
+from mmfree.hdl import build
+from mmfree.spec import TernaryCoreSpec
 
 from ..conftest import require_simulator
 
@@ -32,5 +34,5 @@ def test_fusesoc_generates_and_lints_the_example_core(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     generated = list(tmp_path.glob("build/*/lint-verilator/src/*/mmfree_ternary64.v"))
     assert len(generated) == 1
-    want = to_verilog(ternary_core(lanes=64, tree_levels_per_stage=1), "mmfree_ternary64")
+    want = to_verilog(build(TernaryCoreSpec(lanes=64, tree_levels_per_stage=1)), "mmfree_ternary64")
     assert generated[0].read_text() == want

@@ -7,20 +7,23 @@ import sys
 import pytest
 
 from mmfree.cli import main
-from mmfree.flow.generate import ternary_core, to_verilog
+from mmfree.flow.generate import to_verilog
 from mmfree.flow.lint import lint
+from mmfree.hdl import build
+from mmfree.spec import TernaryCoreSpec
 
 from ..conftest import require_simulator
 
 
 def test_verilog_is_deterministic_and_path_free(tmp_path):
-    a = to_verilog(ternary_core(lanes=7, packed=True), "t")
-    b = to_verilog(ternary_core(lanes=7, packed=True), "t")
+    a = to_verilog(build(TernaryCoreSpec(lanes=7, packed=True)), "t")
+    b = to_verilog(build(TernaryCoreSpec(lanes=7, packed=True)), "t")
     assert a == b
     assert "src =" not in a and "/work" not in a and "/home" not in a and str(tmp_path) not in a
     # in a fresh interpreter too (no hidden process state, e.g. name counters)
-    code = ("from mmfree.flow.generate import ternary_core, to_verilog;"
-            "print(to_verilog(ternary_core(lanes=7, packed=True), 't'), end='')")
+    code = ("from mmfree.flow.generate import to_verilog; from mmfree.hdl import build;"
+            "from mmfree.spec import TernaryCoreSpec;"
+            "print(to_verilog(build(TernaryCoreSpec(lanes=7, packed=True)), 't'), end='')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=tmp_path).stdout
     assert out == a
@@ -74,7 +77,7 @@ def test_help_explains_every_command(command, capsys):
 ])
 def test_lint_wall_only_documented_waivers(params):
     require_simulator("verilator")
-    result = lint(to_verilog(ternary_core(**params), "top"), "top")
+    result = lint(to_verilog(build(TernaryCoreSpec(**params)), "top"), "top")
     assert result.ok, result.summary()
     assert result.waived, "expected the documented Amaranth/Yosys warning classes"
 

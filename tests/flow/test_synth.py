@@ -5,7 +5,9 @@ import pytest
 
 from mmfree.flow.generate import to_verilog
 from mmfree.flow.synth import synth_stats
+from mmfree.hdl import build
 from mmfree.hdl.tensor_core import TensorCore
+from mmfree.spec import TernaryCoreSpec
 
 
 @pytest.mark.parametrize("width", [8, 4])
@@ -17,8 +19,7 @@ def test_tensor_core_uses_one_dsp_per_mac(width):
 
 
 def test_ternary_core_infers_no_multiplier():
-    from mmfree.flow.generate import ternary_core
-    stats = synth_stats(to_verilog(ternary_core(lanes=16), "tern"), "tern", "ecp5")
+    stats = synth_stats(to_verilog(build(TernaryCoreSpec(lanes=16)), "tern"), "tern", "ecp5")
     print(f"16-lane ternary core on ECP5: {stats}")
     assert "MULT18X18D" not in stats, stats
 
@@ -39,14 +40,13 @@ def test_sparse_tensor_core_keeps_64_multipliers():
 
 
 def test_flow_ecp5_reports_fmax_and_caches(tmp_path, monkeypatch):
-    from mmfree.flow.generate import ternary_core as tc
     from mmfree.flow.synth import run_flow
     monkeypatch.setenv("MMFREE_CACHE", str(tmp_path))
-    first = run_flow(lambda: tc(lanes=16), "tern16", "ecp5-25k", 100)
+    first = run_flow(lambda: build(TernaryCoreSpec(lanes=16)), "tern16", "ecp5-25k", 100)
     print(f"16-lane ternary core, ECP5-25 speed 6: Fmax {first.fmax_mhz:.1f} MHz")
     assert first.fits and not first.cached and first.fmax_mhz > 20
     assert first.utilization["TRELLIS_FF"][0] > 0 and first.critical_path
-    again = run_flow(lambda: tc(lanes=16), "tern16", "ecp5-25k", 100)
+    again = run_flow(lambda: build(TernaryCoreSpec(lanes=16)), "tern16", "ecp5-25k", 100)
     assert again.cached and again.fmax_mhz == first.fmax_mhz
 
 
@@ -58,37 +58,38 @@ def test_flow_says_plainly_when_a_unit_does_not_fit(tmp_path, monkeypatch):
 
 
 def test_flow_ice40_through_the_pin_wrapper_and_xilinx_counts(tmp_path, monkeypatch):
-    from mmfree.flow.generate import ternary_core as tc
     from mmfree.flow.synth import run_flow
     monkeypatch.setenv("MMFREE_CACHE", str(tmp_path))
-    ice = run_flow(lambda: tc(lanes=8), "tern8", "ice40-up5k", 30)
+    ice = run_flow(lambda: build(TernaryCoreSpec(lanes=8)), "tern8", "ice40-up5k", 30)
     assert ice.fits and ice.fmax_mhz > 0 and ice.utilization["SB_IO"][0] <= 4
-    xil = run_flow(lambda: tc(lanes=8), "tern8", "xilinx-7", 100)
+    xil = run_flow(lambda: build(TernaryCoreSpec(lanes=8)), "tern8", "xilinx-7", 100)
     assert xil.fmax_mhz is None and xil.cells.get("FDRE", 0) > 0
 
 
 def test_registered_ports_put_a_flip_flop_on_every_port_bit():
-    from mmfree.flow.generate import ports, ternary_core
+    from mmfree.flow.generate import ports
     from mmfree.flow.ooc import RegisteredPorts
     from mmfree.hdl import TernaryCore
     bits = sum(p.width for p in ports(TernaryCore(lanes=4))[2:])  # all but clk and rst
-    alone = synth_stats(to_verilog(ternary_core(lanes=4), "t"), "t", "ecp5")
-    wrapped = synth_stats(to_verilog(RegisteredPorts(ternary_core(lanes=4)), "w"), "w", "ecp5")
+    alone = synth_stats(to_verilog(build(TernaryCoreSpec(lanes=4)), "t"), "t", "ecp5")
+    wrapped = synth_stats(to_verilog(RegisteredPorts(build(TernaryCoreSpec(lanes=4))), "w"), "w",
+                          "ecp5")
     assert wrapped["TRELLIS_FF"] == alone["TRELLIS_FF"] + bits
 
 
 def test_flow_with_registered_ports_is_cached_apart(tmp_path, monkeypatch):
-    from mmfree.flow.generate import ternary_core as tc
     from mmfree.flow.synth import run_flow
     monkeypatch.setenv("MMFREE_CACHE", str(tmp_path))
-    plain = run_flow(lambda: tc(lanes=4), "tern4", "ecp5-25k", 100)
-    boxed = run_flow(lambda: tc(lanes=4), "tern4", "ecp5-25k", 100, registered_ports=True)
+    plain = run_flow(lambda: build(TernaryCoreSpec(lanes=4)), "tern4", "ecp5-25k", 100)
+    boxed = run_flow(lambda: build(TernaryCoreSpec(lanes=4)), "tern4", "ecp5-25k", 100,
+                     registered_ports=True)
     assert not boxed.cached and boxed.registered_ports and boxed.fits and boxed.fmax_mhz
     assert boxed.utilization["TRELLIS_FF"][0] > plain.utilization["TRELLIS_FF"][0]
     split = boxed.path_split()
     assert split["routing"] > 0 and abs(sum(split.values()) - 1000 / boxed.fmax_mhz) < 0.05
     with pytest.raises(ValueError, match="ECP5"):
-        run_flow(lambda: tc(lanes=4), "tern4", "ice40-up5k", 30, registered_ports=True)
+        run_flow(lambda: build(TernaryCoreSpec(lanes=4)), "tern4", "ice40-up5k", 30,
+                 registered_ports=True)
 
 
 def _check_netlist(netlist, top):

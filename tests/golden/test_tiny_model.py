@@ -23,7 +23,6 @@ from mmfree.golden.tiny_model import (
     load_weights,
     save_weights,
 )
-from mmfree.model.cycles import mmfree_bitlinear_calls
 
 
 def test_quantiser_matches_float_bitlinear_quantisation(seed):
@@ -82,10 +81,18 @@ def test_block_float():
         to_block_float(np.array([1.0, np.nan]))
 
 
-def test_model_calls_match_cycle_model_and_shapes():
+def test_model_calls_have_the_documented_shapes():
+    """The BitLinear products of a token (the cycle model counts these: model.cycles)."""
     cfg = TinyConfig(d=96, layers=3, vocab=200)
     assert cfg.inter == 256
-    assert cfg.calls() == mmfree_bitlinear_calls(96, 256, 200, 3)
+    calls = cfg.calls()
+    # per layer: MLGRU c/f/g stacked (3d x d), o (d x d), GLU gate/up stacked (2I x d),
+    # down (d x I); then the lm_head (vocab x d)
+    assert calls[:4] == [("layers.0.mlgru.cfg", 288, 96), ("layers.0.mlgru.o", 96, 96),
+                         ("layers.0.glu.gate_up", 512, 96), ("layers.0.glu.down", 96, 256)]
+    assert len(calls) == 13 and calls[-1] == ("lm_head", 200, 96)
+    assert [n for n, _, _ in calls[4:8]] == [f"layers.1.{n}" for n in
+                                             ("mlgru.cfg", "mlgru.o", "glu.gate_up", "glu.down")]
     with pytest.raises(ValueError, match="d must"):
         TinyConfig(d=0)
 

@@ -14,6 +14,7 @@ from mmfree.hdl.rms_quantiser import RmsAbsmaxQuantiser
 from mmfree.hdl.serial_divider import SerialDivider
 from mmfree.hdl.serial_isqrt import SerialIsqrt
 from mmfree.model.cycles import bitlinear_unit_cycles, quantiser_overhead_cycles
+from mmfree.spec import RmsQuantiserSpec
 
 
 def _serial(dut, cases, inputs, output):
@@ -63,12 +64,44 @@ def test_isqrt_exhaustive_small_and_wide():
 
 @pytest.mark.parametrize("lanes,recip_frac,rsqrt_frac",
                          [(4, 24, 32), (1, 5, 7), (16, 40, 10), (5, 24, 32), (64, 24, 32)])
-@pytest.mark.filterwarnings("ignore:.*created but never used")
-def test_quantiser_overhead_formula(lanes, recip_frac, rsqrt_frac):
-    """The component's documented overhead and the cycle model's agree (and the Amaranth
-    and cocotb cycle tests measure both)."""
-    q = RmsAbsmaxQuantiser(lanes, 64, 16, recip_frac, rsqrt_frac)
-    assert q.overhead == quantiser_overhead_cycles(lanes, recip_frac, rsqrt_frac)
+def test_quantiser_vector_cycles_equal_the_formula(lanes, recip_frac, rsqrt_frac, seed):
+    """Vectors of 1, 2 and 3 lane groups through the quantiser alone, every stream keeping
+    up: from the first ``x`` transfer to the last ``q`` transfer takes
+    :meth:`RmsQuantiserSpec.vector_cycles` (``2G + overhead + 3``), the overhead being the
+    spec's (:attr:`RmsQuantiserSpec.overhead`, which the cycle model uses)."""
+    dut = RmsAbsmaxQuantiser(lanes, 3 * lanes, 16, recip_frac, rsqrt_frac)
+    rng = np.random.default_rng(seed)
+    measured = []
+
+    async def bench(ctx):
+        ctx.set(dut.q.ready, 1)
+        ctx.set(dut.scale.ready, 1)
+        for groups in (1, 2, 3):
+            cyc, first, last, sent, got = 0, None, None, 0, 0
+            while got < groups:
+                ctx.set(dut.x.valid, sent < groups)
+                ctx.set(dut.x.payload, {"data": [int(v) for v in rng.integers(-999, 999, lanes)],
+                                        "last": sent == groups - 1})
+                x_go = sent < groups and ctx.get(dut.x.ready)
+                q_go = ctx.get(dut.q.valid)
+                await ctx.tick()
+                if x_go:
+                    first = cyc if first is None else first
+                    sent += 1
+                if q_go:
+                    got, last = got + 1, cyc
+                cyc += 1
+            ctx.set(dut.x.valid, 0)
+            measured.append((groups, last - first + 1))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    spec = RmsQuantiserSpec(lanes=lanes, recip_frac=recip_frac, rsqrt_frac=rsqrt_frac)
+    assert dut.overhead == spec.overhead == quantiser_overhead_cycles(lanes, recip_frac,
+                                                                       rsqrt_frac)
+    assert measured == [(g, spec.vector_cycles(g)) for g in (1, 2, 3)]
 
 
 @pytest.mark.parametrize("lanes,pipe", [(4, 0), (3, 1), (16, 0), (1, 0)])
@@ -131,5 +164,5 @@ def test_unit_cycles_equal_cycle_model(lanes, pipe, seed):
     for m, k, vec, w, ys, scale, cycles in results:
         acc, want_scale = FixedBitLinear().device(vec, w)
         assert ys == list(acc) and scale == want_scale
-        assert cycles == dut.product_cycles(m, k) == bitlinear_unit_cycles(
+        assert cycles == dut.spec.cycles(m, k) == bitlinear_unit_cycles(
             m, k, lanes, tree_levels_per_stage=pipe), (m, k)

@@ -10,6 +10,7 @@ from amaranth.sim import Simulator
 from mmfree.golden.ternary import encode_codes, pack_trits, ternary_matvec
 from mmfree.hdl import PackedTernaryCore, TernaryCore, TritUnpacker
 from mmfree.sim.stream import pack, to_signed
+from mmfree.spec import TernaryCoreSpec
 
 
 def _run_product(dut, lanes, w, x, seed, stall=0.3, packed=False, acc=32):
@@ -130,7 +131,7 @@ def test_core_cycle_formula_without_stalls(seed):
     sim.add_process(monitor)
     sim.run_until(1e-8 * 100)
     assert len(last) >= 5
-    assert last[4] - first[0] + 1 == TernaryCore.cycles(5, 19, lanes)
+    assert last[4] - first[0] + 1 == TernaryCoreSpec(lanes=lanes).cycles(5, 19)
 
 
 def test_unpacker_decodes_every_byte():

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from mmfree.flow.generate import ternary_core
+from mmfree.hdl import build
 from mmfree.hdl.sparse_decode import SparseTensorCore
 from mmfree.hdl.tensor_core import TensorCore
 from mmfree.model.cycles import sparse_gemm_cycles, tensor_gemm_cycles, ternary_matvec_cycles
 from mmfree.sim import cosim
+from mmfree.spec import TernaryCoreSpec
 
 from ..conftest import require_simulator
 
@@ -25,8 +26,8 @@ def test_ternary_matvec_cycles_equal_rtl(packed, pipe, seed):
               "packed": packed, "tree_levels_per_stage": pipe}
     top = (f"tc_l{lanes}_x8_a{params['acc_width']}{'_p' if packed else ''}"
            f"{f'_t{pipe}' if pipe else ''}")
-    res = cosim.run(ternary_core(**params), top, "verilator", "mmfree.sim.tb.ternary_core",
-                    config={**params, "listed": listed}, seed=seed,
+    res = cosim.run(build(TernaryCoreSpec(**params)), top, "verilator",
+                    "mmfree.sim.tb.ternary_core", config={**params, "listed": listed}, seed=seed,
                     testcase="test_listed_products")
     assert res.failed == 0 and len(res.report["listed"]) == SHAPES
     for m, k, measured in res.report["listed"]:

@@ -7,14 +7,15 @@ import pytest
 
 from mmfree.cli import main
 from mmfree.golden.tiny_model import TinyConfig, TinyModel
-from mmfree.sim.model_cosim import UnitConfig, run_model
+from mmfree.sim.model_cosim import run_model
+from mmfree.spec import BitLinearUnitSpec
 
 from ..conftest import require_simulator
 
 SIMS = ["icarus", "verilator"]
 # two model sizes on one unit build (32 lanes, max K 256): 1 layer d=64 and 2 layers d=96
 SIZES = [(64, 1), (96, 2)]
-UNIT = UnitConfig(lanes=32, max_dim=256)
+UNIT = BitLinearUnitSpec(lanes=32, max_dim=256)
 
 
 @pytest.mark.cosim

@@ -30,6 +30,11 @@ def _params(args: argparse.Namespace) -> dict[str, object]:
     return params
 
 
+def _spec(unit: Unit, params: dict[str, object]) -> object:
+    from ..spec import UNITS as SPECS
+    return SPECS[unit.name](**params)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from ..flow.generate import write_unit
     unit, params = _unit(args), _params(args)
@@ -38,7 +43,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise SystemExit(f"mmfree: --name {name!r} is not a plain Verilog identifier "
                          "(letters, digits and _, not starting with a digit)")
     try:
-        paths = write_unit(unit.build(params), name, params, Path(args.output))
+        paths = write_unit(_spec(unit, params), Path(args.output), name)
     except OSError as e:
         raise SystemExit(f"mmfree: cannot write to {args.output}: {e}") from None
     for path in paths:
@@ -114,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         unit.add_args(sub)
         params = unit.params(sub.parse_args([]))
         top = unit.top_name(params)
-        paths = write_unit(unit.build(params), top, params, out)
+        paths = write_unit(_spec(unit, params), out, top)
         print(f"   {name:20} {paths[0]}")
     print("\n== 2. The tiny MatMul-free LM, every BitLinear on the RTL (Icarus and Verilator)")
     ns = argparse.Namespace(weights=None, d=args.d, layers=args.layers, vocab=256, inter=0,

@@ -72,7 +72,7 @@ def _text(tokens: list[int]) -> str:
 def cmd_cosim(args: argparse.Namespace) -> int:
     from ..flow.toolchain import SimulatorMissing
     from ..golden.tiny_model import deviation, save_weights
-    from ..sim.model_cosim import UnitConfig, golden_run, run_model
+    from ..sim.model_cosim import arith, golden_run, run_model, size_unit
 
     model, spec = _load(args)
     cfg = model.config
@@ -88,8 +88,9 @@ def cmd_cosim(args: argparse.Namespace) -> int:
         save_weights(model, args.save_weights)
         print(f"wrote {args.save_weights}")
     try:
-        unit = UnitConfig(lanes=args.lanes, tree_levels_per_stage=args.tree_levels_per_stage)
-        params = unit.params(model)
+        unit = size_unit(model, lanes=args.lanes,
+                         tree_levels_per_stage=args.tree_levels_per_stage)
+        params = unit.params()
     except ValueError as e:
         raise SystemExit(f"mmfree: {e}") from None
 
@@ -102,7 +103,7 @@ def cmd_cosim(args: argparse.Namespace) -> int:
           f"{unit.rsqrt_frac} fraction bits; {len(cfg.calls())} BitLinear products per token")
     gold = golden_run(model, prompt, args.tokens, unit)
     print(f"golden integer pipeline: {gold.tokens} {_text(gold.tokens)}")
-    dev = deviation(model, prompt, args.tokens, unit.arith())
+    dev = deviation(model, prompt, args.tokens, arith(unit))
     print(f"float reference vs integer pipeline ({dev.steps} steps, teacher-forced): max "
           f"|logit diff| {dev.max_abs_logit:.4g}, RMS diff / RMS logit "
           f"{100 * dev.rel_rms_logit:.3f} %, argmax agreement {100 * dev.argmax_agree:.0f} %, "
@@ -150,7 +151,7 @@ def cmd_cosim(args: argparse.Namespace) -> int:
             print(f"  waveforms: {run.run_dir}")
     if runs:
         print("(cycles/token: the BitLinear unit's products of one token step, back to back; "
-              "the prediction is mmfree.model.cycles.bitlinear_token_cycles)")
+              "the prediction is the cycle model's, BitLinearUnitSpec.cycles of each product)")
     if args.json:
         out = {"model": {"d": cfg.d, "layers": cfg.layers, "vocab": cfg.vocab,
                          "inter": cfg.inter, "source": source},

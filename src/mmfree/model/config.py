@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..spec import TernaryCoreSpec
+
 SOURCES = ("measured", "cited", "assumed")
 
 
@@ -112,6 +114,9 @@ class HardwareConfig:
     ternary_cores: int = 1
     lanes: int = 64
     weight_bits: float = 2.0  #: 2 (2-bit codes) or 1.6 (5 trits per byte, unpacker)
+    #: the ternary cores' adder tree registered every this many levels (0: one stage)
+    tree_levels_per_stage: int = 0
+    dsp_pipeline: bool = False  #: the tensor arrays register every product twice
     tensor_arrays: int = 0
     tensor_sparse: bool = False
     sram_mib: float = 0.0
@@ -216,11 +221,13 @@ PRESETS: dict[str, HardwareConfig] = {
 
 # --- TOML --------------------------------------------------------------------------------
 
-_HW_INT = {"ternary_cores": (0, 1 << 16), "lanes": (1, 1024), "tensor_arrays": (0, 1 << 16),
+_HW_INT = {"ternary_cores": (0, 1 << 16), "lanes": TernaryCoreSpec.limits("lanes"),
+           "tree_levels_per_stage": TernaryCoreSpec.limits("tree_levels_per_stage"),
+           "tensor_arrays": (0, 1 << 16),
            "sram_bits_per_cycle": (1, 1 << 24), "dram_channels": (1, 1024),
            "elementwise_per_cycle": (1, 1 << 20)}
 _HW_FLOAT = {"sram_mib": (0, 1e6), "dram_capacity_gib": (0, 1e6)}
-_HW_BOOL = ("tensor_sparse", "overlap")
+_HW_BOOL = ("tensor_sparse", "overlap", "dsp_pipeline")
 _HW_Q = {"clock_mhz": (0.001, 1e5), "dram_gbps_per_channel": (0.001, 1e4),
          "dram_efficiency": (0.01, 1.0), "dram_pj_per_bit": (0, 1e4), "static_w": (0, 1e4),
          "e_add_pj": (0, 1e4), "e_mac_pj": (0, 1e4), "e_elementwise_pj": (0, 1e4),

@@ -70,7 +70,7 @@ def breakdown(p: Projection) -> list[dict[str, object]]:
 def provenance(p: Projection) -> dict[str, str]:
     """Every tagged number behind a projection."""
     out = {f"hardware.{k}": v for k, v in p.hw.provenance().items()}
-    out["unit cycles"] = ("measured: RTL co-simulation (tests/test_model_units.py), "
+    out["unit cycles"] = ("measured: RTL co-simulation (tests/model/test_cycles.py), "
                           "TernaryCore M*ceil(K/N)+3(+1 packed), TensorCore "
                           "ceil(M/4)ceil(N/4)ceil(K/4)+3, sparse ceil(K/8), +4")
     if p.hw.luts_per_ternary_lane is not None:

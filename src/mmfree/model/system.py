@@ -79,7 +79,7 @@ def step_ops(model: ModelConfig, hw: HardwareConfig, vectors: object, context: o
 
     def ternary(name: str, m: int, k: int, n_vec: object, per_layer: bool = True) -> None:
         rows = np.asarray(n_vec) * _ceil_div(m, cores)  # rows split over the cores
-        cyc = ternary_matvec_cycles(rows, k, lanes, packed)
+        cyc = ternary_matvec_cycles(rows, k, lanes, packed, hw.tree_levels_per_stage)
         ops.append(Op(name, "ternary", per_layer, m=m, k=k, weights=m * k,
                       macs=np.asarray(n_vec) * m * k, weight_bits=hw.weight_bits, cycles=cyc,
                       lane_slots=rows * _ceil_div(k, lanes) * lanes * cores,
@@ -90,7 +90,7 @@ def step_ops(model: ModelConfig, hw: HardwareConfig, vectors: object, context: o
         split = tarrays if split is None else split
         nn = _ceil_div(n, split)  # output columns split over the arrays
         fn = sparse_gemm_cycles if sparse else tensor_gemm_cycles
-        cyc = fn(m, k, nn)
+        cyc = fn(m, k, nn, hw.dsp_pipeline)
         ops.append(Op(name, "sparse" if sparse else "tensor", per_layer, m=m, k=k, n=n,
                       weights=weights, macs=np.asarray(m) * k * n,
                       weight_bits=(SPARSE_BITS_PER_WEIGHT if sparse else INT8_BITS),
@@ -112,8 +112,10 @@ def step_ops(model: ModelConfig, hw: HardwareConfig, vectors: object, context: o
         # attention of each sequence over its own context: q K^T and p V, one GEMM each per
         # sequence (the queries of a decode step are one row: a quarter of a tile's rows)
         per_seq_rows = _ceil_div(vectors, sequences)
-        qk = tensor_gemm_cycles(per_seq_rows, d, context) * np.asarray(sequences)
-        pv = tensor_gemm_cycles(per_seq_rows, context, d) * np.asarray(sequences)
+        qk = tensor_gemm_cycles(per_seq_rows, d, context, hw.dsp_pipeline) * np.asarray(
+            sequences)
+        pv = tensor_gemm_cycles(per_seq_rows, context, d, hw.dsp_pipeline) * np.asarray(
+            sequences)
         cyc = _ceil_div(qk + pv, np.maximum(tarrays, 1))
         ops.append(Op("attention scores+values", "tensor", True, cycles=cyc,
                       macs=2 * np.asarray(vectors) * np.asarray(context) * d,

@@ -5,6 +5,7 @@ import pytest
 from mmfree.hdl.sparse_decode import SparseDecode, SparseTensorCore
 from mmfree.hdl.tensor_core import TensorCore
 from mmfree.sim import cosim
+from mmfree.spec import SparseTensorCoreSpec, TensorCoreSpec
 
 from ...conftest import require_simulator
 
@@ -68,8 +69,8 @@ def test_sparse_speedup_over_dense_on_the_same_gemms(seed):
     rows = []
     for (m, k, n, dc), (_, _, _, sc) in zip(dense.report["listed"], sparse.report["listed"],
                                             strict=True):
-        assert dc == TensorCore.gemm_cycles(m, k, n)
-        assert sc == SparseTensorCore.gemm_cycles(m, k, n)
+        assert dc == TensorCoreSpec().gemm_cycles(m, k, n)
+        assert sc == SparseTensorCoreSpec().gemm_cycles(m, k, n)
         rows.append((m, k, n, dc, sc, dc / sc))
         print(f"{m}x{k}x{n}: dense {dc} cycles, sparse {sc} cycles, speed-up {dc / sc:.2f}x")
     assert rows[1][5] > 1.9  # 32x128x32: 1027 / 516

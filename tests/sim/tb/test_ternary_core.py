@@ -2,9 +2,10 @@
 
 import pytest
 
-from mmfree.flow.generate import ternary_core
 from mmfree.golden.ternary import max_exact_k
+from mmfree.hdl import build
 from mmfree.sim import cosim
+from mmfree.spec import TernaryCoreSpec
 
 from ...conftest import require_simulator
 
@@ -29,7 +30,7 @@ def test_ternary_core_cosim(sim, lanes, act, acc, packed, pipe, seed):
               "tree_levels_per_stage": pipe}
     top = f"tc_l{lanes}_x{act}_a{acc}{'_p' if packed else ''}{f'_t{pipe}' if pipe else ''}"
     print(f"seed {seed}: {sim} {params}")
-    res = cosim.run(ternary_core(**params), top, sim, "mmfree.sim.tb.ternary_core",
+    res = cosim.run(build(TernaryCoreSpec(**params)), top, sim, "mmfree.sim.tb.ternary_core",
                     config=params, seed=seed)
     r = res.report
     assert res.failed == 0, f"seed {seed}: {res.failed} cocotb tests failed"
