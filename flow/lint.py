@@ -16,6 +16,8 @@ from pathlib import Path
 
 from . import toolchain
 
+__all__ = ["WAIVERS", "LintResult", "Warning_", "lint"]
+
 _WARNING = re.compile(r"^%Warning-(\w+): [^:]+:(\d+):\d+: (.*)$")
 _NAME = re.compile(r"'([^']+)'")
 

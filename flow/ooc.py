@@ -8,6 +8,8 @@ from amaranth.hdl import Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+__all__ = ["PinWrapper", "RegisteredPorts"]
+
 
 class PinWrapper(wiring.Component):
     """Drives every input of ``unit`` from a shift register fed by the ``din`` pin and

