@@ -8,7 +8,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from mmfree.golden.ternary import encode_codes, pack_trits, ternary_matvec
-from mmfree.hdl import PackedTernaryCore, TernaryCore, TritUnpacker
+from mmfree.hdl import PackedTernaryCore, TernaryCore
 from mmfree.sim.stream import pack, to_signed
 from mmfree.spec import TernaryCoreSpec
 
@@ -132,37 +132,6 @@ def test_core_cycle_formula_without_stalls(seed):
     sim.run_until(1e-8 * 100)
     assert len(last) >= 5
     assert last[4] - first[0] + 1 == TernaryCoreSpec(lanes=lanes).cycles(5, 19)
-
-
-def test_unpacker_decodes_every_byte():
-    dut = TritUnpacker(lanes=5)
-    seen = {}
-
-    async def bench(ctx):
-        ctx.set(dut.o.ready, 1)
-        for b in range(256):
-            ctx.set(dut.i.payload.as_value(), b | (b & 1) << 8)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick()
-            seen[b] = (ctx.get(dut.o.payload.as_value()), ctx.get(dut.error))
-            if b == 242:
-                assert ctx.get(dut.error) == 0
-        ctx.set(dut.i.payload.as_value(), 0)  # a valid byte after the invalid ones
-        await ctx.tick()
-        seen["after"] = (0, ctx.get(dut.error))
-        ctx.set(dut.i.valid, 0)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    from mmfree.golden.ternary import unpack_trits
-    assert seen.pop("after")[1] == 1  # sticky: a valid byte does not clear it
-    for b, (payload, _err) in seen.items():
-        w, _ = unpack_trits(np.array([b]), 5)
-        assert payload & 0x3FF == pack(encode_codes(w), 2), b
-        assert payload >> 10 == b & 1  # last passes through
-    assert seen[243][1] == 1 and seen[255][1] == 1  # sticky once set
 
 
 @pytest.mark.parametrize("kwargs,name", [

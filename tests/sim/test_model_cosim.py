@@ -1,11 +1,9 @@
 """The tiny MatMul-free LM with every BitLinear on the RTL, on both simulators: tokens and
 logits identical to the golden integer pipeline, cycles per token equal to the cycle model."""
 
-import json
 
 import pytest
 
-from mmfree.cli import main
 from mmfree.golden.tiny_model import TinyConfig, TinyModel
 from mmfree.sim.model_cosim import run_model
 from mmfree.spec import BitLinearUnitSpec
@@ -34,33 +32,3 @@ def test_tiny_model_on_rtl(sim, d, layers, seed):
         assert run.logits_equal and run.mismatches == 0
         assert run.step_cycles == [run.predicted_cycles] * 2, run.step_cycles
         assert run.ok
-
-
-@pytest.mark.cosim
-def test_cosim_command(tmp_path, capsys):
-    """``mmfree cosim`` end to end from a weight file, with its JSON report."""
-    require_simulator("verilator")
-    weights, out = tmp_path / "w.npz", tmp_path / "run.json"
-    from mmfree.golden.tiny_model import save_weights
-    save_weights(TinyModel.random(TinyConfig(d=32, layers=1, vocab=128), 9), weights)
-    status = main(["cosim", "--weights", str(weights), "--prompt", "ok", "--tokens", "2",
-                   "--lanes", "32", "--sim", "verilator", "--json", str(out)])
-    text = capsys.readouterr().out
-    assert status == 0, text
-    rep = json.loads(out.read_text())
-    (run,) = rep["runs"]
-    assert run["ok"] and run["tokens"] == rep["golden_tokens"]
-    assert run["step_cycles"] == [run["predicted_cycles"]] * 3
-    assert "same" in text and "float reference vs integer" in text
-
-
-def test_cosim_command_rejects_bad_input(tmp_path):
-    with pytest.raises(SystemExit, match="outside the model's vocabulary"):
-        main(["cosim", "--d", "32", "--layers", "1", "--vocab", "100", "--prompt", "z"])
-    with pytest.raises(SystemExit, match="weight file not found"):
-        main(["cosim", "--weights", str(tmp_path / "nope.npz")])
-    (tmp_path / "bad.npz").write_bytes(b"junk")
-    with pytest.raises(SystemExit, match="not a readable"):
-        main(["cosim", "--weights", str(tmp_path / "bad.npz")])
-    with pytest.raises(SystemExit, match="tokens"):
-        main(["cosim", "--d", "32", "--layers", "1", "--tokens", "0"])
