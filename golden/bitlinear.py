@@ -24,6 +24,9 @@ import numpy.typing as npt
 
 from .ternary import ternary_matvec
 
+__all__ = ["BITLINEAR_RMS_EPS", "RMS_EPS", "SCALE_EPS", "BitLinearResult", "bitlinear",
+           "quantize_activations", "quantize_weights", "rms_norm"]
+
 SCALE_EPS = 1e-5
 RMS_EPS = 1e-6  #: the model's block-level RMSNorm
 BITLINEAR_RMS_EPS = 1e-8  #: the RMSNorm inside every BitLinear (reference ``ops/bitnet.py``)

@@ -22,6 +22,9 @@ import numpy as np
 
 from .ternary import decode_codes, wrap
 
+__all__ = ["DEFAULT_SEED", "LFSR_TAPS", "LFSR_WIDTH", "Beats", "beat_bits", "check_seed",
+           "expected_results", "lfsr_bits", "pattern", "row_results"]
+
 LFSR_WIDTH = 31
 LFSR_TAPS = (30, 27)  #: state bits XORed into the new bit (x^31 + x^28 + 1)
 DEFAULT_SEED = 0x1ACE_B00C

@@ -32,6 +32,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["CODES_PER_WORD", "GROUP", "KSTEP", "PAD_CODE", "VALID_CODES", "SparseStep", "compress",
+           "decode_group", "decompress", "expand_tile", "group_indices", "is_valid",
+           "pack_metadata", "prune_2_4", "retained_magnitude", "search_permutation", "select_tile",
+           "sparse_gemm", "sparse_gemm_schedule", "sparse_mac_tile", "unpack_metadata"]
+
 GROUP = 4
 VALID_CODES = (0b0100, 0b1000, 0b1100, 0b1001, 0b1101, 0b1110)
 CODES_PER_WORD = 8

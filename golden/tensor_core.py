@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["TILE", "TileStep", "gemm_schedule", "mac_tile", "operand_range", "tiled_gemm", "tiles"]
+
 TILE = 4
 
 

@@ -35,6 +35,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["CODE_MINUS", "CODE_NEG_ZERO", "CODE_PLUS", "CODE_ZERO", "MAX_VALID_BYTE",
+           "TRITS_PER_BYTE", "check_activations", "check_ternary", "decode_codes", "encode_codes",
+           "max_exact_k", "pack_trits", "ternary_matvec", "trit_byte_table", "unpack_trits", "wrap"]
+
 CODE_ZERO = 0b00
 CODE_PLUS = 0b01
 CODE_MINUS = 0b11

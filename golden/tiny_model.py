@@ -47,6 +47,10 @@ from .bitlinear import BITLINEAR_RMS_EPS, RMS_EPS, quantize_activations, quantiz
 from .quantiser import FixedBitLinear
 from .ternary import ternary_matvec
 
+__all__ = ["BitLinearCall", "Deviation", "Generation", "Greedy", "IntegerBackend", "Matrix",
+           "TinyConfig", "TinyModel", "WeightFileError", "deviation", "float_backend", "generate",
+           "glu_size", "load_weights", "run_step", "save_weights", "stack", "token_step"]
+
 
 def glu_size(d: int) -> int:
     """The MatMul-free LM's GLU width, ``256 * ceil((8d/3) / 256)`` (reference config)."""

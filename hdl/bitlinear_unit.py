@@ -11,6 +11,8 @@ from ..spec.bitlinear_unit import ACT_BITS, BitLinearUnitSpec
 from .rms_quantiser import RmsAbsmaxQuantiser, vector_layout
 from .ternary_core import TernaryCore
 
+__all__ = ["BitLinearUnit", "matrix_weight_layout"]
+
 
 def matrix_weight_layout(lanes: int) -> data.StructLayout:
     """Weight stream of the BitLinear unit: ``lanes`` 2-bit codes, ``last`` on a row's final

@@ -17,6 +17,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+__all__ = ["CreditQueue"]
+
 
 class CreditQueue(wiring.Component):
     """The output end of a free-running pipeline: a result FIFO and the input credits.

@@ -10,6 +10,8 @@ from ..spec.ternary_core import TernaryCoreSpec
 from .ternary_core import TernaryCore
 from .trit_unpacker import TritUnpacker, packed_layout
 
+__all__ = ["PackedTernaryCore"]
+
 
 class PackedTernaryCore(wiring.Component):
     """:class:`TernaryCore` that reads weights packed 5 trits per byte.

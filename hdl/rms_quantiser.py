@@ -13,6 +13,8 @@ from .credit_queue import CreditQueue
 from .serial_divider import SerialDivider
 from .serial_isqrt import SerialIsqrt
 
+__all__ = ["RmsAbsmaxQuantiser", "sumsq_width", "vector_layout"]
+
 
 def vector_layout(width: int, lanes: int) -> data.StructLayout:
     """A lane group of a vector: ``lanes`` signed ``width``-bit elements (lane 0 lowest)

@@ -8,6 +8,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import check_int
 
+__all__ = ["SerialDivider"]
+
 
 class SerialDivider(wiring.Component):
     """``quotient = floor(dividend / divisor)`` for unsigned operands, by restoring division.

@@ -8,6 +8,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import check_int
 
+__all__ = ["SerialIsqrt"]
+
 
 class SerialIsqrt(wiring.Component):
     """``root = floor(sqrt(radicand))`` for an unsigned ``radicand_width``-bit radicand, by the

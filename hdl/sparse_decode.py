@@ -12,6 +12,8 @@ from ..spec.tensor_core import DECODE_LATENCY, TILE, SparseDecodeSpec, SparseTen
 from .credit_queue import CreditQueue
 from .tensor_core import TensorCore, mac_stages, tile_layout
 
+__all__ = ["SparseDecode", "SparseTensorCore", "decode_logic", "select_layout"]
+
 
 def select_layout(width: int, is_signed: bool, acc_width: int,
                   accumulate: bool) -> data.StructLayout:

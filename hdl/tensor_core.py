@@ -12,6 +12,8 @@ from ..spec.tensor_core import TILE, TensorCoreSpec, operand_bits
 from ._arith import adder_tree
 from .credit_queue import CreditQueue
 
+__all__ = ["TensorCore", "mac_stages", "tile_layout"]
+
 
 def tile_layout(shape: object) -> data.ArrayLayout:
     """A 4 x 4 tile, row-major: element ``(r, c)`` is entry ``4*r + c``."""

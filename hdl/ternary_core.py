@@ -10,6 +10,8 @@ from ..spec.ternary_core import TernaryCoreSpec
 from ._arith import adder_levels, tree_depth
 from .credit_queue import CreditQueue
 
+__all__ = ["TernaryCore", "tree_width", "weight_layout"]
+
 
 def weight_layout(lanes: int) -> data.StructLayout:
     """Payload of the weight stream: ``lanes`` 2-bit codes (lane 0 in bits 1:0) and ``last``."""

@@ -11,6 +11,8 @@ from ..spec.base import check_int
 from ..spec.ternary_core import MAX_LANES, UNPACK_LATENCY
 from .ternary_core import weight_layout
 
+__all__ = ["TritUnpacker", "packed_bytes", "packed_layout"]
+
 
 def packed_bytes(lanes: int) -> int:
     """Packed bytes per lane group: ``ceil(lanes / 5)``."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["Toggles", "count_toggles"]
+
 
 @dataclass(frozen=True)
 class Toggles:

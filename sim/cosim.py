@@ -22,6 +22,8 @@ from cocotb_tools.runner import Icarus, get_results, get_runner
 from ..flow import toolchain
 from ..flow.generate import to_verilog
 
+__all__ = ["CLOCK_PERIOD_NS", "TIMESCALE", "CosimResult", "build_root", "run"]
+
 TIMESCALE = ("1ns", "1ps")
 CLOCK_PERIOD_NS = 10
 

@@ -9,6 +9,8 @@ from amaranth.lib.wiring import In, Out
 from ...spec import TernaryCoreSpec, check_int
 from .pattern import beat_layout
 
+__all__ = ["MAX_SELFTEST_LANES", "RESULTS_WIDTH", "SelfTestChecker"]
+
 RESULTS_WIDTH = 32
 MAX_SELFTEST_LANES = 64  #: the checker shifts a beat's lanes through one per cycle
 

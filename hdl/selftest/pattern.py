@@ -10,6 +10,8 @@ from ...golden.selftest import DEFAULT_SEED, LFSR_TAPS, LFSR_WIDTH, beat_bits, c
 from ...spec import check_int
 from ..ternary_core import weight_layout
 
+__all__ = ["PatternGenerator", "beat_layout", "leap_masks"]
+
 
 def beat_layout(lanes: int, act_width: int) -> data.StructLayout:
     """One beat for the ternary core: its weight payload ``w`` (codes and ``last``) and its

@@ -12,6 +12,8 @@ from ..ternary_core import TernaryCore
 from .checker import MAX_SELFTEST_LANES, RESULTS_WIDTH, SelfTestChecker
 from .pattern import PatternGenerator, beat_layout
 
+__all__ = ["SelfTest", "default_timeout"]
+
 
 def default_timeout(lanes: int, groups: int) -> int:
     """Cycles without a result after which the self-test fails: far above the longest

@@ -8,6 +8,8 @@ from amaranth.lib.wiring import In, Out
 
 from ...spec import check_int
 
+__all__ = ["UartTx", "uart_divisor"]
+
 
 def uart_divisor(clock_hz: int, baud: int) -> int:
     """Clock cycles per bit, rounded; raises if the rate error exceeds 2 %."""

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from .config import HardwareConfig, Q
 
+__all__ = ["DATA", "E_TOGGLE_PJ", "measured", "ternary_core_power_w"]
+
 DATA = Path(__file__).parent.parent / "data" / "activity.json"
 E_TOGGLE_PJ = Q(1.0, "assumed", "energy per LUT/FF output toggle incl. local routing, "
                 "order of magnitude of vendor power-estimator figures")

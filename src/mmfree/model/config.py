@@ -8,13 +8,40 @@ TOML files (:func:`load_toml`) with schema checks whose errors name the offendin
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..golden.tiny_model import glu_size
 from ..spec import TernaryCoreSpec
+
+__all__ = [
+    "ACCELERGY",
+    "E_ADD_PJ",
+    "E_ELEMENTWISE_PJ",
+    "E_MAC_PJ",
+    "E_SRAM_PJ_BIT",
+    "FPGA_FACTOR",
+    "HOROWITZ",
+    "KUON_ROSE",
+    "LUT_PER_ARRAY",
+    "LUT_PER_LANE",
+    "PRESETS",
+    "SOURCES",
+    "ConfigError",
+    "HardwareConfig",
+    "ModelConfig",
+    "Q",
+    "Workload",
+    "builtin_model",
+    "builtin_names",
+    "glu_size",
+    "hardware_from_dict",
+    "load_toml",
+    "model_from_value",
+    "workload_from_dict",
+]
 
 SOURCES = ("measured", "cited", "assumed")
 
@@ -79,11 +106,6 @@ class ModelConfig:
     def linear_weights(self) -> int:
         """All linear weights read per token: every block plus the lm_head."""
         return self.layers * self.weights_per_layer + self.vocab * self.d
-
-
-def glu_size(d: int) -> int:
-    """GLU intermediate size of the MatMul-free LM: ``256 * ceil((8d/3) / 256)``."""
-    return 256 * math.ceil(8 * d / 3 / 256)
 
 
 _SIZES = {"370M": (24, 1024), "1.3B": (24, 2048), "2.7B": (32, 2560)}

@@ -19,6 +19,8 @@ import numpy as np
 from .config import HardwareConfig, ModelConfig, Workload
 from .system import hw_arrays, run_step
 
+__all__ = ["AXES", "SweepResult", "grid", "progress_bar", "sweep"]
+
 AXES = ("lanes", "cores", "clock_mhz", "dram_gbps", "batch")
 
 

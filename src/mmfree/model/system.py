@@ -15,6 +15,9 @@ import numpy as np
 from .config import HardwareConfig, ModelConfig, Workload
 from .cycles import sparse_gemm_cycles, tensor_gemm_cycles, ternary_matvec_cycles
 
+__all__ = ["FP16_BYTES", "INT8_BITS", "KV_BYTES", "SPARSE_BITS_PER_WEIGHT", "Op", "Projection",
+           "StepResult", "elementwise_per_layer", "hw_arrays", "project", "run_step", "step_ops"]
+
 FP16_BYTES = 2  #: embeddings and recurrent state are kept in fp16 (assumed)
 KV_BYTES = 1  #: Transformer++ KV cache entries in int8 (assumed)
 INT8_BITS = 8
