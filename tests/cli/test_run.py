@@ -29,13 +29,16 @@ def test_cosim_command(tmp_path, capsys):
     assert "same" in text and "float reference vs integer" in text
 
 
-def test_cosim_command_rejects_bad_input(tmp_path):
-    with pytest.raises(SystemExit, match="outside the model's vocabulary"):
-        main(["cosim", "--d", "32", "--layers", "1", "--vocab", "100", "--prompt", "z"])
-    with pytest.raises(SystemExit, match="weight file not found"):
-        main(["cosim", "--weights", str(tmp_path / "nope.npz")])
+@pytest.mark.parametrize("argv,message", [
+    (["--d", "32", "--layers", "1", "--vocab", "100", "--prompt", "z"],
+     "outside the model's vocabulary"),
+    (["--weights", "{tmp}/nope.npz"], "weight file not found"),
+    (["--weights", "{tmp}/bad.npz"], "not a readable"),
+    (["--d", "32", "--layers", "1", "--tokens", "0"], "tokens"),
+    (["--d", "32", "--layers", "1", "--lanes", "0"], "lanes must be in 1..1024"),
+])
+def test_cosim_command_rejects_bad_input(argv, message, tmp_path, capsys):
     (tmp_path / "bad.npz").write_bytes(b"junk")
-    with pytest.raises(SystemExit, match="not a readable"):
-        main(["cosim", "--weights", str(tmp_path / "bad.npz")])
-    with pytest.raises(SystemExit, match="tokens"):
-        main(["cosim", "--d", "32", "--layers", "1", "--tokens", "0"])
+    assert main(["cosim", *(a.format(tmp=tmp_path) for a in argv)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mmfree: ") and message in err and err.count("\n") == 1

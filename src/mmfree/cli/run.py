@@ -6,9 +6,18 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-SIMS = ("icarus", "verilator")
+from ..spec import BitLinearUnitSpec
+from .errors import BAD_INPUT, CHECK_FAILED, OK, UsageError
+from .options import add_sim_option, add_unit_options, simulators
+
+if TYPE_CHECKING:
+    from ..golden.tiny_model import TinyModel
+
+__all__ = ["add_parser", "random_model", "run", "run_tiny_model"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,79 +48,97 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--prompt", default="Hi",
                    help="prompt text, fed as UTF-8 bytes (default 'Hi')")
     r.add_argument("--tokens", type=int, default=8, help="tokens to generate (default 8)")
-    r.add_argument("--sim", choices=[*SIMS, "both"], default="both")
+    add_sim_option(r)
     r.add_argument("--waves", action="store_true", help="dump waveforms (large)")
     r.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    u = c.add_argument_group("BitLinear unit")
-    u.add_argument("--lanes", type=int, default=16, help="lanes (default 16)")
-    u.add_argument("--tree-levels-per-stage", type=int, default=0,
-                   help="register the core's adder tree every N levels (default 0)")
-    c.set_defaults(func=cmd_cosim)
+    add_unit_options(c, BitLinearUnitSpec, only=("lanes", "tree_levels_per_stage"),
+                     title="BitLinear unit")
 
 
-def _load(args: argparse.Namespace):  # -> tuple[TinyModel, dict]
-    from ..golden.tiny_model import TinyConfig, TinyModel, WeightFileError, load_weights
+def random_model(d: int, layers: int, vocab: int = 256, inter: int = 0,
+                 seed: int = 1) -> tuple[TinyModel, dict]:
+    """A tiny model with random weights, and how the testbench rebuilds it."""
+    from ..golden.tiny_model import TinyConfig, TinyModel
     try:
-        if args.weights:
-            path = Path(args.weights).resolve()
-            return load_weights(path), {"weights": str(path)}
-        cfg = TinyConfig(args.d, args.layers, args.vocab, args.inter)
-        spec = {"d": cfg.d, "layers": cfg.layers, "vocab": cfg.vocab, "inter": cfg.inter,
-                "seed": args.seed}
-        return TinyModel.random(cfg, args.seed), spec
+        cfg = TinyConfig(d, layers, vocab, inter)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    source = {"d": cfg.d, "layers": cfg.layers, "vocab": cfg.vocab, "inter": cfg.inter,
+              "seed": seed}
+    return TinyModel.random(cfg, seed), source
+
+
+def _load(args: argparse.Namespace) -> tuple[TinyModel, dict]:
+    from ..golden.tiny_model import load_weights
+    if not args.weights:
+        return random_model(args.d, args.layers, args.vocab, args.inter, args.seed)
+    path = Path(args.weights).resolve()
+    try:
+        return load_weights(path), {"weights": str(path)}
     except FileNotFoundError as e:
-        raise SystemExit(f"mmfree: weight file not found: {e.filename}") from None
-    except (WeightFileError, ValueError) as e:
-        raise SystemExit(f"mmfree: {e}") from None
+        raise UsageError(f"weight file not found: {e.filename}") from None
 
 
 def _text(tokens: list[int]) -> str:
     return repr(bytes(t for t in tokens if t < 256)) if all(t < 256 for t in tokens) else ""
 
 
-def cmd_cosim(args: argparse.Namespace) -> int:
-    from ..flow.toolchain import SimulatorMissing
-    from ..golden.tiny_model import deviation, save_weights
-    from ..sim.model_cosim import arith, golden_run, run_model, size_unit
-
-    model, spec = _load(args)
-    cfg = model.config
+def run(args: argparse.Namespace) -> int:
+    """``mmfree cosim``: check the arguments, then :func:`run_tiny_model`."""
+    from ..golden.tiny_model import save_weights
+    from ..sim.model_cosim import size_unit
+    model, source = _load(args)
     prompt = list(args.prompt.encode())
     if not prompt:
-        raise SystemExit("mmfree: --prompt must not be empty")
-    if max(prompt) >= cfg.vocab:
-        raise SystemExit(f"mmfree: the prompt's byte {max(prompt)} is outside the model's "
-                         f"vocabulary of {cfg.vocab}")
+        raise UsageError("--prompt must not be empty")
+    if max(prompt) >= model.config.vocab:
+        raise UsageError(f"the prompt's byte {max(prompt)} is outside the model's "
+                         f"vocabulary of {model.config.vocab}")
     if args.tokens < 1:
-        raise SystemExit("mmfree: --tokens must be at least 1")
+        raise UsageError("--tokens must be at least 1")
     if args.save_weights:
         save_weights(model, args.save_weights)
         print(f"wrote {args.save_weights}")
     try:
         unit = size_unit(model, lanes=args.lanes,
                          tree_levels_per_stage=args.tree_levels_per_stage)
-        params = unit.params()
-    except ValueError as e:
-        raise SystemExit(f"mmfree: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    label = args.weights or f"random, seed {args.seed}"
+    return run_tiny_model(model, source, label, prompt, args.tokens, simulators(args.sim),
+                          unit, waves=args.waves, json_path=args.json)
 
-    source = args.weights or f"random, seed {args.seed}"
+
+def run_tiny_model(model: TinyModel, source: dict, label: str, prompt: Sequence[int],
+                   tokens: int, sims: Sequence[str], unit: BitLinearUnitSpec, *,
+                   waves: bool = False, json_path: str | None = None) -> int:
+    """Generate ``tokens`` tokens after ``prompt`` with every BitLinear on the RTL of
+    ``unit``, on each simulator of ``sims``; print the golden pipeline's tokens, the float
+    reference's deviation and a table of each run beside the golden model and the cycle
+    model. Returns 0 if every run matched, 1 if one differed, 2 if a simulator is missing.
+    ``source`` tells the testbench how to rebuild ``model`` (``label`` describes it)."""
+    from ..flow.toolchain import SimulatorMissing
+    from ..golden.tiny_model import deviation
+    from ..sim.model_cosim import arith, golden_run, run_model
+
+    cfg = model.config
+    params = unit.params()
     layers = f"{cfg.layers} layer" + ("s" if cfg.layers != 1 else "")
     print(f"tiny MatMul-free LM: d {cfg.d}, {layers}, vocab {cfg.vocab}, GLU {cfg.inter}"
-          f" ({source}); prompt {bytes(prompt)!r}, {args.tokens} new tokens")
-    print(f"BitLinear unit: {params['lanes']} lanes, max K {params['max_dim']}, "
+          f" ({label}); prompt {bytes(prompt)!r}, {tokens} new tokens")
+    print(f"BitLinear unit: {unit.lanes} lanes, max K {unit.max_dim}, "
           f"{unit.in_width}-bit mantissas, R with {unit.recip_frac} and r with "
           f"{unit.rsqrt_frac} fraction bits; {len(cfg.calls())} BitLinear products per token")
-    gold = golden_run(model, prompt, args.tokens, unit)
+    gold = golden_run(model, prompt, tokens, unit)
     print(f"golden integer pipeline: {gold.tokens} {_text(gold.tokens)}")
-    dev = deviation(model, prompt, args.tokens, arith(unit))
+    dev = deviation(model, prompt, tokens, arith(unit))
     print(f"float reference vs integer pipeline ({dev.steps} steps, teacher-forced): max "
           f"|logit diff| {dev.max_abs_logit:.4g}, RMS diff / RMS logit "
           f"{100 * dev.rel_rms_logit:.3f} %, argmax agreement {100 * dev.argmax_agree:.0f} %, "
           f"free-running tokens {'identical' if dev.tokens_equal else 'differ'}")
 
-    steps_total = len(prompt) + args.tokens - 1
-    sims = list(SIMS) if args.sim == "both" else [args.sim]
-    runs, status = [], 0
+    steps_total = len(prompt) + tokens - 1
+    runs, status = [], OK
     for sim in sims:
         t0 = time.monotonic()
 
@@ -123,39 +150,39 @@ def cmd_cosim(args: argparse.Namespace) -> int:
 
         print(f"[{sim}] building and running ...", file=sys.stderr, flush=True)
         try:
-            run = run_model(model, spec, prompt, args.tokens, sim, unit, waves=args.waves,
-                            progress=progress)
+            result = run_model(model, source, prompt, tokens, sim, unit, waves=waves,
+                               progress=progress)
         except SimulatorMissing as e:
             print(f"{sim}: not available: {e}")
-            status = 2
+            status = BAD_INPUT
             continue
         except (RuntimeError, OSError) as e:
             print(f"{sim}: FAILED: {e}")
-            status = 1
+            status = CHECK_FAILED
             continue
-        runs.append(run)
-        if not run.ok:
-            status = 1
+        runs.append(result)
+        if not result.ok:
+            status = CHECK_FAILED
 
     print(f"\n{'simulator':10} {'tokens':>8} {'logits':>8} {'mismatch':>8} "
           f"{'cycles/token':>12} {'predicted':>10} {'wall s/token':>12} {'total s':>8}")
-    for run in runs:
-        cyc = sorted(set(run.step_cycles))
+    for r in runs:
+        cyc = sorted(set(r.step_cycles))
         measured = f"{cyc[0]:,}" if len(cyc) == 1 else f"{cyc[0]:,}..{cyc[-1]:,}"
-        per_tok = sum(run.step_wall_s) / len(run.step_wall_s)
-        print(f"{run.simulator:10} {'same' if run.tokens == run.golden else 'DIFFER':>8} "
-              f"{'same' if run.logits_equal else 'DIFFER':>8} {run.mismatches:8} "
-              f"{measured:>12} {run.predicted_cycles:>10,} {per_tok:12.2f} {run.wall_s:8.1f}")
-        print(f"  RTL tokens: {run.tokens} {_text(run.tokens)}")
-        if args.waves:
-            print(f"  waveforms: {run.run_dir}")
+        per_tok = sum(r.step_wall_s) / len(r.step_wall_s)
+        print(f"{r.simulator:10} {'same' if r.tokens == r.golden else 'DIFFER':>8} "
+              f"{'same' if r.logits_equal else 'DIFFER':>8} {r.mismatches:8} "
+              f"{measured:>12} {r.predicted_cycles:>10,} {per_tok:12.2f} {r.wall_s:8.1f}")
+        print(f"  RTL tokens: {r.tokens} {_text(r.tokens)}")
+        if waves:
+            print(f"  waveforms: {r.run_dir}")
     if runs:
         print("(cycles/token: the BitLinear unit's products of one token step, back to back; "
               "the prediction is the cycle model's, BitLinearUnitSpec.cycles of each product)")
-    if args.json:
+    if json_path:
         out = {"model": {"d": cfg.d, "layers": cfg.layers, "vocab": cfg.vocab,
-                         "inter": cfg.inter, "source": source},
-               "unit": params, "prompt": prompt, "golden_tokens": gold.tokens,
+                         "inter": cfg.inter, "source": label},
+               "unit": params, "prompt": list(prompt), "golden_tokens": gold.tokens,
                "deviation": dev.__dict__,
                "runs": [{"simulator": r.simulator, "tokens": r.tokens,
                          "tokens_equal": r.tokens == r.golden,
@@ -163,5 +190,5 @@ def cmd_cosim(args: argparse.Namespace) -> int:
                          "step_cycles": r.step_cycles, "predicted_cycles": r.predicted_cycles,
                          "step_wall_s": r.step_wall_s, "wall_s": r.wall_s, "ok": r.ok}
                         for r in runs]}
-        Path(args.json).write_text(json.dumps(out, indent=1))
+        Path(json_path).write_text(json.dumps(out, indent=1))
     return status

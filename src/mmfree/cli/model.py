@@ -1,0 +1,194 @@
+"""``mmfree project | compare | sweep``: the cycle model (:mod:`mmfree.model`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import OK, UsageError
+
+__all__ = ["add_parser", "run"]
+
+
+def _model_args(p: argparse.ArgumentParser, workload: bool = True) -> None:
+    p.add_argument("--hw", help="hardware: a preset (d5005, ecp5-85, hbm-fpga) or a TOML "
+                                "file with a [hardware] section")
+    p.add_argument("--config", help="TOML file with [model], [hardware], [workload]")
+    if workload:
+        p.add_argument("--model", help="built-in model: 370M, 1.3B, 2.7B (MatMul-free "
+                                       "LM), transformer-SIZE, bitnet-SIZE (default 1.3B)")
+        p.add_argument("--batch", type=int, help="sequences decoded together (default 1)")
+        p.add_argument("--prompt", type=int, help="prompt tokens (default 128)")
+        p.add_argument("--generate", type=int, help="tokens generated (default 128)")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``project``, ``compare`` and ``sweep``."""
+    pr = sub.add_parser("project", help="tokens/s, latency and power of a model on hardware",
+                        description="Project decode tokens/s, TPOT, TTFT, per-operation "
+                                    "cycles, memory traffic, the binding resource, the "
+                                    "roofline position and energy/power of a model on an "
+                                    "accelerator built from this project's units. Every "
+                                    "coefficient is printed with its provenance (measured, "
+                                    "cited or assumed). See docs/cycle-model.md.")
+    _model_args(pr)
+    fmt = pr.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable JSON")
+    fmt.add_argument("--csv", action="store_true", help="machine-readable CSV")
+    pr.add_argument("--plot", metavar="DIR", help="write roofline and breakdown figures")
+    pr.add_argument("--plot-format", choices=["png", "svg"], default="png")
+
+    cp = sub.add_parser("compare", help="MatMul-free vs Transformer++ (dense, 2:4) crossovers",
+                        description="For one hardware budget (--hw), compare the MatMul-free "
+                                    "LM on ternary cores with Transformer++ on dense and 2:4 "
+                                    "sparse tensor cores across batch sizes and context "
+                                    "lengths, and report where the fastest changes.")
+    _model_args(cp, workload=False)
+    cp.add_argument("--size", default="1.3B", choices=["370M", "1.3B", "2.7B"])
+    cp.add_argument("--batches", help="comma-separated batch sizes (default 1,4,16,64)")
+    cp.add_argument("--contexts", help="comma-separated contexts (default 256,1024,4096,16384)")
+    cp.add_argument("--presets", action="store_true",
+                    help="also print the 370M/1.3B/2.7B table for every preset")
+
+    sw = sub.add_parser("sweep", help="design-space sweep with Pareto fronts",
+                        description="Evaluate every combination of lanes x cores x clock x "
+                                    "DRAM bandwidth x batch for a MatMul-free model and write "
+                                    "points.csv plus the Pareto fronts of tokens/s vs power "
+                                    "(and vs LUTs, from measured synthesis counts).")
+    _model_args(sw)
+    sw.add_argument("--lanes", default="16,32,64,128,256,512,1024")
+    sw.add_argument("--cores", default="1,2,4,8,16")
+    sw.add_argument("--clock", default="60,100,150,200,250,300", help="MHz")
+    sw.add_argument("--bandwidth", default="1.6,6.4,12.8,25.6,51.2,76.8,153.6,460",
+                    help="DRAM GB/s (one channel of this peak bandwidth)")
+    sw.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128")
+    sw.add_argument("-o", "--output", default="out/sweep", help="output folder")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the model command ``args.command`` names."""
+    return {"project": project, "compare": compare, "sweep": sweep}[args.command](args)
+
+
+def _model_inputs(args: argparse.Namespace):  # -> (model, hardware, workload)
+    from ..model.config import PRESETS, ConfigError, Workload, builtin_model, load_toml
+    model = hw = workload = None
+    if args.config:
+        model, hw, workload = load_toml(args.config)
+    if getattr(args, "model", None):
+        model = builtin_model(args.model)
+    if args.hw:
+        if args.hw in PRESETS:
+            hw = PRESETS[args.hw]
+        else:
+            _, hw, _ = load_toml(args.hw)
+            if hw is None:
+                raise ConfigError(f"{args.hw}: no [hardware] section")
+    over = {k: v for k, v in (("batch", getattr(args, "batch", None)),
+                              ("prompt", getattr(args, "prompt", None)),
+                              ("generate", getattr(args, "generate", None)))
+            if v is not None}
+    workload = Workload(**{**(workload.__dict__ if workload else {}), **over})
+    if min(workload.batch, workload.generate) < 1 or workload.prompt < 0:
+        raise ConfigError("batch and generate must be >= 1, prompt >= 0")
+    if model is None:
+        model = builtin_model("1.3B")
+    if hw is None:
+        raise ConfigError(f"give --hw PRESET|FILE (presets: {', '.join(PRESETS)}) or a "
+                          "--config file with a [hardware] section")
+    return model, hw, workload
+
+
+def project(args: argparse.Namespace) -> int:
+    from ..model import report
+    from ..model.system import project as run_projection
+    model, hw, workload = _model_inputs(args)
+    try:
+        p = run_projection(model, hw, workload)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        print(report.to_json(p))
+    elif args.csv:
+        print(report.to_csv(p), end="")
+    else:
+        print(report.text(p))
+    if args.plot:
+        for path in report.plot(p, Path(args.plot), args.plot_format):
+            print(f"wrote {path}", file=sys.stderr)
+    return OK
+
+
+def compare(args: argparse.Namespace) -> int:
+    from ..model import report
+    _, hw, _ = _model_inputs(args)
+    try:
+        c = report.compare(hw, args.size, _ints(args.batches), _ints(args.contexts))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(c.text())
+    if args.presets:
+        print()
+        print(report.preset_table())
+    return OK
+
+
+def _ints(text: str | None) -> list[int] | None:
+    return None if text is None else [int(v) for v in text.split(",")]
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise UsageError(f"sweep values must be positive, got {text!r}")
+    return values
+
+
+def sweep(args: argparse.Namespace) -> int:
+    import csv
+    import time
+
+    from ..model.sweep import grid, progress_bar
+    from ..model.sweep import sweep as run_sweep
+    from ..spec import TernaryCoreSpec
+    model, hw, workload = _model_inputs(args)
+    lanes = _floats(args.lanes)
+    max_lanes = TernaryCoreSpec.limits("lanes")[1]
+    if max(lanes) > max_lanes or any(v != int(v) for v in lanes):
+        raise UsageError(f"--lanes takes whole numbers up to {max_lanes} (the core's limit)")
+    pts = grid(lanes=lanes, cores=_floats(args.cores), clock_mhz=_floats(args.clock),
+               dram_gbps=_floats(args.bandwidth), batch=_floats(args.batch_sizes))
+    t0 = time.perf_counter()
+    try:
+        res = run_sweep(model, hw, pts, workload,
+                        progress=None if args.quiet else progress_bar)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    dt = time.perf_counter() - t0
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    fronts = {"pareto_power.csv": res.pareto(res.power_w)}
+    if res.luts is not None:
+        fronts["pareto_luts.csv"] = res.pareto(res.luts)
+    for fname, idx in {"points.csv": np.arange(len(res.tokens_per_s)), **fronts}.items():
+        rows = res.rows(idx)
+        with open(out / fname, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    print(f"{len(res.tokens_per_s)} design points of {model.name} on {hw.name} in "
+          f"{dt:.3f} s; Pareto fronts: " + ", ".join(
+              f"{k} ({len(v)} points)" for k, v in fronts.items()) + f" -> {out}/")
+    best = res.rows(fronts["pareto_power.csv"][-1:])[0]
+    print(f"fastest on the power front: {best['tokens_per_s']:.1f} tokens/s at "
+          f"{best['power_w']:.2f} W (lanes {best['lanes']:.0f}, cores {best['cores']:.0f}, "
+          f"{best['clock_mhz']:.0f} MHz, {best['dram_gbps']:.1f} GB/s, batch "
+          f"{best['batch']:.0f})")
+    return OK
