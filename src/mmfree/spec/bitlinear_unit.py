@@ -30,9 +30,10 @@ class RmsQuantiserSpec(UnitSpec):
     component: ClassVar[str] = "mmfree.hdl.rms_quantiser.RmsAbsmaxQuantiser"
     testbench: ClassVar[str] = ""
 
-    lanes: int = param(LANES, "lane group width of the input vectors", lo=1, hi=MAX_LANES)
-    max_dim: int = param(1024, "longest input vector K (sizes the buffer)", lo=_MAX_DIM,
-                         hi=MAX_DIM)
+    lanes: int = param(LANES, "lane group width (of the input, and of the BitLinear unit's "
+                              "ternary core)", lo=1, hi=MAX_LANES)
+    max_dim: int = param(1024, "longest input vector K (sizes the vector buffers)",
+                         lo=_MAX_DIM, hi=MAX_DIM)
     in_width: int = param(IN_WIDTH, "signed width of the input mantissas", lo=2, hi=32)
     recip_frac: int = param(RECIP_FRAC, "fraction bits of the absmax reciprocal R", lo=1,
                             hi=48)
@@ -77,9 +78,10 @@ class RmsQuantiserSpec(UnitSpec):
 
 
 @dataclass(frozen=True)
-class BitLinearUnitSpec(UnitSpec):
+class BitLinearUnitSpec(RmsQuantiserSpec):
     """One BitLinear product with its activation quantisation on chip
-    (:class:`mmfree.hdl.bitlinear_unit.BitLinearUnit`)."""
+    (:class:`mmfree.hdl.bitlinear_unit.BitLinearUnit`): the quantiser's parameters, then the
+    core's."""
 
     name: ClassVar[str] = "bitlinear-unit"
     summary: ClassVar[str] = ("BitLinear: fused RMSNorm + absmax int8 quantiser feeding a "
@@ -87,23 +89,14 @@ class BitLinearUnitSpec(UnitSpec):
     component: ClassVar[str] = "mmfree.hdl.bitlinear_unit.BitLinearUnit"
     testbench: ClassVar[str] = "mmfree.sim.tb.bitlinear"
 
-    lanes: int = param(LANES, "lane group width of input, quantiser and ternary core", lo=1,
-                       hi=MAX_LANES)
-    max_dim: int = param(1024, "longest input vector K (sizes the two buffers)", lo=_MAX_DIM,
-                         hi=MAX_DIM)
-    in_width: int = param(IN_WIDTH, "signed width of the input mantissas", lo=2, hi=32)
-    recip_frac: int = param(RECIP_FRAC, "fraction bits of the absmax reciprocal R", lo=1,
-                            hi=48)
-    rsqrt_frac: int = param(RSQRT_FRAC, "fraction bits of RMSNorm's reciprocal square root r",
-                            lo=1, hi=64)
     acc_width: int = param(32, "signed row-sum width; results wrap", lo=ACT_BITS + 1, hi=64)
     tree_levels_per_stage: int = param(0, "register the core's adder tree every N levels (0: "
                                           "one stage)", lo=0, hi=MAX_TREE_LEVELS_PER_STAGE)
 
     def quantiser(self) -> RmsQuantiserSpec:
-        """The spec of the unit's quantiser."""
-        return RmsQuantiserSpec(self.lanes, self.max_dim, self.in_width, self.recip_frac,
-                                self.rsqrt_frac)
+        """The spec of the unit's quantiser (its overhead is :attr:`overhead`)."""
+        return RmsQuantiserSpec(lanes=self.lanes, max_dim=self.max_dim, in_width=self.in_width,
+                                recip_frac=self.recip_frac, rsqrt_frac=self.rsqrt_frac)
 
     def core(self) -> TernaryCoreSpec:
         """The spec of the unit's ternary core (int8 activations)."""
@@ -120,11 +113,6 @@ class BitLinearUnitSpec(UnitSpec):
     def latency(self) -> Any:
         """The ternary core's: from the last weight group to its row sum."""
         return self.core().latency
-
-    @property
-    def overhead(self) -> Any:
-        """The quantiser's fixed overhead (:attr:`RmsQuantiserSpec.overhead`)."""
-        return self.quantiser().overhead
 
     def cycles(self, m: Any, k: Any) -> Any:
         """Cycles of one ``m`` x ``k`` BitLinear product with the streams keeping up, from
