@@ -10,32 +10,22 @@ Configuration (``$MMFREE_TB_CONFIG``): lanes, act_width, acc_width, groups, pass
 
 from __future__ import annotations
 
-import json
-import os
-
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from mmfree.golden.selftest import expected_results
-from mmfree.sim.stream import to_signed
+from mmfree.golden.ternary import wrap
+from mmfree.sim.kit import PERIOD_NS, Report
 
-CFG = json.loads(os.environ.get("MMFREE_TB_CONFIG", "{}"))
+REPORT = Report()
+CFG = REPORT["config"]
 N = int(CFG.get("lanes", 4))
 AW = int(CFG.get("act_width", 8))
 ACC = int(CFG.get("acc_width", 32))
 GROUPS = int(CFG.get("groups", 3))
 PASS_AFTER = int(CFG.get("pass_after", 30))
 ROW_CYCLES = GROUPS * (N + 1)  #: the checker's pace
-PERIOD = 10
-REPORT: dict = {"config": CFG, "tests": {}}
-
-
-def _write_report() -> None:
-    path = os.environ.get("MMFREE_TB_REPORT")
-    if path:
-        with open(path, "w") as f:
-            json.dump(REPORT, f, indent=1)
 
 
 async def _reset(dut) -> None:
@@ -60,7 +50,7 @@ async def _until_passed(dut, limit: int) -> int | None:
 @cocotb.test()
 async def test_runs_to_pass(dut):
     """No injection: ``passed`` after exactly pass_after results, at the checker's pace."""
-    Clock(dut.clk, PERIOD, unit="ns").start()
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
     await _reset(dut)
     limit = (PASS_AFTER + 2) * ROW_CYCLES + 50
     cycles = await _until_passed(dut, limit)
@@ -70,7 +60,7 @@ async def test_runs_to_pass(dut):
     later = (int(dut.passed.value), int(dut.failed.value), int(dut.results.value))
     REPORT["tests"]["test_runs_to_pass"] = {"cycles": cycles, "results": results,
                                             "later": later}
-    _write_report()
+    REPORT.write()
     assert cycles is not None, f"no pass within {limit} cycles"
     assert results == PASS_AFTER
     assert later[:2] == (1, 0) and later[2] >= PASS_AFTER + 4, later
@@ -79,7 +69,7 @@ async def test_runs_to_pass(dut):
 @cocotb.test()
 async def test_injected_error_fails(dut):
     """``inject`` held over a few rows: ``failed`` (mismatch), with the golden pair."""
-    Clock(dut.clk, PERIOD, unit="ns").start()
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
     await _reset(dut)
     await ClockCycles(dut.clk, 3 * ROW_CYCLES)
     dut.inject.value = 1
@@ -95,18 +85,18 @@ async def test_injected_error_fails(dut):
     await ReadOnly()
     failed, mismatch, timed_out = (int(dut.failed.value), int(dut.mismatch.value),
                                    int(dut.timed_out.value))
-    got = to_signed(int(dut.first_got.value), ACC)
-    want = to_signed(int(dut.first_expected.value), ACC)
+    got = int(wrap(int(dut.first_got.value), ACC))
+    want = int(wrap(int(dut.first_expected.value), ACC))
     golden = expected_results(N, AW, ACC, GROUPS, PASS_AFTER + 20)
     REPORT["tests"]["test_injected_error_fails"] = {
         "failed": failed, "mismatch": mismatch, "timed_out": timed_out, "got": got,
         "expected": want, "first_bad": first_bad}
-    _write_report()
+    REPORT.write()
     assert (failed, mismatch, timed_out) == (1, 1, 0)
     assert first_bad is not None and first_bad >= 3, first_bad
     # the recorded pair: the golden model's result of that row, and it with bit 0 inverted
     assert want == int(golden[first_bad - 1]), (want, first_bad)
-    assert got == to_signed((want ^ 1) & ((1 << ACC) - 1), ACC)
+    assert got == int(wrap(want ^ 1, ACC))
     await ClockCycles(dut.clk, (PASS_AFTER + 5) * ROW_CYCLES)
     await ReadOnly()
     assert int(dut.passed.value) == 0 and int(dut.failed.value) == 1
@@ -115,7 +105,7 @@ async def test_injected_error_fails(dut):
 @cocotb.test()
 async def test_reset_restarts(dut):
     """After a failure, reset clears the flags and the test passes again."""
-    Clock(dut.clk, PERIOD, unit="ns").start()
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
     await _reset(dut)
     dut.inject.value = 1
     await ClockCycles(dut.clk, 3 * ROW_CYCLES)
@@ -127,5 +117,5 @@ async def test_reset_restarts(dut):
     assert int(dut.failed.value) == 0 and int(dut.results.value) == 0
     cycles = await _until_passed(dut, (PASS_AFTER + 2) * ROW_CYCLES + 50)
     REPORT["tests"]["test_reset_restarts"] = {"cycles": cycles}
-    _write_report()
+    REPORT.write()
     assert cycles is not None

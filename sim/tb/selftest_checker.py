@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """cocotb testbench: the self-test's checker (SelfTestChecker) on its own.
 
 The testbench plays both sides the checker watches: it streams random beats (codes,
@@ -13,33 +14,23 @@ Configuration (``$MMFREE_TB_CONFIG``): lanes, act_width, acc_width, pass_after, 
 
 from __future__ import annotations
 
-import json
-import os
-import random
-
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from mmfree.golden.selftest import Beats, row_results
-from mmfree.sim.stream import StreamSource, pack, to_signed
+from mmfree.golden.ternary import wrap
+from mmfree.hdl.selftest import SelfTestChecker
+from mmfree.sim.kit import Bench, Report
 
-CFG = json.loads(os.environ.get("MMFREE_TB_CONFIG", "{}"))
+REPORT = Report()
+CFG = REPORT["config"]
 N = int(CFG.get("lanes", 4))
 AW = int(CFG.get("act_width", 8))
 ACC = int(CFG.get("acc_width", 32))
 PASS_AFTER = int(CFG.get("pass_after", 20))
 TIMEOUT = int(CFG.get("timeout", 200))
-PERIOD = 10
-REPORT: dict = {"config": CFG, "tests": {}}
-
-
-def _write_report() -> None:
-    path = os.environ.get("MMFREE_TB_REPORT")
-    if path:
-        with open(path, "w") as f:
-            json.dump(REPORT, f, indent=1)
+CHECKER = SelfTestChecker(N, AW, ACC, PASS_AFTER, TIMEOUT)  #: for the port layouts
 
 
 def random_rows(np_rng: np.random.Generator, rows: int) -> Beats:
@@ -53,33 +44,23 @@ def random_rows(np_rng: np.random.Generator, rows: int) -> Beats:
     return Beats(codes, x, last, 0)
 
 
-def beat_word(beats: Beats, i: int) -> int:
-    """The ``beat`` payload: codes (2 bits per lane), ``last``, then the activations."""
-    return (pack(beats.codes[i], 2) | int(beats.last[i]) << (2 * N)
-            | pack(beats.x[i], AW) << (2 * N + 1))
+def beat_values(beats: Beats) -> list[dict]:
+    """The ``beat`` payloads: each beat's weight codes and ``last``, and its activations."""
+    return [{"w": {"codes": beats.codes[i], "last": int(beats.last[i])}, "x": beats.x[i]}
+            for i in range(len(beats.last))]
 
 
 class Harness:
-    """Clock, reset, the beat source and the result source of one checker."""
+    """The bench, the beat source and the result source of one checker."""
 
     def __init__(self, dut, name: str, stall: float = 0.3) -> None:
         self.dut = dut
-        seed = cocotb.RANDOM_SEED
-        dut._log.info("%s: seed %d (lanes=%d act=%d acc=%d pass_after=%d)", name, seed, N,
-                      AW, ACC, PASS_AFTER)
-        REPORT["tests"][name] = {"seed": seed}
+        self.tb = Bench(dut, REPORT, component=CHECKER)
+        self.rng, self.np_rng = self.tb.rngs(name, f"lanes={N} act={AW} acc={ACC} "
+                                                   f"pass_after={PASS_AFTER}")
+        REPORT["tests"][name] = {"seed": REPORT["tests"][name]}
         self.report = REPORT["tests"][name]
-        self.rng, self.np_rng = random.Random(seed), np.random.default_rng(seed)
-        self.beat = StreamSource(dut, "beat", dut.clk, PERIOD, self.rng, stall)
-        self.y = StreamSource(dut, "y", dut.clk, PERIOD, self.rng, stall)
-        dut.rst.value = 1
-
-    async def start(self) -> None:
-        Clock(self.dut.clk, PERIOD, unit="ns").start()
-        await ClockCycles(self.dut.clk, 2)
-        self.dut.rst.value = 0
-        self.beat.start()
-        self.y.start()
+        self.beat, self.y = self.tb.source("beat", stall), self.tb.source("y", stall)
 
     def flags(self) -> tuple[int, int, int, int, int]:
         d = self.dut
@@ -92,10 +73,9 @@ class Harness:
         return the expected results and the flags seen after every result transfer."""
         beats = random_rows(self.np_rng, rows)
         expect = row_results(beats, ACC)
-        sent = [(int(e) ^ (corrupt or {}).get(i, 0)) & ((1 << ACC) - 1)
-                for i, e in enumerate(expect)]
-        self.beat.send(beat_word(beats, i) for i in range(len(beats.last)))
-        self.y.send(sent)
+        self.beat.send(beat_values(beats))
+        self.y.send(int(wrap(int(e) ^ (corrupt or {}).get(i, 0), ACC))
+                    for i, e in enumerate(expect))
         seen: list[tuple[int, ...]] = []
         pending = False  # a result transfers at the coming edge
         for _ in range(60 * len(beats.last) * (N + 2) + 100):
@@ -113,7 +93,7 @@ class Harness:
 async def test_pass_after_n(dut):
     """Correct results: ``passed`` rises exactly with the pass_after-th result; no failure."""
     h = Harness(dut, "test_pass_after_n")
-    await h.start()
+    await h.tb.start()
     rows = PASS_AFTER + 5
     _, seen = await h.feed(rows)
     bad = 0
@@ -127,7 +107,7 @@ async def test_pass_after_n(dut):
                            passed, failed)
             bad += 1
     h.report.update(results=len(seen), passed=seen[-1][1] if seen else 0)
-    _write_report()
+    REPORT.write()
     assert bad == 0
 
 
@@ -135,7 +115,7 @@ async def test_pass_after_n(dut):
 async def test_injected_mismatch(dut):
     """One corrupted result: ``failed`` rises right after it, never ``passed`` again."""
     h = Harness(dut, "test_injected_mismatch")
-    await h.start()
+    await h.tb.start()
     rows = PASS_AFTER + 5
     k = h.rng.randrange(PASS_AFTER)
     flip = 1 << h.rng.randrange(ACC)
@@ -148,15 +128,16 @@ async def test_injected_mismatch(dut):
             dut._log.error("after result %d (bad one: %d): results=%d passed=%d failed=%d",
                            i + 1, k + 1, results, passed, failed)
             bad += 1
-    got = to_signed(int(dut.first_got.value), ACC)
-    want = to_signed(int(dut.first_expected.value), ACC)
-    if want != int(expect[k]) or got != to_signed(int(expect[k]) ^ flip, ACC):
+    got = h.tb.codecs["first_got"].decode(int(dut.first_got.value))
+    want = h.tb.codecs["first_expected"].decode(int(dut.first_expected.value))
+    sent = int(wrap(int(expect[k]) ^ flip, ACC))
+    if want != int(expect[k]) or got != sent:
         dut._log.error("first mismatch recorded as got %d expected %d; sent %d for %d",
-                       got, want, to_signed(int(expect[k]) ^ flip, ACC), int(expect[k]))
+                       got, want, sent, int(expect[k]))
         bad += 1
     h.report.update(results=len(seen), bad_result=k + 1, failed=seen[-1][2] if seen else 0,
                     passed=max((s[1] for s in seen), default=0))
-    _write_report()
+    REPORT.write()
     assert bad == 0 and len(seen) == rows
 
 
@@ -164,13 +145,13 @@ async def test_injected_mismatch(dut):
 async def test_mismatch_after_pass(dut):
     """An error after the pass point still fails the run (and clears ``passed``)."""
     h = Harness(dut, "test_mismatch_after_pass", stall=0.0)
-    await h.start()
+    await h.tb.start()
     rows = PASS_AFTER + 3
     _, seen = await h.feed(rows, {PASS_AFTER + 1: 1})
     flags = [(s[1], s[2]) for s in seen]
     want = [(int(i + 1 >= PASS_AFTER), 0) for i in range(PASS_AFTER + 1)] + [(0, 1)] * 2
     h.report.update(results=len(seen), failed=seen[-1][2] if seen else 0)
-    _write_report()
+    REPORT.write()
     assert flags == want, flags
 
 
@@ -178,9 +159,8 @@ async def test_mismatch_after_pass(dut):
 async def test_timeout(dut):
     """Beats but no results: ``timed_out`` after exactly ``timeout`` idle cycles."""
     h = Harness(dut, "test_timeout", stall=0.0)
-    await h.start()
-    beats = random_rows(h.np_rng, 3)
-    h.beat.send(beat_word(beats, i) for i in range(len(beats.last)))
+    await h.tb.start()
+    h.beat.send(beat_values(random_rows(h.np_rng, 3)))
     rose = None
     for cycle in range(TIMEOUT + 20):
         await RisingEdge(dut.clk)
@@ -189,7 +169,7 @@ async def test_timeout(dut):
             rose = cycle
     h.report.update(timed_out_after=rose, failed=int(dut.failed.value),
                     passed=int(dut.passed.value))
-    _write_report()
+    REPORT.write()
     # idle counts from the first cycle out of reset, the flag is set on the next edge
     assert rose is not None and TIMEOUT <= rose <= TIMEOUT + 2, rose
     assert int(dut.failed.value) == 1 and int(dut.mismatch.value) == 0

@@ -1,13 +1,11 @@
 """cocotb throughput benchmark: one long back-to-back stream through the ternary core.
 
 A single coroutine drives both inputs and samples the output each cycle (no stalls), with
-payloads prepared up front as wide integers for the packed ``w__payload``/``x__payload``
-ports. Every output is still compared with the golden model. Reports simulated cycles and
-wall-clock time of the streaming loop to ``$MMFREE_TB_REPORT``.
+payloads encoded up front (from the core's port layouts) as integers for the
+``w__payload``/``x__payload`` ports. Every output is still compared with the golden model.
+Reports simulated cycles and wall-clock time of the streaming loop to ``$MMFREE_TB_REPORT``.
 """
 
-import json
-import os
 import time
 
 import cocotb
@@ -16,20 +14,18 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from mmfree.golden.ternary import encode_codes, ternary_matvec
-from mmfree.sim.stream import to_signed
+from mmfree.sim.kit import PERIOD_NS, Report, component_of, port_codecs
+from mmfree.spec import TernaryCoreSpec
 
-CFG = json.loads(os.environ["MMFREE_TB_CONFIG"])
-N, ACC, BEATS = int(CFG["lanes"]), int(CFG["acc_width"]), int(CFG["beats"])
-
-
-def _ints(rows: np.ndarray) -> list[int]:
-    """Each row of little-endian bytes as one integer."""
-    return [int.from_bytes(r.tobytes(), "little") for r in rows]
+REPORT = Report()
+SPEC = REPORT.spec(TernaryCoreSpec)
+N, ACC, BEATS = SPEC.lanes, SPEC.acc_width, int(REPORT["config"]["beats"])
 
 
 @cocotb.test()
 async def stream(dut):
     rng = np.random.default_rng(cocotb.RANDOM_SEED)
+    codec = port_codecs(component_of(SPEC))
     groups = 4
     m = max(1, BEATS // groups)
     k = groups * N
@@ -37,12 +33,11 @@ async def stream(dut):
     x = rng.integers(-128, 128, k)
     expect = ternary_matvec(w, x, 8, ACC)
     codes = encode_codes(w).reshape(m * groups, N)
-    bits = np.stack([codes & 1, codes >> 1], axis=-1).reshape(m * groups, 2 * N)
-    last = np.tile(np.arange(groups) == groups - 1, m).astype(np.uint8)[:, None]
-    w_beats = _ints(np.packbits(np.hstack([bits, last]), axis=1, bitorder="little"))
-    x_beats = _ints(x.astype(np.int8).view(np.uint8).reshape(groups, N))
+    w_beats = [codec["w"].encode({"codes": codes[i], "last": int(i % groups == groups - 1)})
+               for i in range(m * groups)]
+    x_beats = [codec["x"].encode(x[g * N:(g + 1) * N]) for g in range(groups)]
 
-    Clock(dut.clk, 10, unit="ns").start()
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
     dut.rst.value = 1
     dut.w__valid.value = 0
     dut.x__valid.value = 0
@@ -67,12 +62,10 @@ async def stream(dut):
         if i < len(w_beats) and int(dut.w__ready.value):
             i += 1
         if int(dut.y__valid.value):
-            got.append(to_signed(int(dut.y__payload.value), ACC))
+            got.append(codec["y"].decode(int(dut.y__payload.value)))
     wall = time.perf_counter() - t0
     mismatches = int(np.sum(np.array(got) != expect))
-    report = {"cycles": cycles, "wall_s": wall, "cycles_per_s": cycles / wall,
-              "outputs": len(got), "mismatches": mismatches,
-              "expected_cycles": m * groups + 3}
-    with open(os.environ["MMFREE_TB_REPORT"], "w") as f:
-        json.dump(report, f)
+    REPORT.update(cycles=cycles, wall_s=wall, cycles_per_s=cycles / wall, outputs=len(got),
+                  mismatches=mismatches, expected_cycles=int(SPEC.cycles(m, k)))
+    REPORT.write()
     assert mismatches == 0

@@ -9,7 +9,7 @@ from amaranth.sim import Simulator
 
 from mmfree.golden.tensor_core import gemm_schedule, mac_tile, tiled_gemm
 from mmfree.hdl.tensor_core import TensorCore
-from mmfree.sim.stream import pack, to_signed
+from mmfree.sim.kit import port_codecs
 
 
 def _stream(dut, beats, n_out, seed, stall=0.3):
@@ -34,8 +34,7 @@ def _stream(dut, beats, n_out, seed, stall=0.3):
         async for _c, _r, valid, ready, payload in ctx.tick().sample(
                 dut.d.valid, dut.d.ready, dut.d.payload.as_value()):
             if valid and ready:
-                out.append(np.array([to_signed(int(payload) >> (dut.acc_width * e),
-                                               dut.acc_width) for e in range(16)]).reshape(4, 4))
+                out.append(port_codecs(dut)["d"].decode(int(payload)).reshape(4, 4))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -47,11 +46,10 @@ def _stream(dut, beats, n_out, seed, stall=0.3):
 
 
 def _beat(dut, a, b, c, first=True, last=True):
-    w, acc = dut.width, dut.acc_width
-    v = pack(a.ravel(), w) | pack(b.ravel(), w) << 16 * w | pack(c.ravel(), acc) << 32 * w
+    value = {"a": a.ravel(), "b": b.ravel(), "c": c.ravel()}
     if dut.accumulate:
-        v |= int(first) << (32 * w + 16 * acc) | int(last) << (32 * w + 16 * acc + 1)
-    return v
+        value.update(first=int(first), last=int(last))
+    return port_codecs(dut)["i"].encode(value)
 
 
 @pytest.mark.parametrize("width,is_signed", [(8, True), (4, False), (16, True)])

@@ -9,13 +9,14 @@ from amaranth.sim import Simulator
 
 from mmfree.golden.ternary import encode_codes, pack_trits, ternary_matvec
 from mmfree.hdl import PackedTernaryCore, TernaryCore
-from mmfree.sim.stream import pack, to_signed
+from mmfree.sim.kit import port_codecs
 from mmfree.spec import TernaryCoreSpec
 
 
 def _run_product(dut, lanes, w, x, seed, stall=0.3, packed=False, acc=32):
     """Stream W @ x through ``dut`` with random stalls; return (outputs, cycles)."""
     rng = random.Random(seed)
+    codec = port_codecs(dut)
     m, k = w.shape
     groups = -(-k // lanes)
     beats = []
@@ -26,9 +27,9 @@ def _run_product(dut, lanes, w, x, seed, stall=0.3, packed=False, acc=32):
             lo, hi = g * lanes, min(k, (g + 1) * lanes)
             wg[: hi - lo], xg[: hi - lo] = w[r, lo:hi], x[lo:hi]
             last = int(g == groups - 1)
-            wp = (pack(pack_trits(wg), 8) | last << (8 * len(pack_trits(wg))) if packed
-                  else pack(encode_codes(wg), 2) | last << (2 * lanes))
-            beats.append((wp, pack(xg, 8)))
+            wp = ({"packed": pack_trits(wg), "last": last} if packed
+                  else {"codes": encode_codes(wg), "last": last})
+            beats.append((codec["w"].encode(wp), codec["x"].encode(xg)))
     out = []
 
     def producer(stream, index):
@@ -52,7 +53,7 @@ def _run_product(dut, lanes, w, x, seed, stall=0.3, packed=False, acc=32):
         async for _clk, _rst, valid, ready, payload in ctx.tick().sample(
                 dut.y.valid, dut.y.ready, dut.y.payload):
             if valid and ready:
-                out.append(to_signed(int(payload), acc))
+                out.append(codec["y"].decode(int(payload)))
             if len(out) == m:
                 return
 
@@ -86,6 +87,7 @@ def test_core_cycle_formula_without_stalls(seed):
     w = np.random.default_rng(seed).integers(-1, 2, (5, 19))
     x = np.random.default_rng(seed + 1).integers(-128, 128, 19)
     dut = TernaryCore(lanes=lanes)
+    codec = port_codecs(dut)
     first, last = [], []
 
     async def bench(ctx):
@@ -97,9 +99,10 @@ def test_core_cycle_formula_without_stalls(seed):
                 wg = np.zeros(lanes, dtype=np.int64)
                 lo, hi = g * lanes, min(19, (g + 1) * lanes)
                 wg[: hi - lo] = w[r, lo:hi]
-                ctx.set(dut.w.payload.as_value(),
-                        pack(encode_codes(wg), 2) | int(g == groups - 1) << (2 * lanes))
-                ctx.set(dut.x.payload.as_value(), pack(np.pad(x[lo:hi], (0, lanes - hi + lo)), 8))
+                ctx.set(dut.w.payload.as_value(), codec["w"].encode(
+                    {"codes": encode_codes(wg), "last": int(g == groups - 1)}))
+                ctx.set(dut.x.payload.as_value(),
+                        codec["x"].encode(np.pad(x[lo:hi], (0, lanes - hi + lo))))
                 ctx.set(dut.w.valid, 1)
                 ctx.set(dut.x.valid, 1)
                 assert ctx.get(dut.w.ready), "core not ready while streaming"
