@@ -6,6 +6,7 @@ import json
 import pytest
 
 from mmfree.cli import main
+from mmfree.spec import UNITS
 
 
 def test_cli_generate_writes_verilog_and_ports(tmp_path, capsys):
@@ -38,7 +39,8 @@ def test_cli_rejects_bad_parameters(argv, message, capsys):
     assert err.count("\n") == 1
 
 
-@pytest.mark.parametrize("command", [[], ["generate"], ["lint"], ["cosim-unit"], ["demo"],
+@pytest.mark.parametrize("command", [*(["generate", unit] for unit in UNITS),
+                                     [], ["generate"], ["lint"], ["cosim-unit"], ["demo"],
                                      ["doctor"], ["generate", "tensor-core"],
                                      ["cosim-unit", "tensor-core"],
                                      ["generate", "sparse-decode"],
