@@ -35,8 +35,9 @@ def main() -> int:
     args = ap.parse_args()
     params = {"lanes": args.lanes, "act_width": 8, "acc_width": 32}
     top = f"activity_l{args.lanes}"
-    res = cosim.run(build(TernaryCoreSpec(**params)), top, "icarus", "mmfree.sim.tb.ternary_bench",
-                    config={**params, "beats": args.beats}, seed=args.seed, waves=True)
+    res = cosim.run(build(TernaryCoreSpec(**params)), top, "icarus",
+                    "mmfree.sim.tb.ternary_bench", config={**params, "beats": args.beats},
+                    seed=args.seed, waves=True)
     if res.failed or res.report.get("mismatches"):
         print("simulation failed", file=sys.stderr)
         return 1

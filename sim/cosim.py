@@ -21,8 +21,9 @@ from cocotb_tools.runner import Icarus, get_results, get_runner
 
 from ..flow import toolchain
 from ..flow.generate import to_verilog
+from ..spec import UnitSpec
 
-__all__ = ["CLOCK_PERIOD_NS", "TIMESCALE", "CosimResult", "build_root", "run"]
+__all__ = ["CLOCK_PERIOD_NS", "TIMESCALE", "CosimResult", "build_root", "run", "run_unit"]
 
 TIMESCALE = ("1ns", "1ps")
 CLOCK_PERIOD_NS = 10
@@ -183,3 +184,15 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     if not failed and not waves:
         shutil.rmtree(test_dir, ignore_errors=True)  # keep only failing runs' logs
     return CosimResult(simulator, tests, failed, report, build_dir, test_dir)
+
+
+def run_unit(spec: UnitSpec, simulator: str, *, seed: int, top: str | None = None,
+             extra: dict | None = None, testcase: str | None = None, waves: bool = False,
+             progress: Callable[[dict], None] | None = None) -> CosimResult:
+    """:func:`run` for the unit ``spec`` describes: its component (``mmfree.hdl.build``), its
+    testbench (``spec.testbench``), its parameters as the testbench configuration (plus
+    ``extra``), top module ``top`` (default :meth:`~mmfree.spec.UnitSpec.top_name`)."""
+    from ..hdl import build
+    return run(build(spec), top or spec.top_name(), simulator, spec.testbench,
+               config={**spec.params(), **(extra or {})}, seed=seed, testcase=testcase,
+               waves=waves, progress=progress)

@@ -18,7 +18,6 @@ import numpy as np
 
 from ..golden.quantiser import FixedBitLinear
 from ..golden.tiny_model import Generation, IntegerBackend, TinyModel, generate
-from ..hdl import build
 from ..spec import BitLinearUnitSpec
 from . import cosim
 
@@ -83,12 +82,11 @@ def run_model(model: TinyModel, model_source: dict, prompt: Sequence[int], n_new
     need = max(model.config.d, model.config.inter)
     if unit.max_dim < need:
         raise ValueError(f"max_dim {unit.max_dim} is below the model's largest input ({need})")
-    config = dict(unit.params(), model=model_source, prompt=list(prompt), n_new=n_new)
     gold = golden_run(model, prompt, n_new, unit)
     t0 = time.monotonic()
-    res = cosim.run(build(unit), unit.top_name(), simulator, unit.testbench,
-                    config=config, seed=seed, testcase="test_tiny_model", waves=waves,
-                    progress=progress)
+    res = cosim.run_unit(unit, simulator, seed=seed, testcase="test_tiny_model", waves=waves,
+                         progress=progress, extra={"model": model_source,
+                                                   "prompt": list(prompt), "n_new": n_new})
     wall = time.monotonic() - t0
     rep = res.report
     if res.failed or "model" not in rep:

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
-from mmfree.hdl import build
-from mmfree.hdl.sparse_decode import SparseTensorCore
-from mmfree.hdl.tensor_core import TensorCore
+from mmfree.model.config import PRESETS, Workload, builtin_model, hardware_from_dict
 from mmfree.model.cycles import sparse_gemm_cycles, tensor_gemm_cycles, ternary_matvec_cycles
+from mmfree.model.system import project
 from mmfree.sim import cosim
-from mmfree.spec import TernaryCoreSpec
+from mmfree.spec import SparseTensorCoreSpec, TensorCoreSpec, TernaryCoreSpec
 
 from ..conftest import require_simulator
 
@@ -22,13 +21,10 @@ def test_ternary_matvec_cycles_equal_rtl(packed, pipe, seed):
     rng = np.random.default_rng(seed)
     lanes = 7 if packed else 16
     listed = [[int(rng.integers(1, 9)), int(rng.integers(1, 8 * lanes))] for _ in range(SHAPES)]
-    params = {"lanes": lanes, "act_width": 8, "acc_width": 16 if packed else 32,
-              "packed": packed, "tree_levels_per_stage": pipe}
-    top = (f"tc_l{lanes}_x8_a{params['acc_width']}{'_p' if packed else ''}"
-           f"{f'_t{pipe}' if pipe else ''}")
-    res = cosim.run(build(TernaryCoreSpec(**params)), top, "verilator",
-                    "mmfree.sim.tb.ternary_core", config={**params, "listed": listed}, seed=seed,
-                    testcase="test_listed_products")
+    spec = TernaryCoreSpec(lanes=lanes, acc_width=16 if packed else 32, packed=packed,
+                           tree_levels_per_stage=pipe)
+    res = cosim.run_unit(spec, "verilator", seed=seed, extra={"listed": listed},
+                         testcase="test_listed_products")
     assert res.failed == 0 and len(res.report["listed"]) == SHAPES
     for m, k, measured in res.report["listed"]:
         assert ternary_matvec_cycles(m, k, lanes, packed, pipe) == measured, (m, k, seed)
@@ -40,15 +36,35 @@ def test_tensor_gemm_cycles_equal_rtl(sparse, dsp, seed):
     require_simulator("verilator")
     rng = np.random.default_rng(seed)
     listed = [[int(v) for v in rng.integers(1, 24, 3)] for _ in range(SHAPES)]
-    params = {"width": 8, "is_signed": True, "acc_width": 32, "accumulate": True,
-              "dsp_pipeline": dsp}
-    cls, top, tb, model = (
-        (SparseTensorCore, "stensor_81_a32_acc", "mmfree.sim.tb.sparse_tensor",
-         sparse_gemm_cycles) if sparse else
-        (TensorCore, "tensor_s8_a32_acc", "mmfree.sim.tb.tensor_core", tensor_gemm_cycles))
-    top += "_dp" if dsp else ""
-    res = cosim.run(cls(**params), top, "verilator", tb, config={**params, "listed": listed},
-                    seed=seed, testcase="test_listed_gemms")
+    spec = (SparseTensorCoreSpec if sparse else TensorCoreSpec)(accumulate=True,
+                                                                 dsp_pipeline=dsp)
+    model = sparse_gemm_cycles if sparse else tensor_gemm_cycles
+    res = cosim.run_unit(spec, "verilator", seed=seed, extra={"listed": listed},
+                         testcase="test_listed_gemms")
     assert res.failed == 0 and len(res.report["listed"]) == SHAPES
     for m, k, n, measured in res.report["listed"]:
         assert model(m, k, n, dsp) == measured, (m, k, n, seed)
+
+
+def test_pipelining_options_reach_the_projection():
+    """The hardware options ``tree_levels_per_stage`` and ``dsp_pipeline`` (TOML keys of
+    [hardware]) change exactly the latencies of the units they pipeline."""
+    base = PRESETS["ecp5-85"]
+    tree = hardware_from_dict({"preset": "ecp5-85", "tree_levels_per_stage": 1})
+    assert tree.tree_levels_per_stage == 1 and not tree.dsp_pipeline
+    mm = builtin_model("370M")
+
+    def cycles(hw, model):
+        return {op.name: int(np.sum(op.cycles)) for op in project(model, hw, Workload()).decode.ops}
+
+    plain, piped = cycles(base, mm), cycles(tree, mm)
+    # 256 lanes: 8 tree levels, one register stage each -> latency 3 + 7 (+1 packed) per row
+    # block; the product of every ternary operation gets 7 cycles more per call
+    extra = {k: piped[k] - plain[k] for k in plain}
+    assert extra["GLU down"] == 7 and extra["element-wise"] == 0
+    dsp = hardware_from_dict({"preset": "ecp5-85", "dsp_pipeline": True})
+    tf = builtin_model("transformer-370M")
+    t_plain, t_dsp = cycles(base, tf), cycles(dsp, tf)
+    assert all(t_dsp[k] >= t_plain[k] for k in t_plain)
+    assert t_dsp["MLP down"] - t_plain["MLP down"] == 1
+    assert cycles(dsp, mm) == plain  # no tensor arrays in a MatMul-free model's decode

@@ -103,10 +103,8 @@ def lint(spec: UnitSpec, args: argparse.Namespace) -> int:
 
 def cosim_unit(spec: UnitSpec, args: argparse.Namespace) -> int:
     from ..flow.toolchain import SimulatorMissing
-    from ..hdl import build
     from ..sim import cosim
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
-    top = spec.top_name()
     status = OK
     print(f"seed {seed} (replay with --seed {seed})")
     print(f"{'simulator':10} {'tests':>5} {'failed':>6} {'outputs':>8} {'mismatch':>8} "
@@ -114,8 +112,7 @@ def cosim_unit(spec: UnitSpec, args: argparse.Namespace) -> int:
     for sim in simulators(args.sim):
         t0 = time.monotonic()
         try:
-            res = cosim.run(build(spec), top, sim, spec.testbench, config=spec.params(),
-                            seed=seed, waves=args.waves)
+            res = cosim.run_unit(spec, sim, seed=seed, waves=args.waves)
         except SimulatorMissing as e:
             print(f"{sim:10} not available: {e}")
             status = BAD_INPUT

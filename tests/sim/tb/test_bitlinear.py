@@ -2,8 +2,8 @@
 
 import pytest
 
-from mmfree.hdl.bitlinear_unit import BitLinearUnit
 from mmfree.sim import cosim
+from mmfree.spec import BitLinearUnitSpec
 
 from ...conftest import require_simulator
 
@@ -20,13 +20,9 @@ CONFIGS = [(8, 64, 16, 24, 32, 32, 0), (4, 40, 6, 5, 7, 12, 0), (5, 50, 12, 16, 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda v: "-".join(map(str, v)))
 def test_bitlinear_unit_cosim(sim, cfg, seed):
     require_simulator(sim)
-    names = ("lanes", "max_dim", "in_width", "recip_frac", "rsqrt_frac", "acc_width",
-             "tree_levels_per_stage")
-    params = dict(zip(names, cfg, strict=True))
-    top = "bl_" + "_".join(map(str, cfg))
-    print(f"seed {seed}: {sim} {params}")
-    res = cosim.run(BitLinearUnit(**params), top, sim, "mmfree.sim.tb.bitlinear",
-                    config=params, seed=seed)
+    spec = BitLinearUnitSpec(*cfg)
+    print(f"seed {seed}: {sim} {spec}")
+    res = cosim.run_unit(spec, sim, seed=seed)
     r = res.report
     assert res.failed == 0, f"seed {seed}: {res.failed} cocotb tests failed"
     assert r["mismatches"] == 0 and r["outputs"] > 100, r

@@ -2,10 +2,8 @@
 
 import pytest
 
-from mmfree.hdl.sparse_decode import SparseDecode, SparseTensorCore
-from mmfree.hdl.tensor_core import TensorCore
 from mmfree.sim import cosim
-from mmfree.spec import SparseTensorCoreSpec, TensorCoreSpec
+from mmfree.spec import SparseDecodeSpec, SparseTensorCoreSpec, TensorCoreSpec
 
 from ...conftest import require_simulator
 
@@ -22,11 +20,10 @@ LISTED = [[16, 64, 16], [32, 128, 32], [9, 30, 7], [4, 8, 4]]
 @pytest.mark.parametrize("mode,width,is_signed,acc,accumulate", DECODE, ids=lambda v: str(v))
 def test_sparse_decode_cosim(sim, mode, width, is_signed, acc, accumulate, seed):
     require_simulator(sim)
-    params = {"mode": mode, "width": width, "is_signed": is_signed, "acc_width": acc,
-              "accumulate": accumulate}
-    print(f"seed {seed}: {sim} {params}")
-    res = cosim.run(SparseDecode(**params), f"sdec_{mode}_{width}{is_signed:d}", sim,
-                    "mmfree.sim.tb.sparse_decode", config=params, seed=seed)
+    spec = SparseDecodeSpec(mode=mode, width=width, is_signed=is_signed, acc_width=acc,
+                            accumulate=accumulate)
+    print(f"seed {seed}: {sim} {spec}")
+    res = cosim.run_unit(spec, sim, seed=seed)
     r = res.report
     assert res.failed == 0, f"seed {seed}"
     assert r["mismatches"] == 0 and r["cycle_mismatches"] == 0 and r["cycle_checks"] >= 18, r
@@ -38,13 +35,10 @@ def test_sparse_decode_cosim(sim, mode, width, is_signed, acc, accumulate, seed)
 @pytest.mark.parametrize("width,is_signed,acc,accumulate,dsp", SPARSE, ids=lambda v: str(v))
 def test_sparse_tensor_core_cosim(sim, width, is_signed, acc, accumulate, dsp, seed):
     require_simulator(sim)
-    params = {"width": width, "is_signed": is_signed, "acc_width": acc,
-              "accumulate": accumulate, "dsp_pipeline": dsp}
-    print(f"seed {seed}: {sim} {params}")
-    res = cosim.run(SparseTensorCore(**params),
-                    f"stensor_{width}{is_signed:d}_a{acc}{'_acc' if accumulate else ''}"
-                    f"{'_dp' if dsp else ''}", sim,
-                    "mmfree.sim.tb.sparse_tensor", config=params, seed=seed)
+    spec = SparseTensorCoreSpec(width=width, is_signed=is_signed, acc_width=acc,
+                                accumulate=accumulate, dsp_pipeline=dsp)
+    print(f"seed {seed}: {sim} {spec}")
+    res = cosim.run_unit(spec, sim, seed=seed)
     r = res.report
     assert res.failed == 0, f"seed {seed}"
     assert r["mismatches"] == 0 and r["cycle_mismatches"] == 0, r
@@ -58,19 +52,17 @@ def test_sparse_speedup_over_dense_on_the_same_gemms(seed):
     """The same logical GEMMs (A pruned 2:4) on the dense and the sparse RTL: measured cycles
     equal each unit's formula; the speed-up approaches 2 as K grows."""
     require_simulator("verilator")
-    dense_p = {"width": 8, "is_signed": True, "acc_width": 32, "accumulate": True}
-    dense = cosim.run(TensorCore(**dense_p), "tensor_s8_a32_acc", "verilator",
-                      "mmfree.sim.tb.tensor_core", config={**dense_p, "listed": LISTED},
-                      seed=seed, testcase="test_listed_gemms")
-    sparse = cosim.run(SparseTensorCore(**dense_p), "stensor_81_a32_acc", "verilator",
-                       "mmfree.sim.tb.sparse_tensor", config={**dense_p, "listed": LISTED},
-                       seed=seed, testcase="test_listed_gemms")
+    dense_spec = TensorCoreSpec(accumulate=True)
+    sparse_spec = SparseTensorCoreSpec(accumulate=True)
+    dense, sparse = (cosim.run_unit(spec, "verilator", seed=seed, extra={"listed": LISTED},
+                                    testcase="test_listed_gemms")
+                     for spec in (dense_spec, sparse_spec))
     assert dense.failed == 0 and sparse.failed == 0
     rows = []
     for (m, k, n, dc), (_, _, _, sc) in zip(dense.report["listed"], sparse.report["listed"],
                                             strict=True):
-        assert dc == TensorCoreSpec().gemm_cycles(m, k, n)
-        assert sc == SparseTensorCoreSpec().gemm_cycles(m, k, n)
+        assert dc == dense_spec.gemm_cycles(m, k, n)
+        assert sc == sparse_spec.gemm_cycles(m, k, n)
         rows.append((m, k, n, dc, sc, dc / sc))
         print(f"{m}x{k}x{n}: dense {dc} cycles, sparse {sc} cycles, speed-up {dc / sc:.2f}x")
-    assert rows[1][5] > 1.9  # 32x128x32: 1027 / 516
+    assert rows[1][5] > 1.9  # 32x128x32: 2051 / 1028

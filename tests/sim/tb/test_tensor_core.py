@@ -2,8 +2,8 @@
 
 import pytest
 
-from mmfree.hdl.tensor_core import TensorCore
 from mmfree.sim import cosim
+from mmfree.spec import TensorCoreSpec
 
 from ...conftest import require_simulator
 
@@ -20,13 +20,10 @@ CONFIGS = [(8, True, 32, False, False), (8, True, 32, True, False), (4, True, 10
 @pytest.mark.parametrize("width,is_signed,acc,accumulate,dsp", CONFIGS, ids=lambda v: str(v))
 def test_tensor_core_cosim(sim, width, is_signed, acc, accumulate, dsp, seed):
     require_simulator(sim)
-    params = {"width": width, "is_signed": is_signed, "acc_width": acc,
-              "accumulate": accumulate, "dsp_pipeline": dsp}
-    top = (f"tensor_{'s' if is_signed else 'u'}{width}_a{acc}{'_acc' if accumulate else ''}"
-           f"{'_dp' if dsp else ''}")
-    print(f"seed {seed}: {sim} {params}")
-    res = cosim.run(TensorCore(**params), top, sim, "mmfree.sim.tb.tensor_core",
-                    config=params, seed=seed)
+    spec = TensorCoreSpec(width=width, is_signed=is_signed, acc_width=acc,
+                          accumulate=accumulate, dsp_pipeline=dsp)
+    print(f"seed {seed}: {sim} {spec}")
+    res = cosim.run_unit(spec, sim, seed=seed)
     r = res.report
     assert res.failed == 0, f"seed {seed}: {res.failed} cocotb tests failed"
     assert r["mismatches"] == 0 and r["outputs"] >= 16 * 100, r

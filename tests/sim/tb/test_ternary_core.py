@@ -3,7 +3,6 @@
 import pytest
 
 from mmfree.golden.ternary import max_exact_k
-from mmfree.hdl import build
 from mmfree.sim import cosim
 from mmfree.spec import TernaryCoreSpec
 
@@ -26,12 +25,10 @@ SIMS = ["icarus", "verilator"]
 @pytest.mark.parametrize("lanes,act,acc,packed,pipe", CONFIGS, ids=lambda v: str(v))
 def test_ternary_core_cosim(sim, lanes, act, acc, packed, pipe, seed):
     require_simulator(sim)
-    params = {"lanes": lanes, "act_width": act, "acc_width": acc, "packed": packed,
-              "tree_levels_per_stage": pipe}
-    top = f"tc_l{lanes}_x{act}_a{acc}{'_p' if packed else ''}{f'_t{pipe}' if pipe else ''}"
-    print(f"seed {seed}: {sim} {params}")
-    res = cosim.run(build(TernaryCoreSpec(**params)), top, sim, "mmfree.sim.tb.ternary_core",
-                    config=params, seed=seed)
+    spec = TernaryCoreSpec(lanes=lanes, act_width=act, acc_width=acc, packed=packed,
+                           tree_levels_per_stage=pipe)
+    print(f"seed {seed}: {sim} {spec}")
+    res = cosim.run_unit(spec, sim, seed=seed)
     r = res.report
     assert res.failed == 0, f"seed {seed}: {res.failed} cocotb tests failed"
     assert r["mismatches"] == 0 and r["outputs"] > 50, r
