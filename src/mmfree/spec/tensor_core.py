@@ -57,6 +57,8 @@ class TensorCoreSpec(UnitSpec):
     front_latency: ClassVar[int] = 0
     #: logical K of one beat
     k_per_beat: ClassVar[int] = TILE
+    tiles: ClassVar[str] = "tiles"  #: what a beat carries (for the cycle formula's text)
+    gemm: ClassVar[str] = "an M x K x N GEMM"
 
     def top_name(self) -> str:
         sign = "s" if self.is_signed else "u"
@@ -78,10 +80,10 @@ class TensorCoreSpec(UnitSpec):
                            * ceil_div(n, TILE))
 
     def cycle_formula(self) -> str:
-        text = f"T + {self.latency} for T back-to-back tiles"
+        text = f"T + {self.latency} for T back-to-back {self.tiles}"
         if self.accumulate:
-            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/4) + {self.latency} for an M x K x N"
-                     " GEMM")
+            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/{self.k_per_beat}) + {self.latency} "
+                     f"for {self.gemm}")
         return text
 
 
@@ -97,15 +99,11 @@ class SparseTensorCoreSpec(TensorCoreSpec):
     front_latency: ClassVar[int] = DECODE_LATENCY
     k_per_beat: ClassVar[int] = 2 * TILE
 
+    tiles: ClassVar[str] = "logical 4x8x4 tiles"
+    gemm: ClassVar[str] = "a logical M x K x N GEMM"
+
     def top_name(self) -> str:
         return "mmfree_sparse_" + super().top_name().removeprefix("mmfree_")
-
-    def cycle_formula(self) -> str:
-        text = f"T + {self.latency} for T back-to-back logical 4x8x4 tiles"
-        if self.accumulate:
-            text += (f"; ceil(M/4) * ceil(N/4) * ceil(K/8) + {self.latency} for a logical "
-                     "M x K x N GEMM")
-        return text
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,9 @@
 
 import pytest
 
-from mmfree.sim import cosim
 from mmfree.spec import BitLinearUnitSpec
 
-from ...conftest import require_simulator
+from . import cosim_report
 
 SIMS = ["icarus", "verilator"]
 # (lanes, max_dim, in_width, recip_frac, rsqrt_frac, acc_width, tree): the defaults on a
@@ -19,12 +18,7 @@ CONFIGS = [(8, 64, 16, 24, 32, 32, 0), (4, 40, 6, 5, 7, 12, 0), (5, 50, 12, 16, 
 @pytest.mark.parametrize("sim", SIMS)
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda v: "-".join(map(str, v)))
 def test_bitlinear_unit_cosim(sim, cfg, seed):
-    require_simulator(sim)
-    spec = BitLinearUnitSpec(*cfg)
-    print(f"seed {seed}: {sim} {spec}")
-    res = cosim.run_unit(spec, sim, seed=seed)
-    r = res.report
-    assert res.failed == 0, f"seed {seed}: {res.failed} cocotb tests failed"
+    r = cosim_report(BitLinearUnitSpec(*cfg), sim, seed)
     assert r["mismatches"] == 0 and r["outputs"] > 100, r
     assert r["cycle_checks"] >= 15 and r["cycle_mismatches"] == 0, r
     assert set(r["tests"]) == {"products", "stalls", "reset", "error_flag"}, r["tests"]

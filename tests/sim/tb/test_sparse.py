@@ -6,6 +6,7 @@ from mmfree.sim import cosim
 from mmfree.spec import SparseDecodeSpec, SparseTensorCoreSpec, TensorCoreSpec
 
 from ...conftest import require_simulator
+from . import cosim_report
 
 SIMS = ["icarus", "verilator"]
 DECODE = [("expand", 8, True, 32, False), ("select", 8, True, 32, True),
@@ -19,13 +20,9 @@ LISTED = [[16, 64, 16], [32, 128, 32], [9, 30, 7], [4, 8, 4]]
 @pytest.mark.parametrize("sim", SIMS)
 @pytest.mark.parametrize("mode,width,is_signed,acc,accumulate", DECODE, ids=lambda v: str(v))
 def test_sparse_decode_cosim(sim, mode, width, is_signed, acc, accumulate, seed):
-    require_simulator(sim)
     spec = SparseDecodeSpec(mode=mode, width=width, is_signed=is_signed, acc_width=acc,
                             accumulate=accumulate)
-    print(f"seed {seed}: {sim} {spec}")
-    res = cosim.run_unit(spec, sim, seed=seed)
-    r = res.report
-    assert res.failed == 0, f"seed {seed}"
+    r = cosim_report(spec, sim, seed)
     assert r["mismatches"] == 0 and r["cycle_mismatches"] == 0 and r["cycle_checks"] >= 18, r
     assert r["codes_checked"] == list(range(16))
 
@@ -34,13 +31,9 @@ def test_sparse_decode_cosim(sim, mode, width, is_signed, acc, accumulate, seed)
 @pytest.mark.parametrize("sim", SIMS)
 @pytest.mark.parametrize("width,is_signed,acc,accumulate,dsp", SPARSE, ids=lambda v: str(v))
 def test_sparse_tensor_core_cosim(sim, width, is_signed, acc, accumulate, dsp, seed):
-    require_simulator(sim)
     spec = SparseTensorCoreSpec(width=width, is_signed=is_signed, acc_width=acc,
                                 accumulate=accumulate, dsp_pipeline=dsp)
-    print(f"seed {seed}: {sim} {spec}")
-    res = cosim.run_unit(spec, sim, seed=seed)
-    r = res.report
-    assert res.failed == 0, f"seed {seed}"
+    r = cosim_report(spec, sim, seed)
     assert r["mismatches"] == 0 and r["cycle_mismatches"] == 0, r
     assert r["codes_checked"] == list(range(16))
     assert (r["gemms"] > 0) == accumulate

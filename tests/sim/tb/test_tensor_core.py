@@ -2,10 +2,9 @@
 
 import pytest
 
-from mmfree.sim import cosim
 from mmfree.spec import TensorCoreSpec
 
-from ...conftest import require_simulator
+from . import cosim_report
 
 # (width, is_signed, acc_width, accumulate, dsp_pipeline): int8 in both modes, int4 signed
 # with a 10-bit accumulator and int4 unsigned with a 12-bit one (so tiles and GEMMs overflow
@@ -19,13 +18,9 @@ CONFIGS = [(8, True, 32, False, False), (8, True, 32, True, False), (4, True, 10
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
 @pytest.mark.parametrize("width,is_signed,acc,accumulate,dsp", CONFIGS, ids=lambda v: str(v))
 def test_tensor_core_cosim(sim, width, is_signed, acc, accumulate, dsp, seed):
-    require_simulator(sim)
     spec = TensorCoreSpec(width=width, is_signed=is_signed, acc_width=acc,
                           accumulate=accumulate, dsp_pipeline=dsp)
-    print(f"seed {seed}: {sim} {spec}")
-    res = cosim.run_unit(spec, sim, seed=seed)
-    r = res.report
-    assert res.failed == 0, f"seed {seed}: {res.failed} cocotb tests failed"
+    r = cosim_report(spec, sim, seed)
     assert r["mismatches"] == 0 and r["outputs"] >= 16 * 100, r
     assert r["cycle_mismatches"] == 0 and r["cycle_checks"] >= (20 if accumulate else 6), r
     assert r["overflow_cases"]

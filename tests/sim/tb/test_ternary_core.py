@@ -3,10 +3,9 @@
 import pytest
 
 from mmfree.golden.ternary import max_exact_k
-from mmfree.sim import cosim
 from mmfree.spec import TernaryCoreSpec
 
-from ...conftest import require_simulator
+from . import cosim_report
 
 # (lanes, act_width, acc_width, packed): single lane, a lane count that is no power of two
 # with packed weights (partial last byte), a mid size, a wide core, and the extreme widths
@@ -24,13 +23,9 @@ SIMS = ["icarus", "verilator"]
 @pytest.mark.parametrize("sim", SIMS)
 @pytest.mark.parametrize("lanes,act,acc,packed,pipe", CONFIGS, ids=lambda v: str(v))
 def test_ternary_core_cosim(sim, lanes, act, acc, packed, pipe, seed):
-    require_simulator(sim)
     spec = TernaryCoreSpec(lanes=lanes, act_width=act, acc_width=acc, packed=packed,
                            tree_levels_per_stage=pipe)
-    print(f"seed {seed}: {sim} {spec}")
-    res = cosim.run_unit(spec, sim, seed=seed)
-    r = res.report
-    assert res.failed == 0, f"seed {seed}: {res.failed} cocotb tests failed"
+    r = cosim_report(spec, sim, seed)
     assert r["mismatches"] == 0 and r["outputs"] > 50, r
     assert r["cycle_checks"] >= 15 and r["cycle_mismatches"] == 0, r
     assert r["max_k_reached"] == (max_exact_k(act, acc) <= 4096)
