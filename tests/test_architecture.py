@@ -5,8 +5,6 @@ every public module declares ``__all__``."""
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 #: installed package -> its folder in the repository
@@ -61,34 +59,37 @@ def layer(module: str) -> str | None:
     return next((p for p in FOLDERS if module == p or module.startswith(p + ".")), None)
 
 
-@pytest.mark.parametrize("name,path", modules(), ids=lambda v: str(v) if isinstance(v, str)
-                         else "")
-def test_imports_go_down_the_layers_only(name, path):
-    own = layer(name)
-    for target in imports(name, path):
-        other = layer(target)
-        if other is None or other == own:
-            continue
-        assert other in ALLOWED[own], f"{name} imports {target}: {own} may not use {other}"
+def test_imports_go_down_the_layers_only():
+    wrong = []
+    for name, path in modules():
+        own = layer(name)
+        for target in imports(name, path):
+            other = layer(target)
+            if other is not None and other != own and other not in ALLOWED[own]:
+                wrong.append(f"{name} imports {target}: {own} may not use {other}")
+    assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.parametrize("name,path", modules(), ids=lambda v: str(v) if isinstance(v, str)
-                         else "")
-def test_no_private_module_is_imported_from_outside_its_package(name, path):
-    for target in imports(name, path):
-        parts = target.split(".")
-        for i, part in enumerate(parts):
-            if part.startswith("_") and not part.startswith("__"):
-                package = ".".join(parts[:i])
-                assert name.startswith(package + "."), f"{name} imports private {target}"
+def test_no_private_module_is_imported_from_outside_its_package():
+    wrong = []
+    for name, path in modules():
+        for target in imports(name, path):
+            parts = target.split(".")
+            for i, part in enumerate(parts):
+                if part.startswith("_") and not part.startswith("__") and \
+                        not name.startswith(".".join(parts[:i]) + "."):
+                    wrong.append(f"{name} imports private {target}")
+    assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.parametrize("name,path", [(n, p) for n, p in modules()
-                                       if not n.startswith("mmfree.sim.tb")
-                                       and not p.name.startswith("_")],
-                         ids=lambda v: str(v) if isinstance(v, str) else "")
-def test_public_modules_declare_all(name, path):
-    tree = ast.parse(path.read_text())
-    names = {t.id for node in tree.body if isinstance(node, ast.Assign)
-             for t in node.targets if isinstance(t, ast.Name)}
-    assert "__all__" in names, f"{name} has no __all__"
+def test_public_modules_declare_all():
+    missing = []
+    for name, path in modules():
+        if name.startswith("mmfree.sim.tb") or path.name.startswith("_"):
+            continue  # cocotb test modules; packages and private modules
+        tree = ast.parse(path.read_text())
+        names = {t.id for node in tree.body if isinstance(node, ast.Assign)
+                 for t in node.targets if isinstance(t, ast.Name)}
+        if "__all__" not in names:
+            missing.append(name)
+    assert not missing, f"no __all__ in {', '.join(missing)}"
