@@ -61,6 +61,7 @@ class Harness:
         REPORT["tests"][name] = {"seed": REPORT["tests"][name]}
         self.report = REPORT["tests"][name]
         self.beat, self.y = self.tb.source("beat", stall), self.tb.source("y", stall)
+        self.results = self.tb.monitor("y")  #: every result transfer, with its cycle
 
     def flags(self) -> tuple[int, int, int, int, int]:
         d = self.dut
@@ -77,15 +78,14 @@ class Harness:
         self.y.send(int(wrap(int(e) ^ (corrupt or {}).get(i, 0), ACC))
                     for i, e in enumerate(expect))
         seen: list[tuple[int, ...]] = []
-        pending = False  # a result transfers at the coming edge
         for _ in range(60 * len(beats.last) * (N + 2) + 100):
             await RisingEdge(self.dut.clk)
             await ReadOnly()
-            if pending:  # the flags are registers: they show a transfer after its edge
+            # the flags are registers: they show a result's transfer in the cycle after it
+            if self.tb.cycle() - 1 in self.results.cycles[-2:]:
                 seen.append(self.flags())
                 if len(seen) == rows:
                     break
-            pending = bool(int(self.dut.y__valid.value) and int(self.dut.y__ready.value))
         return expect, seen
 
 
