@@ -209,10 +209,13 @@ class StreamSink(_StreamEnd):
         return [self.decode(v) for v in self.received[start:]]
 
     async def recv(self) -> Any:
-        """The next beat not read yet (waits for it), decoded."""
-        while self._read >= len(self.received):
-            self._arrived.clear()
-            await self._arrived.wait()
+        """The next beat not read yet, decoded. If it has to wait, it returns at the clock
+        edge where the beat transfers (so the caller may drive signals right away)."""
+        if self._read >= len(self.received):
+            while self._read >= len(self.received):
+                self._arrived.clear()
+                await self._arrived.wait()  # set in the read-only phase before that edge
+            await RisingEdge(self.clock)
         self._read += 1
         return self.decode(self.received[self._read - 1])
 
