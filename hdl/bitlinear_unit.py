@@ -71,8 +71,6 @@ class BitLinearUnit(wiring.Component):
             lanes=lanes, max_dim=max_dim, in_width=in_width, recip_frac=recip_frac,
             rsqrt_frac=rsqrt_frac, acc_width=acc_width,
             tree_levels_per_stage=tree_levels_per_stage).validate()
-        self.quantiser = RmsAbsmaxQuantiser(**spec.quantiser().kwargs())
-        self.core = TernaryCore(**spec.core().kwargs())
         self.lanes, self.max_dim, self.in_width = lanes, max_dim, in_width
         self.recip_frac, self.rsqrt_frac = recip_frac, rsqrt_frac
         self.acc_width, self.tree_levels_per_stage = acc_width, tree_levels_per_stage
@@ -88,8 +86,8 @@ class BitLinearUnit(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.quantiser = quant = self.quantiser
-        m.submodules.core = core = self.core
+        m.submodules.quantiser = quant = RmsAbsmaxQuantiser(**self.spec.quantiser().kwargs())
+        m.submodules.core = core = TernaryCore(**self.spec.core().kwargs())
         groups = quant.max_groups
         m.submodules.acts = acts = memory.Memory(
             shape=data.ArrayLayout(signed(ACT_BITS), self.lanes), depth=groups, init=[])
