@@ -346,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import tinyrun
     tinyrun.add_parser(sub)
+    from . import lm
+    lm.add_parser(sub)
 
     d = sub.add_parser("demo", help="the main job: generate the units, run the tiny model "
                                     "with its BitLinears on the RTL, project the real models",
