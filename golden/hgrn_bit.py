@@ -237,23 +237,30 @@ class RowSource(Protocol):
 _QUANT_CHUNK = 1 << 22  #: elements per block when quantising a matrix
 
 
+def _float_block(w: RowSource, r0: int, r1: int) -> np.ndarray:
+    blk = np.asarray(w[r0:r1])
+    return blk if blk.dtype in (np.float32, np.float64) else blk.astype(np.float32)
+
+
 def quantise_ternary(w: RowSource) -> tuple[np.ndarray, float]:
     """The released absmean quantisation of one matrix: int8 codes in {-1, 0, 1} and the
-    scale ``s_w = 1 / max(mean|W|, 1e-5)`` (``W ~= codes / s_w``); rounding half to even
-    (``torch.round``). Works through the rows in blocks, so a memory-mapped tensor is read
-    twice but never held whole. Raises ``ValueError`` if it holds NaN or infinity."""
+    scale ``s_w = 1 / max(mean|W|, 1e-5)`` (``W ~= codes / s_w``); ``mean|W|`` accumulated in
+    float64, ``W * s_w`` in float64, rounded half to even (``torch.round``) and clipped, i.e.
+    ``codes = sign(W)`` where ``|W * s_w| > 0.5``, else 0. Works through the rows in blocks,
+    so a memory-mapped tensor is read twice but never held whole. Raises ``ValueError`` if
+    it holds NaN or infinity."""
     rows, cols = w.shape
     step = max(1, _QUANT_CHUNK // max(cols, 1))
     total = 0.0
     for r0 in range(0, rows, step):
-        total += float(np.abs(np.asarray(w[r0:r0 + step], dtype=np.float64)).sum())
+        total += float(np.abs(_float_block(w, r0, r0 + step)).sum(dtype=np.float64))
     if not math.isfinite(total):
         raise ValueError("holds NaN or infinity")
     scale = 1.0 / max(total / (rows * cols), SCALE_FLOOR)
     codes = np.empty((rows, cols), dtype=np.int8)
     for r0 in range(0, rows, step):
-        block = np.asarray(w[r0:r0 + step], dtype=np.float64) * scale
-        codes[r0:r0 + step] = np.clip(np.rint(block), -1, 1)
+        v = _float_block(w, r0, r0 + step) * np.float64(scale)  # float64 products
+        codes[r0:r0 + step] = (v > 0.5).view(np.int8) - (v < -0.5).view(np.int8)
     return codes, scale
 
 
@@ -484,11 +491,12 @@ def round_half_away(v: np.ndarray) -> np.ndarray:
     return np.sign(v) * np.floor(np.abs(v) + 0.5)
 
 
-def float_bitlinear(call: BitLinearCall) -> np.ndarray:
+def float_bitlinear(call: BitLinearCall, eps: float = BITLINEAR_EPS) -> np.ndarray:
     """The released ``FusedBitLinear`` forward in float64: RMSNorm with eps 1e-6 and the norm
-    weight, absmax int8 (half away from zero), the ternary codes, ``acc / (s_x s_w)``."""
+    weight, absmax int8 (half away from zero), the ternary codes, ``acc / (s_x s_w)``.
+    (``eps`` is a parameter only to measure what dropping it costs.)"""
     x, wts = call.x, call.weights
-    y = x / np.sqrt(np.mean(x * x) + BITLINEAR_EPS) * wts.norm
+    y = x / np.sqrt(np.mean(x * x) + eps) * wts.norm
     s_x = Q_MAX / max(float(np.max(np.abs(y))), SCALE_FLOOR)
     q = np.clip(round_half_away(y * s_x), -128, 127)
     return ternary_product(wts.codes, q).astype(np.float64) / (s_x * wts.scale)

@@ -426,27 +426,15 @@ class NormBitLinear:
         return np.asarray(acc, dtype=np.float64) * factor / w_scale
 
 
-_PRODUCT_CHUNK = 1 << 22  #: elements of the float32 working block of :func:`ternary_product`
-
-
 def ternary_product(codes: np.ndarray, q: npt.ArrayLike) -> np.ndarray:
     """``codes @ q`` for ternary ``codes`` (M x K, any integer dtype, values in {-1, 0, 1})
     and int8-range ``q`` (K), exactly, as int64.
 
-    Works in float32 blocks of rows (BLAS): every partial sum is an integer of magnitude at
-    most ``128 * K``, exact in float32 while ``K <= 2**17``, so the result equals the integer
-    sum whatever order the BLAS adds in. Larger ``K`` falls back to int64 blocks. The
-    codes are never copied whole, so billion-weight matrices need no extra memory."""
+    ``numpy.einsum`` with an integer accumulator: the operands are widened in small buffered
+    blocks, never whole, so a billion-weight int8 matrix needs no extra memory. The sum is
+    accumulated in int32 while it cannot overflow (``|sum| <= 128 K < 2**31``), else int64."""
     qa = np.asarray(q)
     if codes.ndim != 2 or qa.ndim != 1 or codes.shape[1] != qa.shape[0]:
         raise ValueError(f"shapes do not chain: codes {codes.shape}, q {qa.shape}")
-    m, k = codes.shape
-    exact_f32 = k <= 1 << 17
-    work = np.float32 if exact_f32 else np.int64
-    qw = qa.astype(work)
-    out = np.empty(m, dtype=np.int64)
-    rows = max(1, _PRODUCT_CHUNK // max(k, 1))
-    for r0 in range(0, m, rows):
-        block = codes[r0:r0 + rows].astype(work)
-        out[r0:r0 + rows] = (block @ qw).astype(np.int64)
-    return out
+    acc = np.int32 if codes.shape[1] < (1 << 24) else np.int64
+    return np.einsum("ij,j->i", codes, qa.astype(acc), dtype=acc).astype(np.int64)
