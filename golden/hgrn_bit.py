@@ -522,11 +522,16 @@ class IntegerBitLinear:
             cached = self._norms[call.weights] = self.arith.norm_weight(call.weights.norm)
         return cached
 
+    def device_inputs(self, call: BitLinearCall) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the device receives for a call: input mantissas ``m``, norm weight mantissas
+        ``v`` and the ternary codes (M x K, int8). An RTL backend sends these, gets back the
+        row sums, ``D`` and ``E``, and hands them to :meth:`rescale`."""
+        return self.arith.mantissas(call.x), self.norm_weight(call)[0], call.weights.codes
+
     def device(self, call: BitLinearCall) -> tuple[np.ndarray, np.ndarray, int, int]:
         """The device's inputs and results: mantissas ``m``, row sums, ``D``, ``E``."""
-        m = self.arith.mantissas(call.x)
-        v, _ = self.norm_weight(call)
-        acc, scale, exp = self.arith.device(m, v, call.weights.codes)
+        m, v, codes = self.device_inputs(call)
+        acc, scale, exp = self.arith.device(m, v, codes)
         return m, acc, scale, exp
 
     def rescale(self, call: BitLinearCall, acc: np.ndarray, scale: int, exp: int

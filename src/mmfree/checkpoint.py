@@ -311,7 +311,8 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read and validate a checkpoint directory (module docstring); nothing is quantised."""
     root = Path(path)
     if not root.is_dir():
-        raise CheckpointError(f"{root}: not a checkpoint folder (no such directory)")
+        why = "a file, not a folder" if root.exists() else "no such directory"
+        raise CheckpointError(f"{root}: not a checkpoint folder ({why})")
     cfg_file = root / CONFIG_NAME
     if not cfg_file.is_file():
         raise CheckpointError(f"{cfg_file}: missing")
