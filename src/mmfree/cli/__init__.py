@@ -4,8 +4,9 @@ One module per group of commands, each with ``add_parser(subparsers)`` and
 ``run(args) -> int``: :mod:`.units` (generate, lint, cosim-unit, synth), :mod:`.run`
 (cosim), :mod:`mmfree.lm` (run), :mod:`.demo`, :mod:`.model` (project, compare, sweep),
 :mod:`.doctor`, :mod:`.board`. :func:`main` runs the chosen command through
-:func:`.errors.run_command`, the one place where expected errors become a one-line ``mmfree: ...`` message and an exit code
-(0 done and every check met, 1 a check failed, 2 bad input or a missing tool).
+:func:`.errors.run_command`, the one place where expected errors become a one-line
+``mmfree: ...`` message and an exit code (0 done and every check met, 1 a check failed,
+2 bad input or a missing tool).
 """
 
 from __future__ import annotations
