@@ -223,13 +223,22 @@ def test_cli_trains_deterministically(tmp_path, capsys):
     assert meta["curve"]["step"] == [3, 6]
     assert train_main(["--evaluate", str(a), "--seq-len", "32", "--tokens", "2",
                        "--prompt", "x"]) == 0
-    assert f"{meta['heldout_bits_per_byte']:.4f}" in capsys.readouterr().out
+    assert f"held-out {meta['heldout_bits_per_byte']:.5f} bits/byte" in capsys.readouterr().out
+
+
+def _float64(jax):
+    """jax's float64 context (``jax.enable_x64`` in current releases)."""
+    if getattr(jax, "enable_x64", None) is not None:
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+    return enable_x64()
 
 
 def test_shipped_checkpoint_matches_golden_reference():
-    """The training model (JAX, float32) and the project's float64 reference
-    (``mmfree.golden.hgrn_bit`` through ``mmfree.checkpoint``) give the same logits for the
-    shipped checkpoint, on held-out text, token by token."""
+    """The training model (JAX) and the project's float64 reference (``mmfree.golden.hgrn_bit``
+    through ``mmfree.checkpoint``) give the same logits for the shipped checkpoint on held-out
+    text, token by token: to rounding in float64; in float32 (as trained) to ~2e-7 except where
+    an int8 activation lands on a rounding boundary and flips (then ~1e-3 from that token on)."""
     jax = pytest.importorskip("jax")
     checkpoint = pytest.importorskip("mmfree.checkpoint")
     hgrn = pytest.importorskip("mmfree.golden.hgrn_bit")
@@ -237,12 +246,11 @@ def test_shipped_checkpoint_matches_golden_reference():
     from mmfree.train.loop import load_checkpoint
     from mmfree.train.model import forward
 
+    jnp = jax.numpy
     cfg, params, tok = load_checkpoint(SHIPPED)
     text = load_corpus(json.loads((SHIPPED / "training.json").read_text())
                        ["hyperparameters"]["holdout_every"]).heldout[0][1]
     ids = tok.encode(text).ids[:48]
-    got = np.asarray(jax.jit(lambda p, i: forward(p, i, cfg)[0])(
-        params, jax.numpy.asarray([ids]))[0], np.float64)
     model = checkpoint.open_checkpoint(SHIPPED).load_model()
     state = model.init_state()
     want = []
@@ -250,7 +258,18 @@ def test_shipped_checkpoint_matches_golden_reference():
         logits, state = hgrn.run_step(model, t, state, hgrn.float_bitlinear)
         want.append(logits)
     want = np.array(want)
-    rel = np.sqrt(np.mean((got - want) ** 2) / np.mean(want ** 2))
-    print(f"relative logit RMS, training model (float32) vs golden reference (float64): {rel:.2e}"
-          f"; argmax agreement {np.mean(got.argmax(-1) == want.argmax(-1)):.3f}")
-    assert rel < 1e-4
+
+    def rel(got):
+        return np.sqrt(np.mean((got - want) ** 2, axis=-1) / np.mean(want ** 2, axis=-1))
+
+    fwd = jax.jit(lambda p, i: forward(p, i, cfg)[0])
+    got32 = np.asarray(fwd(params, jnp.asarray([ids]))[0], np.float64)
+    with _float64(jax):
+        got64 = np.asarray(fwd({k: jnp.asarray(np.asarray(v), jnp.float64)
+                                for k, v in params.items()}, jnp.asarray([ids]))[0])
+    print(f"relative logit RMS vs the golden float64 reference: JAX float64 "
+          f"{np.sqrt(np.mean(rel(got64) ** 2)):.1e}; JAX float32 median over positions "
+          f"{np.median(rel(got32)):.1e}, all positions {np.sqrt(np.mean(rel(got32) ** 2)):.1e}")
+    assert got64.dtype == np.float64 and rel(got64).max() < 1e-12
+    assert np.median(rel(got32)) < 1e-5
+    assert np.mean(got32.argmax(-1) == want.argmax(-1)) >= 0.9

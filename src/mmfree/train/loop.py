@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import time
@@ -16,12 +17,14 @@ from .model import HGRNBitConfig, forward, param_shapes, token_nll
 
 LN2 = math.log(2.0)
 EVAL_BATCH = 16
+PROMPTS = ("The", "Python", "The import statement", "A class definition")
 
 
 class CheckpointError(Exception):
     """A checkpoint directory that cannot be read; the message names the file and key."""
 
 
+@functools.cache
 def _eval_fn(cfg: HGRNBitConfig):
     @jax.jit
     def nll_sum(params: dict, ids: jax.Array, mask: jax.Array) -> jax.Array:
@@ -159,13 +162,21 @@ def heldout_bpb_of_dir(path: Path, args: argparse.Namespace) -> float:
 
 # ---------------------------------------------------------------- generation and reports
 
+@functools.cache
+def _step_fn(cfg: HGRNBitConfig):
+    """One token through the model, state in and out (compiled once per config)."""
+    return jax.jit(lambda p, ids, s: forward(p, ids, cfg, s))
+
+
 def generate(params: dict, cfg: HGRNBitConfig, prompt_ids: list[int], n: int,
              temperature: float = 0.0, top_k: int = 0, seed: int = 0) -> list[int]:
     """``n`` tokens after the prompt, recurrent state carried token by token (greedy when
     ``temperature`` is 0; otherwise top-k sampling from one numpy generator)."""
-    step = jax.jit(lambda p, ids, s: forward(p, ids, cfg, s))
+    step = _step_fn(cfg)
     rng = np.random.default_rng(seed)
-    logits, state = forward(params, jnp.asarray([prompt_ids], jnp.int32), cfg)
+    state = jnp.zeros((cfg.num_hidden_layers, 1, cfg.hidden_size), jnp.float32)
+    for t in prompt_ids:
+        logits, state = step(params, jnp.asarray([[t]], jnp.int32), state)
     out: list[int] = []
     last = np.asarray(logits[0, -1], np.float64)
     for _ in range(n):
@@ -185,7 +196,7 @@ def generate(params: dict, cfg: HGRNBitConfig, prompt_ids: list[int], n: int,
 
 def print_samples(path: Path, args: argparse.Namespace) -> None:
     cfg, params, tok = load_checkpoint(path)
-    for prompt in args.prompt or ("The", "Python", "The import statement", "A class definition"):
+    for prompt in args.prompt or PROMPTS:
         ids = tok.encode(prompt).ids
         for label, temp in (("greedy", 0.0), (f"T={args.temperature}", args.temperature)):
             gen = generate(params, cfg, ids, args.tokens, temp, args.top_k, args.seed)
@@ -206,8 +217,8 @@ def evaluate_dir(path: Path, args: argparse.Namespace) -> int:
     if meta:
         ref = meta.get("heldout_bits_per_byte")
         if ref:
-            rec = f" (training.json records {ref:.4f}: {100 * (bpb - ref) / ref:+.2f} %)"
-    print(f"{path}: held-out {bpb:.4f} bits/byte{rec}")
+            rec = f" (training.json records {ref:.5f}: {100 * (bpb - ref) / ref:+.3f} %)"
+    print(f"{path}: held-out {bpb:.5f} bits/byte{rec}")
     print_samples(path, args)
     return 0
 

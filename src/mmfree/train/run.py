@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import platform
 import shutil
@@ -22,8 +21,6 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_OUT = "hgrn-bit-tiny"
-LN2 = math.log(2.0)
-PROMPTS = ("The", "Python", "The import statement", "A class definition")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="byte-level BPE size (259 = plain bytes, no merges)")
     t = p.add_argument_group("training")
     t.add_argument("--seed", type=int, default=0, help="one seed for init and batches")
-    t.add_argument("--steps", type=int, default=1200)
+    t.add_argument("--steps", type=int, default=600)
     t.add_argument("--batch", type=int, default=16, help="sequences per step")
     t.add_argument("--seq-len", type=int, default=256, help="tokens per sequence")
     t.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate")
@@ -65,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps between held-out evaluations (the loss curve)")
     g = p.add_argument_group("text samples")
     g.add_argument("--prompt", action="append",
-                   help=f"prompt to continue (repeatable; default {list(PROMPTS)})")
+                   help="prompt to continue (repeatable; default: "
+                   "'The', 'Python', 'The import statement', 'A class definition')")
     g.add_argument("--tokens", type=int, default=60, help="tokens generated per prompt")
     g.add_argument("--temperature", type=float, default=0.8,
                    help="sampled continuation's temperature (greedy is always shown too)")
