@@ -131,7 +131,7 @@ def deviation_table(text_bytes: int) -> None:
     print("| model | comparison | steps | rel. logit RMS | max abs diff / RMS | argmax agree "
           "| ppl float | ppl other | ppl diff |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for label, model, n in (("tiny (shipped) d 64, 2 L", tiny, len(ids)),
+    for label, model, n in (("tiny (shipped, trained) d 128, 2 L", tiny, len(ids)),
                             ("random d 512, 4 L", big, min(len(ids), 300))):
         for what, other in (("integer vs float", IntegerBitLinear()),
                             ("float eps 0 vs float", no_eps)):

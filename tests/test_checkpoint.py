@@ -176,14 +176,22 @@ def test_writer_round_trip_single_and_sharded(tmp_path):
     assert not list((tmp_path / "b").glob("*.tmp"))
 
 
-def test_shipped_default_is_reproducible(tmp_path):
-    write_tiny(tmp_path)
+def test_random_tiny_is_reproducible(tmp_path):
+    write_tiny(tmp_path / "a")
+    write_tiny(tmp_path / "b")
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
-        assert (tmp_path / name).read_bytes() == (default_path() / name).read_bytes(), name
-    ckpt = open_checkpoint(default_path())
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    ckpt = open_checkpoint(tmp_path / "a")
     assert ckpt.config == TINY_CONFIG and ckpt.dtypes == ["BF16"]
     assert ckpt.tokenizer.encode("Hi") == [1, ord("H") + 3, ord("i") + 3]
     assert 100_000 < ckpt.nbytes < 500_000
+
+
+def test_shipped_default_opens():
+    ckpt = open_checkpoint(default_path())
+    assert ckpt.config.hidden_size == 128 and ckpt.config.num_hidden_layers == 2
+    assert ckpt.dtypes == ["F32"] and ckpt.tokenizer is not None
+    assert ckpt.nbytes < 2_000_000
 
 
 def _broken(tmp_path, **kw):

@@ -1,19 +1,20 @@
-"""The small default HGRN-Bit checkpoint shipped with mmfree, and the script that makes it.
+"""The default HGRN-Bit checkpoint shipped with mmfree, and a small random one in the same layout.
 
-``src/mmfree/data/hgrn-bit-tiny/`` holds exactly the released layout: ``config.json``,
-``model.safetensors`` (BF16, official tensor names) and ``tokenizer.json``. The weights are
-random (:func:`mmfree.golden.hgrn_bit.random_tensor`, seed :data:`SEED`), so generated text
-is noise; the checkpoint exists so that every command runs with no download, through the same
-loading code a released checkpoint takes. Configuration: :data:`TINY_CONFIG` (d 64, 2 layers,
-MLP width 256 from the released formula, lower bounds on).
+:func:`default_path` is ``src/mmfree/data/hgrn-bit-tiny/``: a d 128, 2-layer HGRN-Bit trained
+offline by ``python -m mmfree.train`` (docs/training.md), in exactly the released layout
+(``config.json``, ``model.safetensors``, ``tokenizer.json``) plus its ``training.json``
+provenance. Every command runs with it and no download, through the same loading code a
+released checkpoint takes.
 
-The tokenizer is Llama-style (``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, then the 256 byte tokens
-``<0x00>`` .. ``<0xFF>``, a BPE model with byte fallback and no merges, ``<s>`` prepended by
-its post-processor): every UTF-8 byte ``b`` of the text is token ``b + 3``.
+:func:`write_tiny` writes a small *random* checkpoint in the same layout, deterministically
+(byte-identical files): :data:`TINY_CONFIG` (d 64, 2 layers, MLP width 256 from the released
+formula, lower bounds on), BF16 weights from :func:`mmfree.golden.hgrn_bit.random_tensor`
+(seed :data:`SEED`), and a Llama-style byte tokenizer (``<unk>`` 0, ``<s>`` 1, ``</s>`` 2,
+then the 256 byte tokens ``<0x00>`` .. ``<0xFF>``, a BPE model with byte fallback and no
+merges, ``<s>`` prepended by its post-processor: every UTF-8 byte ``b`` is token ``b + 3``).
+Tests and benchmarks use it where the weights need not be trained::
 
-Regenerate (deterministic: byte-identical files)::
-
-    python -m mmfree.tiny_checkpoint [DIR]     # default: the package's data folder
+    python -m mmfree.tiny_checkpoint DIR
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def byte_tokenizer() -> Tokenizer:
 
 
 def write_tiny(path: str | Path) -> list[Path]:
-    """Write the default checkpoint into ``path``."""
+    """Write the small random checkpoint (module docstring) into ``path``."""
     return write_checkpoint(path, TINY_CONFIG, lambda name: random_tensor(TINY_CONFIG, SEED,
                                                                           name),
                             dtype="bfloat16", tokenizer=byte_tokenizer())
@@ -66,12 +67,11 @@ def write_tiny(path: str | Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mmfree.tiny_checkpoint",
-                                description="Write the default HGRN-Bit checkpoint.")
-    p.add_argument("dir", nargs="?", help="output folder (default: the package's "
-                                          f"data/{NAME})")
+                                description="Write the small random HGRN-Bit checkpoint "
+                                            "(d 64, 2 layers, byte tokenizer) into DIR.")
+    p.add_argument("dir", help="output folder (created; files in it are replaced)")
     args = p.parse_args(argv)
-    out = Path(args.dir) if args.dir else default_path()
-    for f in write_tiny(out):
+    for f in write_tiny(Path(args.dir)):
         print(f"{f} ({f.stat().st_size:,} bytes)")
     return 0
 
