@@ -128,9 +128,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["IN_WIDTH", "Q_MAX", "RECIP_FRAC", "RSQRT_FRAC", "FixedBitLinear", "QuantResult",
-           "check_mantissas", "dequant_factor", "divide", "isqrt_floor", "quantise", "recip_width",
-           "rsqrt_dividend_width", "rsqrt_width", "scale_width", "to_block_float"]
+__all__ = ["IN_WIDTH", "MANT_BITS", "MAX_DIM", "Q_MAX", "RECIP_FRAC", "RSQRT_FRAC", "WEIGHT_WIDTH",
+           "FixedBitLinear", "NormBitLinear", "NormQuantFormat", "NormQuantResult", "QuantResult",
+           "check_mantissas", "dequant_factor", "divide", "isqrt_floor", "quantise",
+           "quantise_weighted", "recip_width", "rsqrt_dividend_width", "rsqrt_width",
+           "scale_width", "ternary_product", "to_block_float", "weighted_dequant_factor"]
 
 Q_MAX = 127  #: int8 absmax target (BitLinear's ``127 / max|x|``)
 IN_WIDTH = 16  #: default width of the front end's input mantissas

@@ -6,12 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..golden.quantiser import IN_WIDTH, RECIP_FRAC, RSQRT_FRAC, recip_width, rsqrt_dividend_width
+from ..golden.quantiser import (
+    IN_WIDTH,
+    MANT_BITS,
+    RECIP_FRAC,
+    RSQRT_FRAC,
+    WEIGHT_WIDTH,
+    NormQuantFormat,
+    recip_width,
+    rsqrt_dividend_width,
+)
 from .base import Bound, UnitSpec, at_least, ceil_div, ceil_log2, param
 from .ternary_core import LANES, MAX_LANES, MAX_TREE_LEVELS_PER_STAGE, TernaryCoreSpec
 
 __all__ = ["ACT_BITS", "MAX_DIM", "QUANTISER_TREE_LEVELS_PER_STAGE", "BitLinearUnitSpec",
-           "RmsQuantiserSpec"]
+           "NormQuantiserSpec", "RmsQuantiserSpec"]
 
 MAX_DIM = 65536  #: the longest vector the quantiser's buffer may be sized for
 ACT_BITS = 8  #: the quantiser's output (and so the core's activation) width: int8
@@ -75,6 +84,98 @@ class RmsQuantiserSpec(UnitSpec):
 
     def cycle_formula(self) -> str:
         return f"2G + {self.overhead} + 4 with G = ceil(K / {self.lanes}) per vector"
+
+
+@dataclass(frozen=True)
+class NormQuantiserSpec(UnitSpec):
+    """The BitLinear front end with the per-channel RMSNorm weight
+    (:class:`mmfree.hdl.norm_quantiser.NormQuantiser`), bit-exact to
+    :func:`mmfree.golden.quantiser.quantise_weighted`; part of the BitLinear unit.
+
+    Timing (the one place of its formulas; the RTL's docstring, the testbench and the cycle
+    model use them): a vector of ``G`` lane groups takes :meth:`vector_cycles` ``=
+    2G + overhead + QUANT_STAGES + 1`` cycles from its first ``x`` transfer to its last
+    ``q`` transfer with the streams keeping up; :attr:`overhead` is fixed (no data
+    dependence)."""
+
+    name: ClassVar[str] = "norm-quantiser"
+    summary: ClassVar[str] = ("BitLinear front end: RMSNorm with its weight + absmax int8 "
+                              "quantiser")
+    component: ClassVar[str] = "mmfree.hdl.norm_quantiser.NormQuantiser"
+    testbench: ClassVar[str] = "mmfree.sim.tb.norm_quantiser"
+
+    lanes: int = param(LANES, "lane group width (of the input, and of the BitLinear unit's "
+                              "ternary core)", lo=1, hi=MAX_LANES)
+    max_dim: int = param(1024, "longest input vector K (sizes the vector buffer)",
+                         lo=_MAX_DIM, hi=MAX_DIM)
+    in_width: int = param(IN_WIDTH, "signed width of the input mantissas m", lo=2, hi=24)
+    weight_width: int = param(WEIGHT_WIDTH, "signed width of the norm weight mantissas v",
+                              lo=2, hi=24)
+    mant_bits: int = param(MANT_BITS, "P: bits of the normalised magnitudes, R and r (17: "
+                                      "every multiply fits one 18x18 DSP)", lo=9, hi=30)
+
+    #: cycles of the quantise pass from a group's read to its result entering the output
+    #: queue: the buffer read, the coarse and the fine normalising shift, the product
+    #: ``a_i * R`` and its copy (then the rounding, combinational into the queue)
+    QUANT_STAGES: ClassVar[int] = 5
+
+    @property
+    def fmt(self) -> NormQuantFormat:
+        """The golden model's format for these widths."""
+        return NormQuantFormat(self.in_width, self.weight_width, self.mant_bits)
+
+    @property
+    def tree_stages(self) -> Any:
+        """Register stages of the load pipeline's max and adder trees over ``lanes`` values:
+        one per tree level, ``ceil(log2 lanes)`` (0 for one lane)."""
+        return ceil_log2(self.lanes)
+
+    @property
+    def recip_cycles(self) -> Any:
+        """Iterations of the ``R`` division: ``P`` quotient bits."""
+        return self.mant_bits
+
+    @property
+    def root_div_cycles(self) -> Any:
+        """Iterations of the ``2**(2S) / N'`` division: ``2P - 1`` quotient bits."""
+        return 2 * self.mant_bits - 1
+
+    @property
+    def isqrt_cycles(self) -> Any:
+        """Iterations of the square root of the ``(2P - 1)``-bit quotient: ``P``."""
+        return self.mant_bits
+
+    @property
+    def overhead(self) -> Any:
+        """Cycles from the transfer of a vector's last input group to the transfer of its
+        ``scale`` (``scale`` ready): the load pipeline to the accumulators' last update and
+        the cycle after it (group register, products and squares, their copies, magnitudes,
+        the tree stages, the accumulators: ``5 + tree_stages``); the normalisation
+        (leading-one detection, shift amounts and ``E``, coarse and fine shifts: 4); one to
+        start the dividers and the longer division (``max(P, 2P - 1)``: ``2P - 1``); one to
+        start the square root and the root (``P``); the root's copy, the product
+        ``D = Â * r`` and the ``scale`` register (3)."""
+        divide = at_least(self.root_div_cycles, self.recip_cycles)
+        return (5 + self.tree_stages) + 4 + (1 + divide) + (1 + self.isqrt_cycles) + 3
+
+    @property
+    def latency(self) -> Any:
+        return self.overhead
+
+    def vector_cycles(self, groups: Any) -> Any:
+        """Cycles from a vector's first ``x`` transfer to its last ``q`` transfer, with the
+        streams keeping up: ``G`` loads, the overhead (to the ``scale`` transfer), one cycle
+        to the first read, the quantise pass's :attr:`QUANT_STAGES`, the output queue's
+        register, ``G`` groups (one per cycle): ``2G + overhead + QUANT_STAGES + 1``."""
+        return groups + self.overhead + self.QUANT_STAGES + 1 + groups
+
+    def top_name(self) -> str:
+        return (f"mmfree_norm_quantiser_l{self.lanes}_k{self.max_dim}_i{self.in_width}"
+                f"_w{self.weight_width}_p{self.mant_bits}")
+
+    def cycle_formula(self) -> str:
+        return (f"2G + {self.overhead} + {self.QUANT_STAGES + 1} with G = ceil(K / "
+                f"{self.lanes}) per vector")
 
 
 @dataclass(frozen=True)
