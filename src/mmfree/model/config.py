@@ -8,12 +8,12 @@ TOML files (:func:`load_toml`) with schema checks whose errors name the offendin
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..golden.tiny_model import glu_size
 from ..spec import TernaryCoreSpec
 
 __all__ = [
@@ -42,6 +42,12 @@ __all__ = [
     "model_from_value",
     "workload_from_dict",
 ]
+
+
+def glu_size(d: int) -> int:
+    """The MatMul-free LM's GLU width, ``256 * ceil((8d/3) / 256)`` (the reference config's
+    ``intermediate_size`` formula for ``hidden_ratio`` 4)."""
+    return 256 * math.ceil(8 * d / 3 / 256)
 
 SOURCES = ("measured", "cited", "assumed")
 

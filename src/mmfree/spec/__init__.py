@@ -11,12 +11,12 @@ testbenches, the cycle model and the CLI all read it.
 from __future__ import annotations
 
 from .base import Bound, Param, UnitSpec, check_int, param
-from .bitlinear_unit import MAX_DIM, BitLinearUnitSpec, NormQuantiserSpec, RmsQuantiserSpec
+from .bitlinear_unit import MAX_DIM, BitLinearUnitSpec, NormQuantiserSpec
 from .tensor_core import TILE, SparseDecodeSpec, SparseTensorCoreSpec, TensorCoreSpec
 from .ternary_core import LANES, MAX_LANES, TernaryCoreSpec, ternary_latency
 
 __all__ = ["LANES", "MAX_DIM", "MAX_LANES", "TILE", "UNITS", "BitLinearUnitSpec", "Bound",
-           "NormQuantiserSpec", "Param", "RmsQuantiserSpec", "SparseDecodeSpec",
+           "NormQuantiserSpec", "Param", "SparseDecodeSpec",
            "SparseTensorCoreSpec", "TensorCoreSpec", "TernaryCoreSpec", "UnitSpec", "check_int",
            "param", "spec_for",
            "ternary_latency"]
