@@ -91,10 +91,10 @@ class NormQuantiser(wiring.Component):
     operands and product). ``scale`` is valid a fixed
     :attr:`~mmfree.spec.NormQuantiserSpec.overhead` cycles after the last group's transfer.
     After its transfer the ``G`` groups are read back through a free-running pipeline
-    (buffer read; coarse and fine shift; the product ``a_i R`` and its copy; round into
-    the output queue, :class:`~mmfree.hdl.credit_queue.CreditQueue`: a group is read only
-    while the queue has room for it) and leave one per cycle while ``q`` is ready, the first
-    ``QUANT_STAGES + 2`` cycles after the ``scale`` transfer
+    (buffer read and its register; coarse and fine shift; the product ``a_i R`` and its
+    copy; round into the output queue, :class:`~mmfree.hdl.credit_queue.CreditQueue`: a
+    group is read only while the queue has room for it) and leave one per cycle while ``q``
+    is ready, the first ``QUANT_STAGES + 2`` cycles after the ``scale`` transfer
     (:meth:`~mmfree.spec.NormQuantiserSpec.vector_cycles` ``= 2G + overhead +
     QUANT_STAGES + 1``). ``x`` is not ready from the last group's transfer until the last
     group has been read back (the next vector may load while the last ``q`` groups drain).
@@ -234,25 +234,31 @@ class NormQuantiser(wiring.Component):
 
         # --- quantise pass (free-running, credits from the output queue) ---------------------
         m.submodules.outq = outq = CreditQueue(q_layout(n), CreditQueue.depth_for(
-            NormQuantiserSpec.QUANT_STAGES))  # a group read in t is put in t + QUANT_STAGES
+            NormQuantiserSpec.QUANT_STAGES + 1))  # a group read in t may leave in t + 7
         wiring.connect(m, outq.o, wiring.flipped(self.q))
         rcount = Signal(range(groups))
         count = Signal(range(groups))  # input groups of the vector being loaded
         groups_m1 = Signal(range(groups))  # G - 1 of the vector being emitted
         issue = st["quant"] & outq.may_take
         m.d.comb += rd.addr.eq(rcount)
-        qv = [Signal(name=f"q{k}_valid") for k in range(1, 6)]
-        ql = [Signal(name=f"q{k}_last") for k in range(1, 6)]
+        stages = NormQuantiserSpec.QUANT_STAGES
+        qv = [Signal(name=f"q{k}_valid") for k in range(1, stages + 1)]
+        ql = [Signal(name=f"q{k}_last") for k in range(1, stages + 1)]
         m.d.sync += [qv[0].eq(issue), ql[0].eq(rcount == groups_m1)]
         m.d.sync += [a.eq(b) for a, b in zip(qv[1:] + ql[1:], qv[:-1] + ql[:-1], strict=True)]
         recip_op = Signal(p)  # a free-running copy of R: the multipliers' operand register
         m.d.sync += recip_op.eq(recip)
+        # the buffer's output, registered: a block RAM's clock-to-output time (5.8 ns on
+        # ECP5 without its own output register) leaves no room for logic behind it
+        read = Signal(data.ArrayLayout(lane, n))
+        m.d.sync += read.eq(rd.data)
         q_next = []
         for i in range(n):
-            # q1: coarse shift, q2: fine shift (a_i), q3: a_i * R, q4: its copy, then round
-            _, a_i = shift_right_staged(m, rd.data[i].mag << (p - 1), a_by, p, f"a{i}")
-            neg = [Signal(name=f"q{k}_neg{i}") for k in range(2, 6)]
-            m.d.sync += [neg[0].eq(rd.data[i].neg),
+            # q1: the read register, q2: coarse shift, q3: fine shift (a_i), q4: a_i * R,
+            # q5: its copy, then round
+            _, a_i = shift_right_staged(m, read[i].mag << (p - 1), a_by, p, f"a{i}")
+            neg = [Signal(name=f"q{k}_neg{i}") for k in range(3, stages + 1)]
+            m.d.sync += [neg[0].eq(read[i].neg),
                          *(a.eq(b) for a, b in zip(neg[1:], neg[:-1], strict=True))]
             # the product from its rounding bit (f - 1) up: 2P - f + 1 = 9 bits
             scaled = Signal(2 * p - f + 1, name=f"q3_prod{i}")
@@ -264,9 +270,9 @@ class NormQuantiser(wiring.Component):
             mag = Signal(7, name=f"q_mag{i}")  # min(127, rounded): never acts (a_i <= Â)
             m.d.comb += mag.eq(Mux(rounded[7:].any(), Q_MAX, rounded[:7]))
             q = Signal(signed(ACT_BITS), name=f"q_out{i}")
-            m.d.comb += q.eq(Mux(neg[3], -mag, mag))
+            m.d.comb += q.eq(Mux(neg[-1], -mag, mag))
             q_next.append(q)
-        m.d.comb += [outq.take.eq(issue), outq.put.eq(qv[4]), outq.data.last.eq(ql[4]),
+        m.d.comb += [outq.take.eq(issue), outq.put.eq(qv[-1]), outq.data.last.eq(ql[-1]),
                      *(outq.data.data[i].eq(q_next[i]) for i in range(n))]
 
         # --- control -----------------------------------------------------------------------

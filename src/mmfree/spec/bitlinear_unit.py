@@ -46,9 +46,9 @@ class NormQuantiserSpec(UnitSpec):
                                       "every multiply fits one 18x18 DSP)", lo=9, hi=30)
 
     #: cycles of the quantise pass from a group's read to its result entering the output
-    #: queue: the buffer read, the coarse and the fine normalising shift, the product
-    #: ``a_i * R`` and its copy (then the rounding, combinational into the queue)
-    QUANT_STAGES: ClassVar[int] = 5
+    #: queue: the buffer read and its register, the coarse and the fine normalising shift,
+    #: the product ``a_i * R`` and its copy (then the rounding, combinational into the queue)
+    QUANT_STAGES: ClassVar[int] = 6
 
     @property
     def fmt(self) -> NormQuantFormat:
