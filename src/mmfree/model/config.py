@@ -146,11 +146,11 @@ def builtin_names() -> list[str]:
 
 
 #: unit of every tagged hardware coefficient, by its configuration name
-UNITS = {"clock_mhz": "MHz", "dram_gbps_per_channel": "GB/s", "dram_efficiency": "1",
+UNITS = {"clock_mhz": "MHz", "dram_gbps_per_channel": "GB/s", "dram_efficiency": "fraction",
          "dram_pj_per_bit": "pJ/bit", "static_w": "W", "dram_background_w": "W",
          "board_w": "W", "elementwise_per_cycle": "element ops/cycle",
          "e_elementwise_pj": "pJ/element op", "e_sram_pj_per_bit": "pJ/bit",
-         "max_utilisation": "1"}
+         "max_utilisation": "fraction"}
 
 
 @dataclass(frozen=True)
