@@ -180,8 +180,7 @@ class HardwareConfig:
     dram_capacity_gib: float = 32.0
     dram_pj_per_bit: Q | None = None  #: None: the DRAM technology's
     #: element operations per cycle of the element-wise unit (its lanes)
-    elementwise_per_cycle: Q = field(default_factory=lambda: Q(
-        16, "assumed", "element-wise unit width, until the vector unit (issue 13) is built"))
+    elementwise_per_cycle: Q = field(default_factory=lambda: _ew(16))
     elementwise_overlap: bool = False  #: element-wise work overlaps the matrix work
     overlap: bool = True  #: weight fetch overlaps compute
     static_w: Q | None = None  #: None: the device's static power
@@ -262,6 +261,14 @@ _MICRON_DDR4_X16 = ("Micron MTA4ATF51264AZ Table 13 (4 x 8Gb x16, DDR4-2400): ID
                     "1.2 V + IPP3N 12 mA x 2.5 V")
 _DDR3_CHIP = ("Micron 2 Gb DDR3 x8 IDD3N 45 mA x 1.5 V = 68 mW per chip (as in "
               "mmfree.model.devices DDR3)")
+
+
+def _ew(lanes: int) -> Q:
+    """The element-wise unit's width (assumed until the vector unit exists)."""
+    return Q(lanes, "assumed", "element-wise unit width, until the vector unit (issue 13) is "
+                               "built")
+
+
 _ISSUE17 = "issue 17's figure for the open KV260 MMfreeLM-370M design (primary source not found)"
 
 PRESETS: dict[str, HardwareConfig] = {
@@ -274,8 +281,7 @@ PRESETS: dict[str, HardwareConfig] = {
         dram_gbps_per_channel=Q(19.2, "cited", "D5005: 4 x DDR4-2400, 64-bit, 19.2 GB/s each"),
         dram_efficiency=Q(0.7, "assumed", "DDR4 sustained/peak for long bursts"),
         dram_capacity_gib=32,
-        elementwise_per_cycle=Q(16, "assumed", "element-wise unit width until the vector unit "
-                                               "(issue 13) is built"),
+        elementwise_per_cycle=_ew(16),
         dram_background_w=Q(4 * 9 * 0.0591, "derived",
                             f"4 channels x 9 chips (8 GB x72 with ECC of 8Gb x8 parts, assumed) "
                             f"x {_MICRON_DDR4_X8}"),
@@ -293,8 +299,7 @@ PRESETS: dict[str, HardwareConfig] = {
                                                "(issue 17)"),
         dram_efficiency=Q(0.7, "assumed", "DDR4 sustained/peak for long bursts"),
         dram_capacity_gib=4,
-        elementwise_per_cycle=Q(8, "assumed", "element-wise unit width until the vector unit "
-                                              "(issue 13) is built"),
+        elementwise_per_cycle=_ew(8),
         dram_background_w=Q(0.188 * 1.2 + 0.012 * 2.5, "derived", _MICRON_DDR4_X16),
         board_w=Q(2.0, "assumed", "processing system (quad Cortex-A53 running Linux), carrier "
                                   "peripherals and regulator losses; not measured; range "
@@ -308,8 +313,7 @@ PRESETS: dict[str, HardwareConfig] = {
         dram_gbps_per_channel=Q(1.6, "assumed", "a 16-bit DDR3-800 board memory"),
         dram_efficiency=Q(0.6, "assumed", "small-controller DDR3 efficiency"),
         dram_capacity_gib=0.5,
-        elementwise_per_cycle=Q(4, "assumed", "element-wise unit width until the vector unit "
-                                              "(issue 13) is built"),
+        elementwise_per_cycle=_ew(4),
         dram_background_w=Q(0.068, "derived", f"one x16 DDR3 chip, {_DDR3_CHIP}"),
         board_w=Q(0.3, "assumed", "regulators and board peripherals; not measured")),
     "ulx3s-85f": HardwareConfig(
@@ -321,8 +325,7 @@ PRESETS: dict[str, HardwareConfig] = {
         dram_gbps_per_channel=Q(0.4, "assumed", "ULX3S: one 32 MB 16-bit SDR SDRAM at 200 MHz"),
         dram_efficiency=Q(0.6, "assumed", "SDR SDRAM row switching and refresh"),
         dram_capacity_gib=32 / 1024,
-        elementwise_per_cycle=Q(4, "assumed", "element-wise unit width until the vector unit "
-                                              "(issue 13) is built"),
+        elementwise_per_cycle=_ew(4),
         dram_background_w=Q(0.13, "assumed", "one 3.3 V SDRAM's standby, ~40 mA; not measured"),
         board_w=Q(0.3, "assumed", "regulators, USB interface, ESP32 held in reset; not "
                                   "measured")),
@@ -335,8 +338,7 @@ PRESETS: dict[str, HardwareConfig] = {
         dram_gbps_per_channel=Q(1.33, "assumed", "Arty A7: 256 MB 16-bit DDR3L at 667 MT/s"),
         dram_efficiency=Q(0.6, "assumed", "small-controller DDR3 efficiency"),
         dram_capacity_gib=0.25,
-        elementwise_per_cycle=Q(2, "assumed", "element-wise unit width until the vector unit "
-                                              "(issue 13) is built"),
+        elementwise_per_cycle=_ew(2),
         dram_background_w=Q(0.068, "derived", f"one x16 DDR3L chip, {_DDR3_CHIP} (1.35 V "
                                               "lowers it)"),
         board_w=Q(0.3, "assumed", "USB-UART, Ethernet PHY, regulators; not measured")),
@@ -351,8 +353,7 @@ PRESETS: dict[str, HardwareConfig] = {
                                                  "channels x 14.375 GB/s = 460 GB/s"),
         dram_efficiency=Q(0.8, "assumed", "HBM sustained/peak"),
         dram_capacity_gib=8,
-        elementwise_per_cycle=Q(128, "assumed", "element-wise unit width until the vector "
-                                                "unit (issue 13) is built"),
+        elementwise_per_cycle=_ew(128),
         dram_background_w=Q(2.0, "assumed", "two HBM2 stacks' standby; no figure found"),
         board_w=Q(15.0, "assumed", "Alveo card: PCIe, QSFP28, satellite controller, fans and "
                                    "regulator losses; not measured; range 8-30 W")),
