@@ -40,7 +40,8 @@ class Published:
 
 PUBLISHED = [
     Published("Intel FPGA PAC D5005 (paper)", "d5005", "1.3B", 1 / 0.042, 13.0, "card",
-              "Zhu et al. 2406.02528: 42 ms/token, ~13 W"),
+              "Zhu et al. 2406.02528: 42 ms/token, ~13 W (scope not stated; the card "
+              "assumed)"),
     Published("KV260, open MMfreeLM-370M design", "kv260", "370M", 17.7, None, "card",
               "issue 17: 17.7 tokens/s at 250 MHz (measured)"),
     Published("KV260, TeLLMe v2 (ternary LLM)", "kv260", "370M", None, 5.0, "card",
