@@ -130,7 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .hdl.synth import SynthesisError, run_flow
+    from .hdl.synth import SynthesisError, run_flow, xilinx_luts
     unit, params = _unit(args), _params(args)
     top = unit.top_name(params)
     try:
@@ -143,6 +143,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
           + (", every port registered" if report.registered_ports else "")
           + (" [cached]" if report.cached else f" [{report.seconds:.0f} s]"))
     print("  Yosys cells: " + ", ".join(f"{k} {v}" for k, v in sorted(report.cells.items())))
+    if args.target == "xilinx-7":
+        print(f"  LUTs (LUT1-LUT6 and INV, flattened): {xilinx_luts(report.cells)}")
     if report.utilization:
         print("  placed: " + ", ".join(f"{k} {u}/{a}" for k, (u, a) in
                                        sorted(report.utilization.items()) if u))
