@@ -164,10 +164,14 @@ class Workload:
 # Each preset's tensor_arrays equals cores * lanes / 64: the same number of MAC slots as
 # ternary lanes (the comparison's budget rule, see docs/cycle-model.md).
 
-#: Yosys 0.70 synth_ecp5 of this project's RTL (tests/test_synth.py): a 16-lane ternary core
-#: uses 777 LUT4 (49 per lane); an int8 tensor-core array 35 LUT4 and 64 DSPs (its sums are
-#: 688 CCU2C carry cells and its output FIFO 128 LUT-RAM cells, which LUT4 does not count).
-LUT_PER_LANE = Q(777 / 16, "measured", "Yosys synth_ecp5, 16-lane ternary core: 777 LUT4")
+#: A ternary lane: placed combinational cells (LUT4s and carry-chain halves, the output FIFO's
+#: share included) of a 256-lane core, ECP5-85 speed 6, every port registered, 214 MHz
+#: (docs/fpga-flow.md, efficiency table); an int8 tensor-core array: Yosys 0.70 synth_ecp5,
+#: 35 LUT4 and 64 DSPs (its sums are 688 CCU2C carry cells and its output FIFO 128 LUT-RAM
+#: cells, which LUT4 does not count).
+LUT_PER_LANE = Q(3241 / 256, "measured", "mmfree synth ternary-core --lanes 256 "
+                 "--tree-levels-per-stage 1 --target ecp5-85k --registered-ports: 3241 placed "
+                 "TRELLIS_COMB")
 LUT_PER_ARRAY = Q(35, "measured", "Yosys synth_ecp5, int8 TensorCore: 35 LUT4 (+ 688 CCU2C, "
                   "128 LUT RAM) + 64 DSP")
 
