@@ -450,7 +450,8 @@ def _fold_lut_into_half(half: tuple[str, ...], cell: dict, lut: dict) -> bool:
     return False
 
 
-def pack_ecp5_carries(netlist: dict, top: str) -> dict[str, int]:
+def pack_ecp5_carries(netlist: dict, top: str, fold_luts: bool = True,
+                      reset_inverters: bool = True) -> dict[str, int]:
     """Tidy the carry chains (CCU2C) of a ``synth_ecp5`` netlist before nextpnr, with the
     function unchanged, in three steps:
 
@@ -477,6 +478,7 @@ def pack_ecp5_carries(netlist: dict, top: str) -> dict[str, int]:
     * **Inverted synchronous resets.** A flip-flop whose reset is a LUT4 inverting one
       signal uses the slice's reset inverter (``LSRMUX`` = ``INV``) instead.
 
+    ``fold_luts`` and ``reset_inverters`` switch the last two steps (to measure each one).
     Returns the counts of each change. Every step is local and checked by truth table;
     ``tests/test_synth.py`` proves the netlist before and after equivalent with Yosys.
     """
@@ -529,7 +531,7 @@ def pack_ecp5_carries(netlist: dict, top: str) -> dict[str, int]:
             prm["INIT0"] = format(new, "016b")
             con["CIN"] = ["x"]
             counts["feed_in"] += 1
-    for name in chains:
+    for name in chains if fold_luts else ():
         cell = cells[name]
         for half in halves:
             b = cell["connections"][half[1]][0]
@@ -548,7 +550,8 @@ def pack_ecp5_carries(netlist: dict, top: str) -> dict[str, int]:
                     relink(name, pin, new)
                 counts["luts_folded"] += 1
                 emptied.add(lut_name)
-    for name in sorted(n for n, c in cells.items() if c["type"] == "TRELLIS_FF"):
+    for name in sorted(n for n, c in cells.items()
+                       if c["type"] == "TRELLIS_FF" and reset_inverters):
         ff = cells[name]
         lsr = ff["connections"].get("LSR", ["0"])[0]
         if isinstance(lsr, str) or ff["parameters"].get("LSRMUX", "LSR") != "LSR" \
