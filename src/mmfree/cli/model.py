@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OK, UsageError
+from .errors import CHECK_FAILED, OK, UsageError
 
 __all__ = ["add_parser", "run"]
 
 
 def _model_args(p: argparse.ArgumentParser, workload: bool = True) -> None:
-    p.add_argument("--hw", help="hardware: a preset (d5005, ecp5-85, hbm-fpga) or a TOML "
+    from ..model.config import PRESETS
+    p.add_argument("--hw", help=f"hardware: a preset ({', '.join(PRESETS)}) or a TOML "
                                 "file with a [hardware] section")
     p.add_argument("--config", help="TOML file with [model], [hardware], [workload]")
     if workload:
@@ -56,14 +57,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sw = sub.add_parser("sweep", help="design-space sweep with Pareto fronts",
                         description="Evaluate every combination of lanes x cores x clock x "
                                     "DRAM bandwidth x batch for a MatMul-free model and write "
-                                    "points.csv plus the Pareto fronts of tokens/s vs power "
-                                    "(and vs LUTs, from measured synthesis counts).")
+                                    "points.csv (with a fits column: the design fits the "
+                                    "device's resources and the board's DRAM) plus the Pareto "
+                                    "fronts of the fitting points, tokens/s vs power and vs "
+                                    "LUTs (from measured synthesis counts). Exit 1 if no "
+                                    "point fits.")
     _model_args(sw)
     sw.add_argument("--lanes", default="16,32,64,128,256,512,1024")
     sw.add_argument("--cores", default="1,2,4,8,16")
     sw.add_argument("--clock", default="60,100,150,200,250,300", help="MHz")
     sw.add_argument("--bandwidth", default="1.6,6.4,12.8,25.6,51.2,76.8,153.6,460",
-                    help="DRAM GB/s (one channel of this peak bandwidth)")
+                    help="DRAM GB/s (one channel of this peak bandwidth; the DRAM technology, "
+                         "and its energy per bit, follows it: the board's own, then DDR3, "
+                         "DDR4, HBM2, HBM2e)")
     sw.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128")
     sw.add_argument("-o", "--output", default="out/sweep", help="output folder")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -174,21 +180,26 @@ def sweep(args: argparse.Namespace) -> int:
     dt = time.perf_counter() - t0
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    fronts = {"pareto_power.csv": res.pareto(res.power_w)}
-    if res.luts is not None:
-        fronts["pareto_luts.csv"] = res.pareto(res.luts)
+    fronts = {"pareto_power.csv": res.pareto(res.power_w),
+              "pareto_luts.csv": res.pareto(res.luts)}
+    fields = list(res.rows([0])[0])
     for fname, idx in {"points.csv": np.arange(len(res.tokens_per_s)), **fronts}.items():
-        rows = res.rows(idx)
         with open(out / fname, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w = csv.DictWriter(f, fieldnames=fields)
             w.writeheader()
-            w.writerows(rows)
+            w.writerows(res.rows(idx))
+    n_fit = int(res.fits.sum())
     print(f"{len(res.tokens_per_s)} design points of {model.name} on {hw.name} in "
-          f"{dt:.3f} s; Pareto fronts: " + ", ".join(
-              f"{k} ({len(v)} points)" for k, v in fronts.items()) + f" -> {out}/")
+          f"{dt:.3f} s, {n_fit} fit {hw.dev.part} and its DRAM; Pareto fronts of the fitting "
+          "points: " + ", ".join(f"{k} ({len(v)} points)" for k, v in fronts.items())
+          + f" -> {out}/")
+    if not n_fit:
+        print("mmfree: no design point fits the device and the board's DRAM (see the fits "
+              "column of points.csv)", file=sys.stderr)
+        return CHECK_FAILED
     best = res.rows(fronts["pareto_power.csv"][-1:])[0]
     print(f"fastest on the power front: {best['tokens_per_s']:.1f} tokens/s at "
           f"{best['power_w']:.2f} W (lanes {best['lanes']:.0f}, cores {best['cores']:.0f}, "
-          f"{best['clock_mhz']:.0f} MHz, {best['dram_gbps']:.1f} GB/s, batch "
-          f"{best['batch']:.0f})")
+          f"{best['clock_mhz']:.0f} MHz, {best['dram_gbps']:.1f} GB/s {best['dram_tech']}, "
+          f"batch {best['batch']:.0f})")
     return OK
