@@ -92,7 +92,7 @@ class NormQuantiser(wiring.Component):
     :attr:`~mmfree.spec.NormQuantiserSpec.overhead` cycles after the last group's transfer.
     After its transfer the ``G`` groups are read back through a free-running pipeline
     (buffer read and its register; coarse and fine shift; the product ``a_i R`` and its
-    copy; round into the output queue, :class:`~mmfree.hdl.credit_queue.CreditQueue`: a
+    copy; the rounded value, into the output queue, :class:`~mmfree.hdl.credit_queue.CreditQueue`: a
     group is read only while the queue has room for it) and leave one per cycle while ``q``
     is ready, the first ``QUANT_STAGES + 2`` cycles after the ``scale`` transfer
     (:meth:`~mmfree.spec.NormQuantiserSpec.vector_cycles` ``= 2G + overhead +
@@ -255,22 +255,22 @@ class NormQuantiser(wiring.Component):
         q_next = []
         for i in range(n):
             # q1: the read register, q2: coarse shift, q3: fine shift (a_i), q4: a_i * R,
-            # q5: its copy, then round
+            # q5: its copy, q6: rounded, into the queue
             _, a_i = shift_right_staged(m, read[i].mag << (p - 1), a_by, p, f"a{i}")
-            neg = [Signal(name=f"q{k}_neg{i}") for k in range(3, stages + 1)]
+            neg = [Signal(name=f"q{k}_neg{i}") for k in range(3, stages)]
             m.d.sync += [neg[0].eq(read[i].neg),
                          *(a.eq(b) for a, b in zip(neg[1:], neg[:-1], strict=True))]
             # the product from its rounding bit (f - 1) up: 2P - f + 1 = 9 bits
-            scaled = Signal(2 * p - f + 1, name=f"q3_prod{i}")
-            top = Signal(2 * p - f + 1, name=f"q4_prod{i}")
+            scaled = Signal(2 * p - f + 1, name=f"q4_prod{i}")
+            top = Signal(2 * p - f + 1, name=f"q5_prod{i}")
             m.d.sync += [scaled.eq((a_i * recip_op)[f - 1:]), top.eq(scaled)]
             # round half away from zero on the magnitude: floor((a R + 2**(f-1)) / 2**f)
             rounded = Signal(len(top), name=f"q_round{i}")
             m.d.comb += rounded.eq((top + Const(1, len(top)))[1:])
             mag = Signal(7, name=f"q_mag{i}")  # min(127, rounded): never acts (a_i <= Â)
             m.d.comb += mag.eq(Mux(rounded[7:].any(), Q_MAX, rounded[:7]))
-            q = Signal(signed(ACT_BITS), name=f"q_out{i}")
-            m.d.comb += q.eq(Mux(neg[-1], -mag, mag))
+            q = Signal(signed(ACT_BITS), name=f"q_out{i}")  # registered: the queue's
+            m.d.sync += q.eq(Mux(neg[-1], -mag, mag))  # LUT RAM write follows
             q_next.append(q)
         m.d.comb += [outq.take.eq(issue), outq.put.eq(qv[-1]), outq.data.last.eq(ql[-1]),
                      *(outq.data.data[i].eq(q_next[i]) for i in range(n))]

@@ -47,8 +47,8 @@ class NormQuantiserSpec(UnitSpec):
 
     #: cycles of the quantise pass from a group's read to its result entering the output
     #: queue: the buffer read and its register, the coarse and the fine normalising shift,
-    #: the product ``a_i * R`` and its copy (then the rounding, combinational into the queue)
-    QUANT_STAGES: ClassVar[int] = 6
+    #: the product ``a_i * R`` and its copy, the rounded int8 value
+    QUANT_STAGES: ClassVar[int] = 7
 
     @property
     def fmt(self) -> NormQuantFormat:
