@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..spec import UNITS, BitLinearUnitSpec
 from .errors import OK, UsageError
-from .options import add_sim_option, add_unit_options, simulators
+from .options import add_sim_option, add_unit_options, check_output_dir, simulators
 
 __all__ = ["add_parser", "run"]
 
@@ -37,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sim.model_cosim import size_unit
     from .run import random_model, run_tiny_model
     # every input is checked before anything is written or run
-    model, source = random_model(args.d, args.layers, seed=args.seed)
+    model, source = random_model(args.d, args.layers, seed=args.seed, lanes=args.lanes)
     prompt = list(args.prompt.encode())
     if not prompt or max(prompt) >= model.config.vocab:
         raise UsageError(f"--prompt must be non-empty text of bytes below the model's "
@@ -48,13 +47,13 @@ def run(args: argparse.Namespace) -> int:
         unit = size_unit(model, lanes=args.lanes)
     except (TypeError, ValueError) as e:
         raise UsageError(f"invalid bitlinear-unit parameter: {e}") from None
-    out = Path(args.output)
+    out = check_output_dir("-o/--output", args.output)
     print(f"== 1. Verilog for every unit (default parameters) -> {out}/")
     for name, cls in UNITS.items():
         try:
             paths = write_unit(cls(), out)
         except OSError as e:
-            raise UsageError(f"cannot write to {out}: {e}") from None
+            raise UsageError(f"-o/--output {out}: cannot write: {e.strerror}") from None
         print(f"   {name:20} {paths[0]}")
     print("\n== 2. The tiny MatMul-free LM, every BitLinear on the RTL (Icarus and Verilator)")
     status = run_tiny_model(model, source, f"random, seed {args.seed}", prompt, args.tokens,

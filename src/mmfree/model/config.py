@@ -28,7 +28,9 @@ __all__ = [
     "LUT_PER_ARRAY",
     "LUT_PER_LANE",
     "PRESETS",
+    "RENAMED_PRESETS",
     "SOURCES",
+    "WORKLOAD_LIMITS",
     "ConfigError",
     "HardwareConfig",
     "ModelConfig",
@@ -40,6 +42,7 @@ __all__ = [
     "hardware_from_dict",
     "load_toml",
     "model_from_value",
+    "preset",
     "workload_from_dict",
 ]
 
@@ -212,8 +215,8 @@ PRESETS: dict[str, HardwareConfig] = {
         elementwise_per_cycle=16,
         static_w=Q(10.0, "assumed", "Stratix 10 board-level static power, not measured"),
         luts_per_ternary_lane=LUT_PER_LANE, luts_per_tensor_array=LUT_PER_ARRAY),
-    "ecp5-85": HardwareConfig(
-        name="ecp5-85",
+    "ecp5-85k": HardwareConfig(
+        name="ecp5-85k",
         clock_mhz=Q(100, "assumed", "until the FPGA flow measures Fmax"),
         ternary_cores=1, lanes=256, weight_bits=1.6, tensor_arrays=4,
         sram_mib=0.45, sram_bits_per_cycle=2048,
@@ -239,6 +242,24 @@ PRESETS: dict[str, HardwareConfig] = {
         static_w=Q(25.0, "assumed", "data-centre FPGA card static power"),
         luts_per_ternary_lane=LUT_PER_LANE, luts_per_tensor_array=LUT_PER_ARRAY),
 }
+
+
+#: Presets renamed (old -> new): the old names are errors that name the new one.
+RENAMED_PRESETS = {"ecp5-85": "ecp5-85k"}  # named like the synth target and the ECP5 part
+
+
+def preset(name: str, where: str = "--hw") -> HardwareConfig:
+    """The built-in hardware ``name``; an unknown or renamed one is a :class:`ConfigError`
+    naming ``where``."""
+    if name in PRESETS:
+        return PRESETS[name]
+    if name in RENAMED_PRESETS:
+        raise ConfigError(f"{where}: preset {name!r} was renamed {RENAMED_PRESETS[name]!r}")
+    raise ConfigError(f"{where}: unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+
+
+#: The workload's limits: batch, prompt and generated tokens (TOML and command line).
+WORKLOAD_LIMITS = {"batch": (1, 1 << 16), "prompt": (0, 1 << 20), "generate": (1, 1 << 20)}
 
 
 # --- TOML --------------------------------------------------------------------------------
@@ -282,7 +303,7 @@ def _q(key: str, value: Any, lo: float, hi: float) -> Q:
 def hardware_from_dict(d: dict, where: str = "hardware") -> HardwareConfig:
     """Build a hardware configuration; ``preset = "name"`` starts from a built-in one."""
     d = dict(d)
-    base = PRESETS.get(d.pop("preset", ""), None)
+    base = preset(d.pop("preset"), f"{where}.preset") if "preset" in d else None
     if base is None and "clock_mhz" not in d:
         raise ConfigError(f"{where}: give clock_mhz (or start from a preset: "
                           f"{', '.join(PRESETS)})")
@@ -333,6 +354,8 @@ def model_from_value(value: Any, where: str = "model") -> ModelConfig:
                         integer=True))
     vocab = int(_number(f"{where}.vocab", d.pop("vocab", 32000), 1, 1 << 22, integer=True))
     ternary = d.pop("ternary_linear", False)
+    if not isinstance(ternary, bool):
+        raise ConfigError(f"{where}.ternary_linear: expected true or false, got {ternary!r}")
     name = str(d.pop("name", f"custom-{kind}"))
     if d:
         raise ConfigError(f"{where}: unknown keys {', '.join(sorted(d))}")
@@ -341,8 +364,8 @@ def model_from_value(value: Any, where: str = "model") -> ModelConfig:
 
 def workload_from_dict(d: dict, where: str = "workload") -> Workload:
     d = dict(d)
-    kw = {k: int(_number(f"{where}.{k}", d.pop(k), 1 if k != "prompt" else 0, 1 << 24,
-                         integer=True)) for k in ("batch", "prompt", "generate") if k in d}
+    kw = {k: int(_number(f"{where}.{k}", d.pop(k), *lim, integer=True))
+          for k, lim in WORKLOAD_LIMITS.items() if k in d}
     if d:
         raise ConfigError(f"{where}: unknown keys {', '.join(sorted(d))}")
     return Workload(**kw)

@@ -234,7 +234,8 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
     e["on-chip memory"] = onchip_bits * hw.e_sram_pj_per_bit.value * 1e-12
     e["DRAM"] = dram_bytes * 8 * hw.dram_pj_per_bit.value * 1e-12
     e["static"] = np.asarray(arrays["static_w"]) * time_s
-    ops_count = 2 * sum(np.asarray(op.macs) * k for op, k in zip(ops, mult, strict=True))
+    ops_count = 2 * sum(np.asarray(op.macs, dtype=float) * k  # float: no int64 overflow
+                        for op, k in zip(ops, mult, strict=True))
     return StepResult(ops, compute_cycles, compute_s, dram_bytes, dram_s, onchip_bits,
                       onchip_s, time_s, binding, e, ops_count)
 
