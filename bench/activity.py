@@ -37,7 +37,7 @@ def main() -> int:
     top = f"activity_l{args.lanes}"
     res = cosim.run(build(TernaryCoreSpec(**params)), top, "icarus",
                     "mmfree.sim.tb.ternary_bench", config={**params, "beats": args.beats},
-                    seed=args.seed, waves=True)
+                    seed=args.seed, waves="vcd")
     if res.failed or res.report.get("mismatches"):
         print("simulation failed", file=sys.stderr)
         return 1

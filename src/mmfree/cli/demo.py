@@ -33,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..flow.generate import write_unit
     from ..model import report
+    from ..sim.cosim import build_root as cosim_build_root
     from ..sim.model_cosim import size_unit
     from .run import random_model, run_tiny_model
     # every input is checked before anything is written or run
@@ -62,4 +63,14 @@ def run(args: argparse.Namespace) -> int:
           "mmfree project --help)")
     print(report.preset_table())
     print("\n" + ("demo: all checks passed" if status == OK else "demo: FAILED (see above)"))
+    print(f"""
+Outputs: every unit's Verilog, NAME.md and NAME.json (ports, stream payload fields, latency)
+in {out}/; simulator builds in {cosim_build_root()}/ (reused by the next run).
+Next:
+  mmfree cosim-unit ternary-core --lanes 32 --waves   co-simulate one unit, keep waves.fst
+  mmfree cosim --tokens 16 --json run.json            the tiny LM on the RTL, longer
+  mmfree project --hw ecp5-85k --model 370M           the cycle model on one preset
+  mmfree synth ternary-core --target ecp5-85k         resources and Fmax on an FPGA
+  mmfree doctor                                       check the simulators
+  mmfree COMMAND --help                               every option, with its default""")
     return status

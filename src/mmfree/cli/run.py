@@ -161,7 +161,7 @@ def run_tiny_model(model: TinyModel, source: dict, label: str, prompt: Sequence[
     reference's deviation and a table of each run beside the golden model and the cycle
     model. Returns 0 if every run matched, 1 if one differed, 2 if a simulator is missing.
     ``source`` tells the testbench how to rebuild ``model`` (``label`` describes it)."""
-    from ..flow.toolchain import SimulatorMissing
+    from ..flow.toolchain import ToolMissing
     from ..golden.tiny_model import deviation
     from ..sim.model_cosim import arith, golden_run, run_model
 
@@ -196,7 +196,7 @@ def run_tiny_model(model: TinyModel, source: dict, label: str, prompt: Sequence[
         try:
             result = run_model(model, source, prompt, tokens, sim, unit, waves=waves,
                                progress=progress)
-        except SimulatorMissing as e:
+        except ToolMissing as e:
             print(f"{sim}: not available: {e}")
             status = BAD_INPUT
             continue

@@ -113,7 +113,7 @@ def lint(spec: UnitSpec, args: argparse.Namespace) -> int:
 
 
 def cosim_unit(spec: UnitSpec, args: argparse.Namespace) -> int:
-    from ..flow.toolchain import SimulatorMissing
+    from ..flow.toolchain import ToolMissing
     from ..sim import cosim
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     status = OK
@@ -123,8 +123,8 @@ def cosim_unit(spec: UnitSpec, args: argparse.Namespace) -> int:
     for sim in simulators(args.sim):
         t0 = time.monotonic()
         try:
-            res = cosim.run_unit(spec, sim, seed=seed, waves=args.waves)
-        except SimulatorMissing as e:
+            res = cosim.run_unit(spec, sim, seed=seed, waves=args.waves, ticker=True)
+        except ToolMissing as e:
             print(f"{sim:10} not available: {e}")
             status = BAD_INPUT
             continue
