@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from . import board, demo, doctor, model, run, units
@@ -60,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     A closed standard output (``mmfree project ... | head -1``) ends the command quietly
     with exit 1: it could not finish, but nothing is wrong with the input."""
     args = build_parser().parse_args(argv)
+    # Amaranth warns about components built only for their port layouts (a spec's
+    # description, a sized unit): nothing a user can act on.
+    warnings.filterwarnings("ignore", message=".* created but never used")
     try:
         status = run_command(args.module.run, args)
         sys.stdout.flush()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from .config import PRESETS, HardwareConfig, ModelConfig, Workload, builtin_model
+from .config import PRESETS, HardwareConfig, ModelConfig, Q, Workload, builtin_model
 from .system import Projection, project
 
 
@@ -52,6 +52,25 @@ def _activity(p: Projection) -> float | None:
                   for op in p.decode.ops if op.unit == "ternary")
     busy = ternary / p.hw.clock_mhz.value / 1e6 / _f(p.decode.time_s)
     return ternary_core_power_w(p.hw, min(busy, 1.0))[0]
+
+
+def hardware_used(p: Projection) -> dict[str, dict[str, object]]:
+    """Every hardware value the projection used, with its tag: ``source`` is measured, cited
+    or assumed for a coefficient with provenance; ``preset NAME`` for a plain value equal to
+    the preset's; ``configured`` for one set by a configuration file (a TOML override)."""
+    base = PRESETS.get(p.hw.name)
+    out: dict[str, dict[str, object]] = {}
+    for f in fields(p.hw):
+        if f.name == "name":
+            continue
+        v = getattr(p.hw, f.name)
+        if isinstance(v, Q):
+            out[f.name] = {"value": v.value, "source": v.source, "note": v.note}
+        elif v is not None:
+            same = base is not None and getattr(base, f.name) == v
+            out[f.name] = {"value": v, "source": f"preset {base.name}" if same else "configured",
+                           "note": ""}
+    return out
 
 
 def breakdown(p: Projection) -> list[dict[str, object]]:
@@ -115,20 +134,36 @@ def text(p: Projection) -> str:
         per = f"{r['cycles_per_layer']:,.0f}" if r["cycles_per_layer"] is not None else "-"
         lines.append(f"  {r['operation']:<28} {r['unit']:<12} {per:>14} "
                      f"{r['cycles_total']:>14,.0f} {r['share']:>6.1%}")
+    hw = hardware_used(p)
+    width = max(len(k) for k in hw)
+    lines += ["", f"  hardware used ({p.hw.name}):"] + [
+        f"    {k:<{width}}  {_value(h['value'])}  ({h['source']}"
+        + (f": {h['note']})" if h["note"] else ")") for k, h in hw.items()]
     lines += ["", "  provenance:"] + [f"    {k}: {v}" for k, v in provenance(p).items()]
     lines += [f"  WARNING: {w}" for w in p.warnings]
     return "\n".join(lines)
 
 
+def _value(v: object) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) \
+        else str(v)
+
+
 def to_json(p: Projection) -> str:
-    return json.dumps({"summary": summary(p), "breakdown": breakdown(p),
-                       "provenance": provenance(p)}, indent=2, default=float)
+    return json.dumps({"summary": summary(p), "hardware": hardware_used(p),
+                       "breakdown": breakdown(p), "provenance": provenance(p)}, indent=2,
+                      default=float)
 
 
 def to_csv(p: Projection) -> str:
+    """The report as rows ``section, key, value, source`` (source: the hardware values'
+    tags, as in :func:`hardware_used`; empty elsewhere)."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["section", "key", "value"])
+    w.writerow(["section", "key", "value", "source"])
+    for k, h in hardware_used(p).items():
+        w.writerow(["hardware", k, h["value"], h["source"] + (f": {h['note']}" if h["note"]
+                                                               else "")])
     for k, v in summary(p).items():
         if isinstance(v, dict):
             for kk, vv in v.items():
