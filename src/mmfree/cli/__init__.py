@@ -3,7 +3,8 @@
 One module per group of commands, each with ``add_parser(subparsers)`` and
 ``run(args) -> int``: :mod:`.units` (generate, lint, cosim-unit, synth), :mod:`.run`
 (cosim), :mod:`.demo`, :mod:`.model` (project, compare, sweep), :mod:`.doctor`,
-:mod:`.board`. :func:`main` runs the chosen command through :func:`.errors.run_command`, the
+:mod:`.board`, :mod:`.fusesoc`. :func:`main` runs the chosen command through
+:func:`.errors.run_command`, the
 one place where expected errors become a one-line ``mmfree: ...`` message and an exit code
 (0 done and every check met, 1 a check failed, 2 bad input or a missing tool).
 """
@@ -16,14 +17,14 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from . import board, demo, doctor, model, run, units
+from . import board, demo, doctor, fusesoc, model, run, units
 from .errors import CHECK_FAILED, run_command
 from .options import HelpFormatter
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The command modules, in the order ``mmfree --help`` lists their commands.
-COMMANDS = (units, run, demo, model, doctor, board)
+COMMANDS = (units, run, demo, model, doctor, board, fusesoc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     A closed standard output (``mmfree project ... | head -1``) ends the command quietly
     with exit 1: it could not finish, but nothing is wrong with the input."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fusesoc"] and not {"-h", "--help"} & set(argv[1:2]):
+        # everything after the command is FuseSoC's, options included
+        args = argparse.Namespace(command="fusesoc", module=fusesoc, args=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     # Amaranth warns about components built only for their port layouts (a spec's
     # description, a sized unit): nothing a user can act on.
     warnings.filterwarnings("ignore", message=".* created but never used")
