@@ -13,17 +13,16 @@ def test_project_prints_the_hardware_values_it_used(tmp_path, capsys):
                     'clock_mhz = {value = 150, source = "measured", note = "nextpnr Fmax"}\n')
     assert main(["project", "--hw", str(toml), "--model", "370M"]) == 0
     text = capsys.readouterr().out
-    assert "hardware used (ecp5-85k):" in text
-    lines = {line.split()[0]: line for line in text.split("hardware used")[1].splitlines()[1:]
-             if line.strip()}
+    used = text.split("hardware used (ecp5-85k; tagged coefficients below):\n")[1]
+    lines = {line.split()[0]: line for line in used.split("\n\n")[0].splitlines()}
     assert "512  (configured)" in lines["lanes"]  # the TOML override is visible
     assert "1  (preset ecp5-85k)" in lines["ternary_cores"]
-    assert "150  (measured: nextpnr Fmax)" in lines["clock_mhz"]
+    assert "clock_mhz = 150 MHz (measured: nextpnr Fmax)" in text.split("coefficients:")[1]
 
     assert main(["project", "--hw", str(toml), "--model", "370M", "--json", "-"]) == 0
     hw = json.loads(capsys.readouterr().out)["hardware"]
     assert hw["lanes"] == {"value": 512, "source": "configured", "note": ""}
-    assert hw["clock_mhz"]["source"] == "measured" and hw["static_w"]["source"] == "assumed"
+    assert hw["clock_mhz"]["source"] == "measured" and hw["device"]["value"] == "lfe5u-85f"
 
     out = tmp_path / "p.csv"
     assert main(["project", "--hw", str(toml), "--model", "370M", "--csv", str(out)]) == 0

@@ -61,7 +61,7 @@ def test_pipelining_options_reach_the_projection():
     # 256 lanes: 8 tree levels, one register stage each -> latency 3 + 7 (+1 packed) per row
     # block; the product of every ternary operation gets 7 cycles more per call
     extra = {k: piped[k] - plain[k] for k in plain}
-    assert extra["GLU down"] == 7 and extra["element-wise"] == 0
+    assert extra["GLU down_proj"] == 7 and extra["element-wise"] == 0
     dsp = hardware_from_dict({"preset": "ecp5-85k", "dsp_pipeline": True})
     tf = builtin_model("transformer-370M")
     t_plain, t_dsp = cycles(base, tf), cycles(dsp, tf)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OK, UsageError
+from .errors import CHECK_FAILED, OK, UsageError
 from .options import add_renamed, check_output_dir, check_output_file, int_list, write_output
 
 __all__ = ["add_parser", "run"]
@@ -82,9 +82,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sw = sub.add_parser("sweep", help="design-space sweep with Pareto fronts",
                         description="Evaluate every combination of lanes x cores x clock x "
                                     "DRAM bandwidth x batch for a MatMul-free model and write "
-                                    "points.csv plus the Pareto fronts of tokens/s vs power "
-                                    "(and vs LUTs, from measured synthesis counts). Each list "
-                                    "is comma-separated.")
+                                    "points.csv (with a fits column: the design fits the "
+                                    "device's resources and the board's DRAM) plus the Pareto "
+                                    "fronts of the fitting points, tokens/s vs power and vs "
+                                    "LUTs (from measured synthesis counts). Each list is "
+                                    "comma-separated. Exit 1 if no point fits.")
     _model_args(sw, "sweep")
     sw.add_argument("--lanes", default="16,32,64,128,256,512,1024", metavar="N,N,...",
                     help="ternary lanes per core (whole numbers up to the core's limit)")
@@ -93,7 +95,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--clock", default="60,100,150,200,250,300", metavar="MHZ,...",
                     help="clock frequencies in MHz")
     sw.add_argument("--bandwidth", default="1.6,6.4,12.8,25.6,51.2,76.8,153.6,460",
-                    metavar="GBPS,...", help="DRAM GB/s (one channel of this peak bandwidth)")
+                    metavar="GBPS,...",
+                    help="DRAM GB/s (one channel of this peak bandwidth; the DRAM technology, "
+                         "and its energy per bit, follows it: the board's own, then DDR3, "
+                         "DDR4, HBM2, HBM2e)")
     sw.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128", metavar="N,N,...",
                     help="sequences decoded together")
     sw.add_argument("-o", "--output", default="out/sweep",
@@ -241,22 +246,27 @@ def sweep(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     dt = time.perf_counter() - t0
-    fronts = {"pareto_power.csv": res.pareto(res.power_w)}
-    if res.luts is not None:
-        fronts["pareto_luts.csv"] = res.pareto(res.luts)
+    fronts = {"pareto_power.csv": res.pareto(res.power_w),
+              "pareto_luts.csv": res.pareto(res.luts)}
+    fields = list(res.rows([0])[0])
     for fname, idx in {"points.csv": np.arange(len(res.tokens_per_s)), **fronts}.items():
-        rows = res.rows(idx)
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w = csv.DictWriter(buf, fieldnames=fields)
         w.writeheader()
-        w.writerows(rows)
+        w.writerows(res.rows(idx))
         write_output("-o/--output", str(out / fname), buf.getvalue())
+    n_fit = int(res.fits.sum())
     print(f"{len(res.tokens_per_s)} design points of {model.name} on {hw.name} in "
-          f"{dt:.3f} s; Pareto fronts: " + ", ".join(
-              f"{k} ({len(v)} points)" for k, v in fronts.items()) + f" -> {out}/")
+          f"{dt:.3f} s, {n_fit} fit {hw.dev.part} and its DRAM; Pareto fronts of the fitting "
+          "points: " + ", ".join(f"{k} ({len(v)} points)" for k, v in fronts.items())
+          + f" -> {out}/")
+    if not n_fit:
+        print("mmfree: no design point fits the device and the board's DRAM (see the fits "
+              "column of points.csv)", file=sys.stderr)
+        return CHECK_FAILED
     best = res.rows(fronts["pareto_power.csv"][-1:])[0]
     print(f"fastest on the power front: {best['tokens_per_s']:.1f} tokens/s at "
           f"{best['power_w']:.2f} W (lanes {best['lanes']:.0f}, cores {best['cores']:.0f}, "
-          f"{best['clock_mhz']:.0f} MHz, {best['dram_gbps']:.1f} GB/s, batch "
-          f"{best['batch']:.0f})")
+          f"{best['clock_mhz']:.0f} MHz, {best['dram_gbps']:.1f} GB/s {best['dram_tech']}, "
+          f"batch {best['batch']:.0f})")
     return OK

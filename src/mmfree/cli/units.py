@@ -146,7 +146,7 @@ def cosim_unit(spec: UnitSpec, args: argparse.Namespace) -> int:
 
 
 def synth(spec: UnitSpec, args: argparse.Namespace) -> int:
-    from ..flow.synth import run_flow
+    from ..flow.synth import run_flow, xilinx_luts
     from ..hdl import build
     top = spec.top_name()
     check_output_file("--json", args.json)
@@ -160,6 +160,8 @@ def synth(spec: UnitSpec, args: argparse.Namespace) -> int:
           + (", every port registered" if report.registered_ports else "")
           + (" [cached]" if report.cached else f" [{report.seconds:.0f} s]"))
     print("  Yosys cells: " + ", ".join(f"{k} {v}" for k, v in sorted(report.cells.items())))
+    if args.target == "xilinx-7":
+        print(f"  LUTs (LUT1-LUT6 and INV, flattened): {xilinx_luts(report.cells)}")
     if report.utilization:
         print("  placed: " + ", ".join(f"{k} {u}/{a}" for k, (u, a) in
                                        sorted(report.utilization.items()) if u))

@@ -1,0 +1,478 @@
+"""``mmfree run``: HGRN-Bit (the released MatMul-free LM) from a checkpoint, on a backend.
+
+Library part (usable without the command line):
+
+* :data:`BACKENDS`: how each BitLinear is evaluated. ``float`` is the released arithmetic in
+  float64 (:func:`mmfree.golden.hgrn_bit.float_bitlinear`); ``integer`` the hardware's
+  (:class:`mmfree.golden.hgrn_bit.IntegerBitLinear`). A backend is a callable
+  ``BitLinearCall -> float output``; a new one (the RTL through a simulator) registers a
+  factory here, or drives :func:`mmfree.golden.hgrn_bit.token_step` itself with a
+  :class:`Decoder` (for a simulator that owns the event loop, as cocotb does).
+* :class:`Decoder`: the bookkeeping of one generation (feed the prompt, record the logits of
+  every prompt position, pick each new token, stop at ``n_new`` or end-of-sequence), the same
+  for every driver.
+* :class:`Sampler`: greedy (``argmax``, ties to the lowest id) or temperature / top-k sampling
+  from a seeded generator (reproducible).
+* :func:`generate`, :func:`perplexity`.
+
+The command: see :func:`add_parser` (``mmfree run --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from .golden.hgrn_bit import (
+    BitLinearCall,
+    HGRNBitModel,
+    IntegerBitLinear,
+    float_bitlinear,
+    run_step,
+)
+
+Backend = Callable[[BitLinearCall], np.ndarray]
+
+#: backend name -> factory (model -> backend)
+BACKENDS: dict[str, Callable[[HGRNBitModel], Backend]] = {
+    "float": lambda model: float_bitlinear,
+    "integer": lambda model: IntegerBitLinear(),
+}
+
+
+def make_backend(name: str, model: HGRNBitModel) -> Backend:
+    """A fresh backend by name (:data:`BACKENDS`)."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
+    return BACKENDS[name](model)
+
+
+# --- generation ----------------------------------------------------------------------------------
+
+
+class Sampler:
+    """Chooses the next token from logits: greedy for ``temperature == 0``; otherwise a draw
+    from ``softmax(logits / temperature)`` restricted to the ``top_k`` largest logits
+    (``top_k == 0``: all), by inverse CDF on one ``Generator.random()`` per token, so a seed
+    reproduces the tokens."""
+
+    def __init__(self, temperature: float = 0.0, top_k: int = 0, seed: int | None = None
+                 ) -> None:
+        if not (math.isfinite(temperature) and temperature >= 0):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+        if top_k < 0:
+            raise ValueError(f"top-k must be >= 0, got {top_k}")
+        self.temperature, self.top_k, self.seed = temperature, top_k, seed
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def __call__(self, logits: np.ndarray) -> int:
+        lg = np.asarray(logits, dtype=np.float64)
+        if self.greedy:
+            return int(np.argmax(lg))
+        order = np.argsort(-lg, kind="stable")
+        if self.top_k:
+            order = order[:self.top_k]
+        z = lg[order] / self.temperature
+        p = np.exp(z - z.max())
+        cdf = np.cumsum(p)
+        pick = int(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"))
+        return int(order[min(pick, len(order) - 1)])
+
+
+@dataclass
+class Generation:
+    """One run: the prompt, the generated tokens, the logits after every prompt token
+    (teacher-forced, float64, (positions, vocab)) and whether end-of-sequence ended it."""
+
+    prompt: list[int]
+    tokens: list[int] = field(default_factory=list)
+    prompt_logits: list[np.ndarray] = field(default_factory=list)
+    stopped_at_eos: bool = False
+
+
+class Decoder:
+    """Generation bookkeeping for any driver of :func:`~mmfree.golden.hgrn_bit.token_step`:
+    feed :meth:`next_token`, hand each step's logits to :meth:`observe`, until :attr:`done`.
+    The prompt is fed token by token (its logits are recorded); then each chosen token is
+    fed back, until ``n_new`` tokens exist or ``eos`` was chosen (``eos=None``: never stop
+    early). ``n_new == 0`` runs the prompt only."""
+
+    def __init__(self, prompt: Sequence[int], n_new: int, sampler: Sampler | None = None,
+                 eos: int | None = None) -> None:
+        if not prompt:
+            raise ValueError("the prompt needs at least one token")
+        if n_new < 0:
+            raise ValueError(f"the number of new tokens must be >= 0, got {n_new}")
+        self.n_new, self.eos = n_new, eos
+        self.sampler = sampler or Sampler()
+        self.result = Generation(list(prompt))
+        self._fed = 0  # steps observed
+
+    @property
+    def steps(self) -> int:
+        """Token steps this generation needs at most: prompt + new tokens - 1."""
+        return len(self.result.prompt) + max(self.n_new - 1, 0)
+
+    @property
+    def done(self) -> bool:
+        r = self.result
+        return (self._fed >= len(r.prompt) and (len(r.tokens) >= self.n_new
+                                                or r.stopped_at_eos))
+
+    def next_token(self) -> int:
+        """The token the next step consumes."""
+        r = self.result
+        return r.prompt[self._fed] if self._fed < len(r.prompt) else r.tokens[-1]
+
+    def observe(self, logits: np.ndarray) -> None:
+        """Record a finished step; from the prompt's last token on, each step picks a token."""
+        r = self.result
+        if self._fed < len(r.prompt):
+            r.prompt_logits.append(np.asarray(logits, dtype=np.float64))
+        self._fed += 1
+        if self._fed >= len(r.prompt) and len(r.tokens) < self.n_new:
+            tok = self.sampler(logits)
+            r.tokens.append(tok)
+            if self.eos is not None and tok == self.eos:
+                r.stopped_at_eos = True
+
+
+def generate(model: HGRNBitModel, backend: Backend, prompt: Sequence[int], n_new: int,
+             sampler: Sampler | None = None, eos: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> Generation:
+    """Run the prompt and generate up to ``n_new`` tokens with a synchronous backend."""
+    dec = Decoder(prompt, n_new, sampler, eos)
+    state = model.init_state()
+    step = 0
+    while not dec.done:
+        logits, state = run_step(model, dec.next_token(), state, backend)
+        dec.observe(logits)
+        step += 1
+        if progress is not None:
+            progress(step, dec.steps)
+    return dec.result
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max()
+    return z - math.log(float(np.exp(z).sum()))
+
+
+@dataclass(frozen=True)
+class Perplexity:
+    """Teacher-forced quality of a token sequence: ``predicted`` = tokens scored (all but
+    the first), ``nll`` = their total negative log-likelihood in nats."""
+
+    predicted: int
+    nll: float
+    text_bytes: int
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.nll / self.predicted)
+
+    @property
+    def bits_per_byte(self) -> float:
+        """Total NLL in bits over the text's UTF-8 bytes (comparable across tokenizers)."""
+        return self.nll / math.log(2) / self.text_bytes
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"predicted_tokens": self.predicted, "nll": self.nll,
+                "nll_per_token": self.nll / self.predicted, "perplexity": self.perplexity,
+                "bits_per_byte": self.bits_per_byte}
+
+
+def perplexity(model: HGRNBitModel, backend: Backend, ids: Sequence[int], text_bytes: int,
+               progress: Callable[[int, int], None] | None = None) -> Perplexity:
+    """Score ``ids[1:]`` given their prefixes (one token step per id but the last)."""
+    if len(ids) < 2:
+        raise ValueError("perplexity needs at least two tokens")
+    state = model.init_state()
+    nll = 0.0
+    for pos in range(len(ids) - 1):
+        logits, state = run_step(model, ids[pos], state, backend)
+        nll -= float(log_softmax(logits)[ids[pos + 1]])
+        if progress is not None:
+            progress(pos + 1, len(ids) - 1)
+    return Perplexity(len(ids) - 1, nll, text_bytes)
+
+
+class Progress:
+    """Progress lines on stderr for long runs: silent for the first ``after`` seconds, then
+    one line at most every ``every`` seconds, and a final line if any was printed."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, after: float = 2.0,
+                 every: float = 2.0) -> None:
+        self.label, self.stream = label, stream or sys.stderr
+        self.after, self.every = after, every
+        self.t0 = time.monotonic()
+        self.last = -math.inf
+        self.printed = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and (now - self.t0 < self.after or now - self.last < self.every):
+            return
+        if done >= total and not self.printed:
+            return
+        self.last, self.printed = now, True
+        rate = (now - self.t0) / max(done, 1)
+        print(f"mmfree: {self.label} {done}/{total} ({rate:.3g} s each, "
+              f"{now - self.t0:.0f} s)", file=self.stream, flush=True)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+class InputError(Exception):
+    """Bad input to ``mmfree run``: printed as one line, exit status 2."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``mmfree run``."""
+    p = subparsers.add_parser(
+        "run", help="run HGRN-Bit (the released MatMul-free LM) from a checkpoint",
+        description="Run the released MatMul-free LM (HGRN-Bit) from a Hugging Face checkpoint "
+                    "folder (config.json, model.safetensors or a sharded index, "
+                    "tokenizer.json): feed the prompt, generate tokens (greedy unless "
+                    "--temperature is given) and print them with their text. The backend "
+                    "evaluates every BitLinear: 'float' in the released floating-point "
+                    "arithmetic, 'integer' in the hardware's fixed-point arithmetic "
+                    "(mmfree.golden.quantiser.NormBitLinear); the element-wise work runs on "
+                    "the host in float64. Exit status 2 on bad input.",
+        epilog="Examples: mmfree run --prompt 'Hello'; mmfree run --ids 1,72,105 --tokens 4 "
+               "--logits out.npy --json out.json; mmfree run --perplexity text.txt")
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="checkpoint folder (default: the shipped random tiny model, "
+                        "d 64, 2 layers, byte vocabulary)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--prompt", metavar="TEXT", help="prompt text (needs the checkpoint's "
+                                                      "tokenizer)")
+    src.add_argument("--ids", metavar="LIST",
+                     help="prompt as comma-separated token ids, e.g. 1,72,105 (no tokenizer "
+                          "involved)")
+    p.add_argument("--tokens", type=int, default=16, metavar="N",
+                   help="tokens to generate (default 16; 0: run the prompt only)")
+    p.add_argument("--backend", choices=sorted(BACKENDS), default="integer",
+                   help="how BitLinears are evaluated (default integer)")
+    p.add_argument("--logits", metavar="FILE.npy",
+                   help="write the teacher-forced logits of every prompt position: float32, "
+                        "shape (positions, vocab)")
+    p.add_argument("--json", metavar="FILE",
+                   help="write the results as JSON ('tokens': the generated ids, and more) "
+                        "to FILE ('-': standard output)")
+    p.add_argument("--perplexity", metavar="FILE.txt",
+                   help="report the perplexity (and bits per byte) of a UTF-8 text under the "
+                        "float and the integer pipelines; --prompt/--ids become optional")
+    s = p.add_argument_group("sampling (default: greedy)")
+    s.add_argument("--temperature", type=float, default=0.0, metavar="T",
+                   help="sample from softmax(logits / T); 0 (default) is greedy")
+    s.add_argument("--top-k", type=int, default=0, metavar="K",
+                   help="sample among the K most likely tokens only (default 0: all)")
+    s.add_argument("--seed", type=int, metavar="S",
+                   help="sampling seed (default: random, printed on stderr)")
+    s.add_argument("--ignore-eos", action="store_true",
+                   help="do not stop at the end-of-sequence token (always N tokens)")
+    p.set_defaults(func=run)
+    return p
+
+
+def _parse_ids(text: str, vocab: int) -> list[int]:
+    ids = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            value = int(part)
+        except ValueError:
+            raise InputError(f"--ids: {part!r} is not an integer token id") from None
+        if not 0 <= value < vocab:
+            raise InputError(f"--ids: token id {value} is outside the vocabulary 0..{vocab - 1}")
+        ids.append(value)
+    return ids
+
+
+def _check_output(option: str, path: str | None) -> None:
+    if path is None or (option == "--json" and path == "-"):  # "-": standard output
+        return
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"{option}: folder {parent} does not exist")
+    if Path(path).is_dir():
+        raise InputError(f"{option}: {path} is a folder")
+
+
+def _write_atomic(path: str, write: Callable[[Any], None], binary: bool) -> None:
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.resolve().parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else
+                                                         {"encoding": "utf-8"})) as f:
+            write(f)
+        mask = os.umask(0o22)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _encode(tokenizer: Any, note: str, text: str, vocab: int, what: str) -> list[int]:
+    if tokenizer is None:
+        raise InputError(f"{what} needs a tokenizer: {note}")
+    ids = tokenizer.encode(text)
+    bad = [i for i in ids if not 0 <= i < vocab]
+    if bad:
+        raise InputError(f"{what}: the tokenizer gives token id {bad[0]}, outside the model's "
+                         f"vocabulary 0..{vocab - 1}")
+    return ids
+
+
+def _describe(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``mmfree run``; returns the exit status (errors: one line on stderr, status 2)."""
+    try:
+        return _run(args)
+    except InputError as e:
+        print(f"mmfree: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError, open_checkpoint
+    from .tiny_checkpoint import default_path
+
+    # arguments first: nothing slow happens before they are known to be usable
+    if args.prompt is None and args.ids is None and not args.perplexity:
+        raise InputError("give --prompt TEXT or --ids LIST (or --perplexity FILE.txt)")
+    if args.tokens < 0:
+        raise InputError(f"--tokens must be >= 0, got {args.tokens}")
+    if not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise InputError(f"--temperature must be a finite number >= 0, got {args.temperature}")
+    if args.top_k < 0:
+        raise InputError(f"--top-k must be >= 0, got {args.top_k}")
+    if args.top_k and args.temperature == 0:
+        raise InputError("--top-k samples: give --temperature > 0 too (0 is greedy)")
+    if args.logits and args.prompt is None and args.ids is None:
+        raise InputError("--logits needs a prompt (--prompt or --ids)")
+    for option, path in (("--logits", args.logits), ("--json", args.json)):
+        _check_output(option, path)
+    text = None
+    if args.perplexity:
+        try:
+            text = Path(args.perplexity).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError(f"--perplexity: {args.perplexity} not found") from None
+        except UnicodeDecodeError as e:
+            raise InputError(f"--perplexity: {args.perplexity} is not UTF-8 text "
+                             f"({e.reason} at byte {e.start})") from None
+        except OSError as e:
+            raise InputError(f"--perplexity: cannot read {args.perplexity} ({e.strerror})"
+                             ) from None
+
+    path = Path(args.checkpoint) if args.checkpoint else default_path()
+    try:
+        ckpt = open_checkpoint(path)
+        cfg = ckpt.config
+        prompt: list[int] | None = None
+        if args.ids is not None:
+            prompt = _parse_ids(args.ids, cfg.vocab_size)
+        elif args.prompt is not None:
+            prompt = _encode(ckpt.tokenizer, ckpt.tokenizer_note, args.prompt, cfg.vocab_size,
+                             "--prompt")
+        if prompt is not None and not prompt:
+            raise InputError("the prompt gives no tokens (empty text?)")
+        ppl_ids = (_encode(ckpt.tokenizer, ckpt.tokenizer_note, text, cfg.vocab_size,
+                           "--perplexity") if text is not None else None)
+        if ppl_ids is not None and len(ppl_ids) < 2:
+            raise InputError(f"--perplexity: {args.perplexity} gives {len(ppl_ids)} token(s); "
+                             "at least 2 are needed")
+        model = ckpt.load_model(progress=Progress("quantising matrices"))
+    except CheckpointError as e:
+        raise InputError(str(e)) from None
+
+    label = "the shipped tiny model" if args.checkpoint is None else str(path)
+    print(f"HGRN-Bit {label}: d {cfg.hidden_size}, {cfg.num_hidden_layers} layers, vocab "
+          f"{cfg.vocab_size}, MLP {cfg.intermediate}, {'/'.join(ckpt.dtypes)}, "
+          f"{len(cfg.bitlinears())} BitLinears per token; tokenizer: {ckpt.tokenizer_note}")
+    out: dict[str, Any] = {"checkpoint": str(path), "backend": args.backend,
+                           "config": {"hidden_size": cfg.hidden_size,
+                                      "num_hidden_layers": cfg.num_hidden_layers,
+                                      "vocab_size": cfg.vocab_size,
+                                      "intermediate_size": cfg.intermediate}}
+    decode = ckpt.tokenizer.decode if ckpt.tokenizer is not None else None
+    try:
+        if prompt is not None:
+            seed = args.seed
+            if args.temperature > 0 and seed is None:
+                seed = random.randrange(1 << 31)
+                print(f"mmfree: sampling seed {seed} (replay with --seed {seed})",
+                      file=sys.stderr)
+            sampler = Sampler(args.temperature, args.top_k, seed)
+            eos = None if args.ignore_eos else cfg.eos_token_id
+            t0 = time.monotonic()
+            gen = generate(model, make_backend(args.backend, model), prompt, args.tokens,
+                           sampler, eos, Progress("token step"))
+            wall = time.monotonic() - t0
+            print(f"backend {args.backend}: prompt {len(prompt)} tokens {prompt}")
+            stop = " (stopped at end-of-sequence)" if gen.stopped_at_eos else ""
+            print(f"generated {len(gen.tokens)} tokens{stop}: {gen.tokens}")
+            if decode is not None:
+                print(f"text: {_describe(decode(gen.tokens))}")
+            steps = len(prompt) + max(len(gen.tokens) - 1, 0)
+            print(f"{steps} token steps in {wall:.2f} s ({wall / steps:.3g} s per step)")
+            out.update({"prompt_ids": prompt, "tokens": gen.tokens,
+                        "stopped_at_eos": gen.stopped_at_eos,
+                        "sampling": {"temperature": args.temperature, "top_k": args.top_k,
+                                     "seed": seed}})
+            if decode is not None:
+                out["text"] = decode(gen.tokens)
+            if args.logits:
+                logits = np.stack(gen.prompt_logits).astype(np.float32)
+                _write_atomic(args.logits, lambda f: np.save(f, logits), binary=True)
+                print(f"logits of {logits.shape[0]} positions -> {args.logits} "
+                      f"(float32, shape {list(logits.shape)})")
+        if ppl_ids is not None:
+            assert text is not None
+            nbytes = len(text.encode("utf-8"))
+            res = {name: perplexity(model, make_backend(name, model), ppl_ids, nbytes,
+                                    Progress(f"perplexity ({name})"))
+                   for name in ("float", "integer")}
+            print(f"perplexity of {args.perplexity}: {len(ppl_ids)} tokens, {nbytes} bytes")
+            print(f"  {'pipeline':10} {'nll/token':>10} {'perplexity':>12} {'bits/byte':>10}")
+            for name, r in res.items():
+                print(f"  {name:10} {r.nll / r.predicted:10.5f} {r.perplexity:12.5g} "
+                      f"{r.bits_per_byte:10.5f}")
+            diff = res["integer"].perplexity - res["float"].perplexity
+            print(f"  integer - float: perplexity {diff:+.4g} "
+                  f"({100 * diff / res['float'].perplexity:+.3f} %)")
+            out["perplexity"] = {"file": args.perplexity, "tokens": len(ppl_ids),
+                                 "bytes": nbytes} | {n: r.as_dict() for n, r in res.items()}
+    except ValueError as e:  # a non-finite embedding row, a token outside the vocabulary ...
+        raise InputError(str(e)) from None
+    if args.json == "-":
+        print(json.dumps(out, indent=1))
+    elif args.json:
+        _write_atomic(args.json, lambda f: f.write(json.dumps(out, indent=1) + "\n"),
+                      binary=False)
+    return 0

@@ -1,0 +1,5 @@
+"""``python -m mmfree.train``."""
+
+from .run import main
+
+raise SystemExit(main())
