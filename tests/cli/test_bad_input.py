@@ -71,6 +71,7 @@ MATRIX = [
     ("sweep --hw d5005 --generate 64", 2, ["--generate", "--tokens"]),
     ("compare --hw d5005 --size 1.3B", 2, ["--size", "--model"]),
     ("project --hw ecp5-85", 2, ["ecp5-85", "renamed", "ecp5-85k"]),
+    ("sweep --hw arty-a7", 2, ["arty-a7", "renamed", "arty-a7-35t"]),
     ("project --config TOML(old_preset)", 2, ["hardware.preset", "ecp5-85k"]),
 ]
 

@@ -226,7 +226,7 @@ def test_custom_model_keys_round_trip(tmp_path):
 
 
 def test_summary_reports_chip_power_without_dram_and_board():
-    p = project(builtin_model("370M"), PRESETS["arty-a7"], Workload())
+    p = project(builtin_model("370M"), PRESETS["arty-a7-35t"], Workload())
     s = summary(p)
     d = s["power_detail_w"]
     assert np.isclose(s["chip_power_w"], d["device static"] + s["power_w"]["logic"]

@@ -361,8 +361,8 @@ PRESETS: dict[str, HardwareConfig] = {
         dram_background_w=Q(0.13, "assumed", "one 3.3 V SDRAM's standby, ~40 mA; not measured"),
         board_w=Q(0.3, "assumed", "regulators, USB interface, ESP32 held in reset; not "
                                   "measured")),
-    "arty-a7": HardwareConfig(
-        name="arty-a7", device="xc7a35t",
+    "arty-a7-35t": HardwareConfig(
+        name="arty-a7-35t", device="xc7a35t",
         clock_mhz=Q(100, "assumed", "the board's 100 MHz oscillator"),
         ternary_cores=1, lanes=8, weight_bits=1.6, tensor_arrays=1,
         sram_mib=0.2, sram_bits_per_cycle=1024,
@@ -393,7 +393,8 @@ PRESETS: dict[str, HardwareConfig] = {
 
 
 #: Presets renamed (old -> new): the old names are errors that name the new one.
-RENAMED_PRESETS = {"ecp5-85": "ecp5-85k"}  # named like the synth target and the ECP5 part
+RENAMED_PRESETS = {"ecp5-85": "ecp5-85k",  # named like the synth target and the part
+                   "arty-a7": "arty-a7-35t"}  # named like the board (mmfree board)
 
 
 def preset(name: str, where: str = "--hw") -> HardwareConfig:
