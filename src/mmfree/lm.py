@@ -234,7 +234,7 @@ class Progress:
             return
         self.last, self.printed = now, True
         rate = (now - self.t0) / max(done, 1)
-        print(f"mmfree: {self.label} {done}/{total} ({rate:.3g} s each, "
+        print(f"  {self.label} {done}/{total} ({rate:.3g} s each, "
               f"{now - self.t0:.0f} s)", file=self.stream, flush=True)
 
 
@@ -409,7 +409,7 @@ def _run(args: argparse.Namespace) -> int:
                              "at least 2 are needed")
         model = ckpt.load_model(progress=Progress("quantising matrices"))
     except CheckpointError as e:
-        raise InputError(str(e)) from None
+        raise InputError(f"--checkpoint: {e}" if args.checkpoint else str(e)) from None
 
     label = "the shipped tiny model" if args.checkpoint is None else str(path)
     print(f"HGRN-Bit {label}: d {cfg.hidden_size}, {cfg.num_hidden_layers} layers, vocab "

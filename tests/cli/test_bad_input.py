@@ -48,7 +48,7 @@ MATRIX = [
     ("run --ids 1,2 --json FILE/r.json", 2, ["--json"]),
     ("run --ids 1,x", 2, ["--ids"]),
     ("run --ids 1 --tokens -1", 2, ["--tokens"]),
-    ("run --ids 1 --checkpoint FILE/none", 2, ["checkpoint"]),
+    ("run --ids 1 --checkpoint FILE/none", 2, ["--checkpoint"]),
     # 4. wrong results with exit 0
     ("project --hw d5005 --batch 100000000", 2, ["--batch", "1..65536"]),
     ("project --hw d5005 --tokens 0", 2, ["--tokens"]),
