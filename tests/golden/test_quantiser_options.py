@@ -2,6 +2,7 @@
 ``.rounding``): the defaults are the int8 contract, and each option does what it says, checked
 against a float front end written here."""
 
+import itertools
 import math
 
 import numpy as np
@@ -102,5 +103,5 @@ def test_wider_activations_give_closer_outputs(seed):
         return math.sqrt(np.mean((out - exact) ** 2) / np.mean(exact ** 2))
 
     errs = [error(NormQuantFormat(act_bits=b)) for b in (4, 6, 8, 10, 12)]
-    assert all(a > 1.5 * b for a, b in zip(errs, errs[1:], strict=False)), errs
+    assert all(a > 1.5 * b for a, b in itertools.pairwise(errs)), errs
     assert error(NormQuantFormat(rounding="truncate")) > 1.5 * errs[2]
