@@ -264,8 +264,9 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     label = "the shipped trained tiny model" if args.checkpoint is None else str(ckpt_dir)
     print(f"checkpoint: {label}: d {cfg.hidden_size}, {cfg.num_hidden_layers} layers, vocab "
           f"{cfg.vocab_size}, MLP {cfg.intermediate}")
-    print(f"text: the first {n_bytes} of {total} held-out bytes (topics {', '.join(topics)}; "
-          f"the last one cut), {len(ids)} tokens with the checkpoint's tokenizer, "
+    cut = "; the last one cut" if n_bytes < total else ""
+    print(f"text: the first {n_bytes} of {total} held-out bytes (topics {', '.join(topics)}"
+          f"{cut}), {len(ids)} tokens with the checkpoint's tokenizer, "
           f"{len(ids) - 1} predicted; one recurrent state carried across the text")
     print()
 
