@@ -39,7 +39,7 @@ from .toolchain import cache_dir
 __all__ = ["COLUMNS", "Offer", "Point", "explore", "parse_grid", "plot", "points", "read_results",
            "resource_columns", "run_point"]
 
-#: The measured columns of ``results.csv``, after the unit's parameters (see docs/explore.md)
+#: The columns of ``results.csv`` after ``unit`` and its parameters (see docs/explore.md)
 COLUMNS = ("target", "freq_mhz", "registered_ports", "top", "LUT4", "LUT4_eq", "LUT6", "FF",
            "CCU2C", "DSP", "BRAM", "COMB", "fmax_mhz", "met", "fits", "critical_path",
            "seconds", "cached", "problem", "key")
@@ -202,7 +202,7 @@ def resource_columns(report: FlowReport) -> dict[str, Any]:
 
 
 def _row(point: Point, report: FlowReport | None, key: str, error: str = "") -> dict[str, Any]:
-    row: dict[str, Any] = {k: _text(v) for k, v in point.params}
+    row: dict[str, Any] = {"unit": point.unit, **{k: _text(v) for k, v in point.params}}
     row.update(dict.fromkeys(COLUMNS, ""))
     row.update(target=point.target, freq_mhz=f"{point.freq_mhz:g}",
                registered_ports=int(point.registered_ports), key=key)
@@ -230,10 +230,11 @@ def _report(data: dict[str, Any]) -> FlowReport:
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write ``rows`` to ``path`` whole (a temporary file renamed over it)."""
-    fields = list(rows[0]) if rows else list(COLUMNS)
+    fields = list(dict.fromkeys(k for r in rows for k in r)) if rows else list(COLUMNS)
+    fields.sort(key=lambda k: k in COLUMNS)  # parameters (of every unit) first
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
+        w = csv.DictWriter(f, fieldnames=fields, restval="")
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp, path)
@@ -308,10 +309,8 @@ def _client(client: Any, workers: int | None, scheduler: str | None) -> Iterator
 
 def _swept(pts: Sequence[Point]) -> list[str]:
     """The parameters that take more than one value among ``pts``."""
-    if not pts:
-        return []
-    return [name for name, _ in pts[0].params
-            if len({dict(p.params)[name] for p in pts}) > 1]
+    names = dict.fromkeys(name for p in pts for name, _ in p.params)
+    return [name for name in names if len({dict(p.params).get(name) for p in pts}) > 1]
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
