@@ -120,8 +120,10 @@ def explore(spec: UnitSpec, args: argparse.Namespace) -> int:
         (out / ".write-test").unlink()
     except OSError as e:
         raise UsageError(f"-o {args.output}: cannot write there: {e.strerror or e}") from None
-    where = args.scheduler or f"{args.workers or 'default'} local workers"
-    print(f"{len(pts)} points of {args.unit} on {args.target} at {args.freq:g} MHz"
+    from ..flow.cluster import default_workers
+    where = args.scheduler or f"{args.workers or default_workers()} local workers"
+    print(f"{len(pts)} point{'s' if len(pts) != 1 else ''} of {args.unit} on {args.target} "
+          f"at {args.freq:g} MHz"
           + (", ports registered" if args.registered_ports else "") + f" ({where})",
           flush=True)
     t0 = time.monotonic()
