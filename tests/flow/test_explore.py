@@ -4,6 +4,7 @@ loses a worker mid-run, still gets every row, and then reruns entirely from the 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import signal
 import threading
@@ -13,7 +14,7 @@ import pytest
 
 from mmfree.cli import main
 from mmfree.flow import explore as ex
-from mmfree.flow.cluster import connect
+from mmfree.flow.cluster import Progress, connect
 
 
 def test_grid_parses_values_by_parameter_type():
@@ -56,11 +57,12 @@ def _read(path):
 
 
 def test_grid_on_two_workers_survives_a_killed_worker_and_reruns_from_cache(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, capsys):
     """Two tiny ternary cores through synthesis and place-and-route on ECP5-25, on a local
     cluster of two workers: once a worker has been busy for a second, it is killed
     (SIGKILL); every row still arrives (the lost point runs again). The same grid again
-    comes entirely from the cache, with the same figures."""
+    comes entirely from the cache (the command line, on a new cluster), with the same
+    figures."""
     monkeypatch.setenv("MMFREE_CACHE", str(tmp_path / "cache"))  # inherited by the workers
     pts = ex.points("ternary-core", ex.parse_grid("ternary-core", "lanes=1,2"),
                     "ecp5-25k", 100.0)
@@ -90,8 +92,27 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_reruns_from_cache(
         on_disk = _read(tmp_path / "out" / "results.csv")
         assert [r["key"] for r in on_disk] == [r["key"] for r in rows]
 
-        again = ex.explore(pts, tmp_path / "again", progress=False, client=client)
-    assert all(r["cached"] == 1 for r in again)
+    # the same grid from the command line, on a fresh 2-worker cluster: all from the cache
+    assert main(["explore", "ternary-core", "--grid", "lanes=1,2", "--target", "ecp5-25k",
+                 "--workers", "2", "--quiet", "-o", str(tmp_path / "again")]) == 0
+    out = capsys.readouterr().out
+    assert "2 points in" in out and "(0 computed, 2 from the cache)" in out, out
+    again = _read(tmp_path / "again" / "results.csv")
+    assert all(r["cached"] == "1" for r in again)
     for a, b in zip(rows, again, strict=True):
-        assert (a["key"], a["LUT4"], a["FF"], a["fmax_mhz"]) == \
+        assert (a["key"], str(a["LUT4"]), str(a["FF"]), a["fmax_mhz"]) == \
             (b["key"], b["LUT4"], b["FF"], b["fmax_mhz"])
+    assert (tmp_path / "again" / "plot-lanes.png").stat().st_size > 0
+
+
+def test_progress_is_one_line_per_job_off_a_terminal():
+    stream = io.StringIO()
+    bar = Progress(3, "explore", stream=stream)
+    bar.advance("lanes=1: 200.00 MHz")
+    bar.advance("lanes=2: 190.00 MHz")
+    bar.close()
+    assert stream.getvalue().splitlines() == ["explore: 1/3 lanes=1: 200.00 MHz",
+                                              "explore: 2/3 lanes=2: 190.00 MHz"]
+    quiet = io.StringIO()
+    Progress(3, "explore", enabled=False, stream=quiet).advance("x")
+    assert quiet.getvalue() == ""

@@ -183,6 +183,10 @@ def regress(spec: UnitSpec, args: argparse.Namespace) -> int:
                          args.transactions, Path(args.output).resolve())
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if args.scheduler is None:  # a local cluster: its simulators are this machine's
+        from ..flow.toolchain import find
+        for sim in simulators(args.sim):
+            find(sim)  # SimulatorMissing: a one-line error, exit 2
     per = jobs[0].random_products
     print(f"{len(jobs)} chunks of {spec.top_name()}: seeds {seed}..{seed + args.seeds - 1} "
           f"on {', '.join(simulators(args.sim))}"
