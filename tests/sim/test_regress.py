@@ -44,3 +44,25 @@ def test_regress_on_two_workers_finds_an_injected_fault_and_prints_its_seed(
     # each chunk built in its own folder, kept because it failed
     assert (tmp_path / "build" / "icarus" / "seed-40").is_dir()
     assert (tmp_path / "build" / "icarus" / "seed-41").is_dir()
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+def test_a_printed_replay_command_reproduces_the_chunk(tmp_path, monkeypatch, capsys):
+    """The replay line of a failing chunk runs that chunk again: same outputs, same
+    mismatches."""
+    require_simulator("icarus")
+    monkeypatch.setenv("MMFREE_TB_INJECT_FAULT", "5")
+    base = ["--lanes", "3", "--sim", "icarus", "--workers", "2", "--quiet"]
+    assert main(["regress", "ternary-core", *base, "--seeds", "3", "--seed", "900",
+                 "--transactions", "6", "-o", str(tmp_path / "a")]) == 1
+    out = capsys.readouterr().out
+    rows = {int(m[0]): (int(m[1]), int(m[2])) for m in re.findall(
+        r"^icarus\s+(\d+)\s+\d+\s+\d+\s+(\d+)\s+(\d+)", out, re.M)}
+    replay = re.search(r"replay: mmfree (regress .*)$", out, re.M).group(1).split()
+    seed = int(replay[replay.index("--seed") + 1])
+    assert main([*replay, "--workers", "1", "--quiet",
+                 "-o", str(tmp_path / "b")]) == 1
+    again = capsys.readouterr().out
+    row = re.search(rf"^icarus\s+{seed}\s+\d+\s+\d+\s+(\d+)\s+(\d+)", again, re.M)
+    assert (int(row.group(1)), int(row.group(2))) == rows[seed]
