@@ -128,7 +128,7 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     if not 0 < freq_mhz < 2000:
-        raise ValueError(f"frequency must be in 0..2000 MHz, got {freq_mhz}")
+        raise ValueError(f"--freq must be above 0 and below 2000 MHz, got {freq_mhz:g}")
     part = TARGETS[target]
     family, pnr = part.family, part.family.pnr
     if registered_ports and not part.out_of_context:

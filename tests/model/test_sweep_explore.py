@@ -41,7 +41,7 @@ def test_each_point_uses_the_cheapest_measured_core_that_reaches_its_clock():
                              design=np.array([f"lanes={d[0]} t={d[1]}" for d in DESIGNS]))
     pts = grid(lanes=[16, 64], cores=[1, 4], clock_mhz=[100, 200], dram_gbps=[12.8],
                batch=[1])
-    model, hw = builtin_model("370M"), PRESETS["ecp5-85"]
+    model, hw = builtin_model("370M"), PRESETS["ecp5-85k"]
     base = sweep(model, hw, pts, Workload(1, 64, 64))
     res = sweep(model, hw, pts, Workload(1, 64, 64), measured=measured)
     for i in range(len(pts["lanes"])):
@@ -63,7 +63,7 @@ def test_each_point_uses_the_cheapest_measured_core_that_reaches_its_clock():
 def test_sweep_cli_reads_an_explore_file(tmp_path, capsys):
     path = tmp_path / "results.csv"
     _write(path)
-    assert main(["sweep", "--hw", "ecp5-85", "--model", "370M", "--explore", str(path),
+    assert main(["sweep", "--hw", "ecp5-85k", "--model", "370M", "--explore", str(path),
                  "--cores", "1,2", "--clock", "100,200", "--bandwidth", "12.8",
                  "--batch-sizes", "1", "--quiet", "-o", str(tmp_path / "out")]) == 0
     assert "3 measured designs" in capsys.readouterr().out
@@ -75,10 +75,10 @@ def test_sweep_cli_reads_an_explore_file(tmp_path, capsys):
     assert not any(r["fits"] == "True" for r in rows
                    if float(r["lanes"]) == 64 and float(r["clock_mhz"]) == 200)
     # lanes that were not measured, and files that are not explore results: one-line errors
-    assert main(["sweep", "--hw", "ecp5-85", "--model", "370M", "--explore", str(path),
+    assert main(["sweep", "--hw", "ecp5-85k", "--model", "370M", "--explore", str(path),
                  "--lanes", "32", "--quiet", "-o", str(tmp_path / "out")]) == 2
     assert "lanes 32 not measured" in capsys.readouterr().err
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
-    assert main(["sweep", "--hw", "ecp5-85", "--model", "370M", "--explore",
+    assert main(["sweep", "--hw", "ecp5-85k", "--model", "370M", "--explore",
                  str(tmp_path / "other.csv"), "--quiet", "-o", str(tmp_path / "out")]) == 2
     assert "not an explore results.csv" in capsys.readouterr().err

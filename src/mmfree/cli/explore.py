@@ -12,7 +12,7 @@ from typing import Any
 
 from ..spec import UNITS, UnitSpec
 from .errors import CHECK_FAILED, OK, UsageError
-from .options import add_sim_option, add_unit_subparsers, simulators, unit_spec
+from .options import add_sim_option, add_unit_subparsers, check_output_dir, simulators, unit_spec
 
 __all__ = ["add_parser", "run"]
 
@@ -113,13 +113,7 @@ def explore(spec: UnitSpec, args: argparse.Namespace) -> int:
                         fixed=spec.params())
     except ValueError as e:
         raise UsageError(str(e)) from None
-    out = Path(args.output)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ".write-test").touch()
-        (out / ".write-test").unlink()
-    except OSError as e:
-        raise UsageError(f"-o {args.output}: cannot write there: {e.strerror or e}") from None
+    out = check_output_dir("-o/--output", args.output)
     from ..flow.cluster import default_workers
     where = args.scheduler or f"{args.workers or default_workers()} local workers"
     print(f"{len(pts)} point{'s' if len(pts) != 1 else ''} of {args.unit} on {args.target} "
@@ -178,6 +172,8 @@ def _unit_flags(spec: UnitSpec) -> list[str]:
 def regress(spec: UnitSpec, args: argparse.Namespace) -> int:
     from ..sim import regress as rg
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    if args.scheduler is None:  # a local cluster builds here; a remote one where it runs
+        check_output_dir("-o/--output", args.output)
     try:
         jobs = rg.chunks(args.unit, spec.params(), simulators(args.sim), args.seeds, seed,
                          args.transactions, Path(args.output).resolve())

@@ -192,7 +192,9 @@ def sweep(model: ModelConfig, hw: HardwareConfig, points: dict[str, np.ndarray],
 
 
 def progress_bar(done: int, total: int, width: int = 40) -> None:
-    """A text progress bar on standard error."""
+    """A text progress bar on standard error (a terminal only: no ``\r`` in logs)."""
+    if not sys.stderr.isatty():
+        return
     filled = int(width * done / max(total, 1))
     sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} points")
     if done >= total:
