@@ -36,7 +36,7 @@ def _measure(name: str, component_fn, top: str, testbench: str, config: dict, se
     t0 = time.monotonic()
     print(f"{name}: simulating {top} on Icarus with waveforms ...", flush=True)
     res = cosim.run(component_fn(), top, "icarus", testbench, config=config, seed=seed,
-                    waves=True)
+                    waves="vcd")
     if res.failed or res.report.get("mismatches"):
         raise SystemExit(f"{name}: simulation failed (see {res.run_dir}/sim.log)")
     t = count_toggles(res.run_dir / "waves.vcd", scope=top)

@@ -46,7 +46,7 @@ PUBLISHED = [
               "issue 17: 17.7 tokens/s at 250 MHz (measured)"),
     Published("KV260, TeLLMe v2 (ternary LLM)", "kv260", "370M", None, 5.0, "card",
               "TeLLMe v2, 2510.15926: 5 W power budget (board)"),
-    Published("Arty A7-class, 8-lane ternary SoC", "arty-a7", "370M", None, 0.49, "chip",
+    Published("Arty A7-class, 8-lane ternary SoC", "arty-a7-35t", "370M", None, 0.49, "chip",
               "issue 17: 0.49 W Vivado on-chip estimate"),
 ]
 

@@ -93,7 +93,7 @@ def test_bandwidth_sweep_never_pairs_hbm_bandwidth_with_ddr_energy():
 
 def test_fit_check_counts_measured_resources():
     t, a = activity.unit("ternary-core"), activity.unit("tensor-core")
-    hw = PRESETS["ecp5-85"]
+    hw = PRESETS["ecp5-85k"]
     big = replace(hw, ternary_cores=16, lanes=1024)
     rows = {r.resource.split(" (")[0]: r for r in fit.check(builtin_model("370M"), big,
                                                             Workload())}
@@ -129,7 +129,7 @@ def test_kv_cache_fills_capacity_with_context():
 def test_sweep_fronts_keep_only_designs_that_fit(tmp_path, capsys):
     pts = grid(lanes=[64, 256, 1024], cores=[1, 4, 16], clock_mhz=[100, 200],
                dram_gbps=[1.6, 12.8], batch=[1, 8])
-    hw = PRESETS["ecp5-85"]
+    hw = PRESETS["ecp5-85k"]
     res = sweep(builtin_model("370M"), hw, pts, Workload(1, 64, 64))
     assert res.fits.any() and not res.fits.all()
     for cost in (res.power_w, res.luts):
@@ -138,7 +138,7 @@ def test_sweep_fronts_keep_only_designs_that_fit(tmp_path, capsys):
     big = (pts["lanes"] * pts["cores"] * activity.unit("ternary-core").luts.value
            > hw.dev.luts.value * hw.max_utilisation.value)
     assert not res.fits[big].any()
-    assert main(["sweep", "--hw", "ecp5-85", "--model", "370M", "--lanes", "64,1024",
+    assert main(["sweep", "--hw", "ecp5-85k", "--model", "370M", "--lanes", "64,1024",
                  "--cores", "1,16", "--clock", "100", "--bandwidth", "1.6,460",
                  "--batch-sizes", "1", "--quiet", "-o", str(tmp_path)]) == 0
     head = (tmp_path / "points.csv").read_text().splitlines()[0].split(",")
@@ -153,7 +153,7 @@ def test_sweep_fronts_keep_only_designs_that_fit(tmp_path, capsys):
 
 
 def test_compare_and_project_warn(capsys):
-    assert main(["compare", "--hw", "ecp5-85", "--size", "370M", "--batches", "1",
+    assert main(["compare", "--hw", "ecp5-85k", "--model", "370M", "--batches", "1",
                  "--contexts", "256"]) == 0
     out = capsys.readouterr().out
     assert "WARNING: Transformer++/dense: hard multipliers" in out
@@ -226,7 +226,7 @@ def test_custom_model_keys_round_trip(tmp_path):
 
 
 def test_summary_reports_chip_power_without_dram_and_board():
-    p = project(builtin_model("370M"), PRESETS["arty-a7"], Workload())
+    p = project(builtin_model("370M"), PRESETS["arty-a7-35t"], Workload())
     s = summary(p)
     d = s["power_detail_w"]
     assert np.isclose(s["chip_power_w"], d["device static"] + s["power_w"]["logic"]

@@ -113,7 +113,7 @@ def test_comparison_finds_crossovers():
     ('[hardware]\nclock_mhz = 50\n', "give device"),
     ('[hardware]\npreset = "d5005"\ndevice = "xc9"\n', "device: one of"),
     ('[hardware]\npreset = "d5005"\ndram_tech = "DDR9"\n', "dram_tech: one of"),
-    ('[hardware]\npreset = "nope"\n', "preset: one of"),
+    ('[hardware]\npreset = "nope"\n', "preset: unknown preset 'nope'; presets: d5005"),
     ('[model]\nkind = "transformer"\nlayers = 2\nd = 1024\nkv_heads = 3\n', "kv_heads: 3"),
     ('[model]\nkind = "mmfree"\nlayers = 2\nd = 64\nkv_heads = 1\n', "Transformer"),
     ('[hardware]\npreset = "d5005"\nweight_bits = 3\n', "weight_bits"),
@@ -134,7 +134,7 @@ def test_config_errors_name_the_key(tmp_path, text, message):
 
 def test_config_file_round_trip(tmp_path):
     f = tmp_path / "hw.toml"
-    f.write_text('model = "370M"\n[hardware]\npreset = "ecp5-85"\nlanes = 512\n'
+    f.write_text('model = "370M"\n[hardware]\npreset = "ecp5-85k"\nlanes = 512\n'
                  'clock_mhz = {value = 150, source = "measured", note = "nextpnr Fmax"}\n'
                  '[workload]\nbatch = 2\n')
     model, hw, wl = load_toml(f)
@@ -144,11 +144,11 @@ def test_config_file_round_trip(tmp_path):
 
 
 def test_cli_project_sweep_and_compare(tmp_path, capsys):
-    assert main(["project", "--hw", "d5005", "--model", "370M", "--csv"]) == 0
+    assert main(["project", "--hw", "d5005", "--model", "370M", "--csv", "-"]) == 0
     assert "decode_tokens_per_s" in capsys.readouterr().out
     assert main(["sweep", "--hw", "d5005", "--quiet", "-o", str(tmp_path)]) == 0
     assert (tmp_path / "pareto_power.csv").exists() and (tmp_path / "points.csv").exists()
-    assert main(["compare", "--hw", "ecp5-85", "--batches", "1,8", "--contexts", "512"]) == 0
+    assert main(["compare", "--hw", "ecp5-85k", "--batches", "1,8", "--contexts", "512"]) == 0
     capsys.readouterr()
     assert main(["sweep", "--hw", "d5005", "--lanes", "2048", "-o", str(tmp_path)]) == 2
     assert "--lanes takes whole numbers up to 1024" in capsys.readouterr().err

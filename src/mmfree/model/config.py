@@ -30,8 +30,10 @@ __all__ = [
     "KUON_ROSE",
     "PAPER",
     "PRESETS",
+    "RENAMED_PRESETS",
     "SOURCES",
     "UNITS",
+    "WORKLOAD_LIMITS",
     "ConfigError",
     "HardwareConfig",
     "ModelConfig",
@@ -43,6 +45,7 @@ __all__ = [
     "hardware_from_dict",
     "load_toml",
     "model_from_value",
+    "preset",
     "workload_from_dict",
 ]
 
@@ -333,8 +336,8 @@ PRESETS: dict[str, HardwareConfig] = {
         board_w=Q(2.0, "assumed", "processing system (quad Cortex-A53 running Linux), carrier "
                                   "peripherals and regulator losses; not measured; range "
                                   "1-3 W")),
-    "ecp5-85": HardwareConfig(
-        name="ecp5-85", device="lfe5u-85f",
+    "ecp5-85k": HardwareConfig(
+        name="ecp5-85k", device="lfe5u-85f",
         clock_mhz=Q(100, "assumed", "until the FPGA flow measures Fmax"),
         ternary_cores=1, lanes=256, weight_bits=1.6, tensor_arrays=4,
         sram_mib=0.45, sram_bits_per_cycle=2048,
@@ -358,8 +361,8 @@ PRESETS: dict[str, HardwareConfig] = {
         dram_background_w=Q(0.13, "assumed", "one 3.3 V SDRAM's standby, ~40 mA; not measured"),
         board_w=Q(0.3, "assumed", "regulators, USB interface, ESP32 held in reset; not "
                                   "measured")),
-    "arty-a7": HardwareConfig(
-        name="arty-a7", device="xc7a35t",
+    "arty-a7-35t": HardwareConfig(
+        name="arty-a7-35t", device="xc7a35t",
         clock_mhz=Q(100, "assumed", "the board's 100 MHz oscillator"),
         ternary_cores=1, lanes=8, weight_bits=1.6, tensor_arrays=1,
         sram_mib=0.2, sram_bits_per_cycle=1024,
@@ -387,6 +390,25 @@ PRESETS: dict[str, HardwareConfig] = {
         board_w=Q(15.0, "assumed", "Alveo card: PCIe, QSFP28, satellite controller, fans and "
                                    "regulator losses; not measured; range 8-30 W")),
 }
+
+
+#: Presets renamed (old -> new): the old names are errors that name the new one.
+RENAMED_PRESETS = {"ecp5-85": "ecp5-85k",  # named like the synth target and the part
+                   "arty-a7": "arty-a7-35t"}  # named like the board (mmfree board)
+
+
+def preset(name: str, where: str = "--hw") -> HardwareConfig:
+    """The built-in hardware ``name``; an unknown or renamed one is a :class:`ConfigError`
+    naming ``where``."""
+    if name in PRESETS:
+        return PRESETS[name]
+    if name in RENAMED_PRESETS:
+        raise ConfigError(f"{where}: preset {name!r} was renamed {RENAMED_PRESETS[name]!r}")
+    raise ConfigError(f"{where}: unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+
+
+#: The workload's limits: batch, prompt and generated tokens (TOML and command line).
+WORKLOAD_LIMITS = {"batch": (1, 1 << 16), "prompt": (0, 1 << 20), "generate": (1, 1 << 20)}
 
 
 # --- TOML --------------------------------------------------------------------------------
@@ -439,10 +461,7 @@ def hardware_from_dict(d: dict, where: str = "hardware") -> HardwareConfig:
     """Build a hardware configuration; ``preset = "name"`` starts from a built-in one."""
     from .devices import DEVICES, DRAM_TECHS
     d = dict(d)
-    preset = d.pop("preset", None)
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"{where}.preset: one of {', '.join(PRESETS)}, got {preset!r}")
-    base = PRESETS.get(preset) if preset is not None else None
+    base = preset(d.pop("preset"), f"{where}.preset") if "preset" in d else None
     if base is None:
         missing = [k for k in ("clock_mhz", "device") if k not in d]
         if missing:
@@ -523,8 +542,8 @@ def model_from_value(value: Any, where: str = "model") -> ModelConfig:
 
 def workload_from_dict(d: dict, where: str = "workload") -> Workload:
     d = dict(d)
-    kw = {k: int(_number(f"{where}.{k}", d.pop(k), 1 if k != "prompt" else 0, 1 << 24,
-                         integer=True)) for k in ("batch", "prompt", "generate") if k in d}
+    kw = {k: int(_number(f"{where}.{k}", d.pop(k), *lim, integer=True))
+          for k, lim in WORKLOAD_LIMITS.items() if k in d}
     if d:
         raise ConfigError(f"{where}: unknown keys {', '.join(sorted(d))}")
     return Workload(**kw)

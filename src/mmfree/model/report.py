@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from .config import PRESETS, HardwareConfig, ModelConfig, Workload, builtin_model
+from .config import PRESETS, HardwareConfig, ModelConfig, Q, Workload, builtin_model
 from .system import Projection, project
 
 
@@ -57,6 +57,25 @@ def summary(p: Projection) -> dict[str, object]:
         "coefficients": coefficients(p),
         "context_for_decode": p.context, "warnings": p.warnings,
     }
+
+
+def hardware_used(p: Projection) -> dict[str, dict[str, object]]:
+    """Every hardware value the projection used, with its tag: ``source`` is measured, cited
+    or assumed for a coefficient with provenance; ``preset NAME`` for a plain value equal to
+    the preset's; ``configured`` for one set by a configuration file (a TOML override)."""
+    base = PRESETS.get(p.hw.name)
+    out: dict[str, dict[str, object]] = {}
+    for f in fields(p.hw):
+        if f.name == "name":
+            continue
+        v = getattr(p.hw, f.name)
+        if isinstance(v, Q):
+            out[f.name] = {"value": v.value, "source": v.source, "note": v.note}
+        elif v is not None:
+            same = base is not None and getattr(base, f.name) == v
+            out[f.name] = {"value": v, "source": f"preset {base.name}" if same else "configured",
+                           "note": ""}
+    return out
 
 
 def breakdown(p: Projection) -> list[dict[str, object]]:
@@ -116,6 +135,10 @@ def text(p: Projection) -> str:
         per = f"{r['cycles_per_layer']:,.0f}" if r["cycles_per_layer"] is not None else "-"
         lines.append(f"  {r['operation']:<34} {r['unit']:<12} {per:>14} "
                      f"{r['cycles_total']:>14,.0f} {r['share']:>6.1%}")
+    plain = {k: h for k, h in hardware_used(p).items() if k not in s["coefficients"]}
+    width = max(len(k) for k in plain)
+    lines += ["", f"  hardware used ({p.hw.name}; tagged coefficients below):"] + [
+        f"    {k:<{width}}  {_value(h['value'])}  ({h['source']})" for k, h in plain.items()]
     lines += ["", "  fit check:"] + [f"    {'ok  ' if r.ok else 'FAIL'} {r.text()}"
                                      for r in p.fit]
     lines += ["", "  coefficients:"] + [
@@ -125,15 +148,26 @@ def text(p: Projection) -> str:
     return "\n".join(lines)
 
 
+def _value(v: object) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) \
+        else str(v)
+
+
 def to_json(p: Projection) -> str:
-    return json.dumps({"summary": summary(p), "breakdown": breakdown(p),
-                       "provenance": provenance(p)}, indent=2, default=float)
+    return json.dumps({"summary": summary(p), "hardware": hardware_used(p),
+                       "breakdown": breakdown(p), "provenance": provenance(p)}, indent=2,
+                      default=float)
 
 
 def to_csv(p: Projection) -> str:
+    """The report as rows ``section, key, value, source`` (source: the hardware values'
+    tags, as in :func:`hardware_used`; empty elsewhere)."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["section", "key", "value"])
+    w.writerow(["section", "key", "value", "source"])
+    for k, h in hardware_used(p).items():
+        w.writerow(["hardware", k, h["value"], h["source"] + (f": {h['note']}" if h["note"]
+                                                               else "")])
     for k, v in summary(p).items():
         if k in ("coefficients", "fit"):
             continue

@@ -274,7 +274,8 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
          "logic": detail["ternary cores"] + detail["tensor arrays"] + detail["element-wise"],
          "on-chip memory": onchip_bits * hw.sram_pj.value * 1e-12,
          "DRAM": dram_bytes * 8 * np.asarray(arrays["dram_pj_per_bit"]) * 1e-12}
-    ops_count = 2 * sum(np.asarray(op.macs) * k for op, k in zip(ops, mult, strict=True))
+    ops_count = 2 * sum(np.asarray(op.macs, dtype=float) * k  # float: no int64 overflow
+                        for op, k in zip(ops, mult, strict=True))
     return StepResult(ops, compute_cycles, compute_s, dram_bytes, dram_s, onchip_bits,
                       onchip_s, time_s, binding, e, detail, ops_count)
 
