@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         size_unit(model.config, lanes=args.lanes)
     except (TypeError, ValueError) as e:
-        raise UsageError(f"invalid bitlinear-unit parameter: {e}") from None
+        raise UsageError(f"--lanes: {e}") from None
     out = check_output_dir("-o/--output", args.output)
     print(f"== 1. Verilog for every unit (default parameters) -> {out}/")
     for name, cls in UNITS.items():
