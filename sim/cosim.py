@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.lib import wiring
-from cocotb_tools.runner import Icarus, get_results, get_runner
+from cocotb_tools.runner import Icarus, Verilator, get_results, get_runner
 
 from ..flow import toolchain
 from ..flow.generate import to_verilog
@@ -47,6 +47,19 @@ class _IcarusVcd(Icarus):
     def _test_command(self) -> list:
         return [[("-vcd" if arg in ("-none", "-fst") else arg) for arg in cmd]
                 for cmd in super()._test_command()]
+
+
+class _VerilatorPortsOnly(Verilator):
+    """Verilator runner that does not make every signal public (``--public-flat-rw``).
+
+    cocotb asks for it so a testbench can reach any signal, and it costs Verilator most of
+    its optimisations. The bulk harness's wrapper touches only its own ports, which it marks
+    public itself (``/*verilator public_flat_rw*/``), so its builds leave the flag out.
+    """
+
+    def _build_command(self) -> list:
+        return [[arg for arg in cmd if arg != "--public-flat-rw"]
+                for cmd in super()._build_command()]
 
 
 def _vcd_dump_module(top: str) -> str:
@@ -112,6 +125,7 @@ class CosimResult:
 def run(component: wiring.Component, top: str, simulator: str, test_module: str, *,
         config: dict, seed: int, testcase: str | None = None, waves: bool = False,
         root: Path | None = None, build_args: list[str] | None = None,
+        extra_build_args: list[str] | None = None, wrapper: tuple[str, str] | None = None,
         progress: Callable[[dict], None] | None = None) -> CosimResult:
     """Generate ``component``'s Verilog as module ``top``, build it, run ``test_module``.
 
@@ -120,7 +134,10 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
 
     ``config`` reaches the testbench as JSON in ``$MMFREE_TB_CONFIG``; ``seed`` seeds
     cocotb's random generator (and so the testbench's stimulus). ``build_args`` replaces the
-    simulator's default build arguments (for experiments). ``progress`` is called with each
+    simulator's default build arguments (for experiments); ``extra_build_args`` are added to
+    them (e.g. Verilator coverage). ``wrapper`` is ``(module, Verilog text)`` of a top level
+    that instantiates ``top`` (the bulk harness, :mod:`mmfree.sim.bulk`): it is compiled with
+    the unit and becomes the simulation's top. ``progress`` is called with each
     JSON line the testbench appends to ``$MMFREE_TB_PROGRESS`` while it runs. Under pytest a
     failing testbench raises; otherwise the counts come back in the result.
     """
@@ -128,25 +145,40 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     toolchain.apply_env(sim.env)
     text = to_verilog(component, top)
     args = _build_args(simulator) if build_args is None else list(build_args)
+    args += list(extra_build_args or [])
+    unit_top = top
+    wrap_text = ""
+    if wrapper is not None:
+        top, wrap_text = wrapper
     # Icarus waveforms: cocotb's dump module is SystemVerilog, which the Verilog-2005 build
     # cannot read, so a Verilog-2005 VCD dump module of our own is compiled in instead.
     vcd_dump = waves and simulator == "icarus"
     dump_text = _vcd_dump_module(top) if vcd_dump else ""
-    digest = hashlib.sha256("\0".join([text, simulator, *args, dump_text]).encode()
-                            ).hexdigest()[:16]
+    digest = hashlib.sha256("\0".join([text, simulator, *args, dump_text, wrap_text]
+                                      ).encode()).hexdigest()[:16]
     build_dir = (root or build_root()) / simulator / f"{top}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)
-    source = build_dir / f"{top}.v"
+    source = build_dir / f"{unit_top}.v"
     if not source.exists() or source.read_text() != text:
         source.write_text(text)
     sources = [source]
+    if wrapper is not None:
+        wrap_source = build_dir / f"{top}.v"
+        if not wrap_source.exists() or wrap_source.read_text() != wrap_text:
+            wrap_source.write_text(wrap_text)
+        sources.append(wrap_source)
     if vcd_dump:
         dump = build_dir / "mmfree_vcd_dump.v"
         dump.write_text(dump_text)
         sources.append(dump)
         args += ["-s", "mmfree_vcd_dump"]
 
-    runner = _IcarusVcd() if vcd_dump else get_runner(simulator)
+    if vcd_dump:
+        runner = _IcarusVcd()
+    elif wrapper is not None and simulator == "verilator":
+        runner = _VerilatorPortsOnly()
+    else:
+        runner = get_runner(simulator)
     try:
         runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
                      build_args=args, timescale=TIMESCALE, waves=waves and not vcd_dump,
