@@ -19,9 +19,12 @@ import numpy as np
 from ..golden.quantiser import FixedBitLinear
 from ..golden.tiny_model import Generation, IntegerBackend, TinyModel, generate
 from ..spec import BitLinearUnitSpec
-from . import cosim
+from . import bulk, cosim
+from .bulk_bitlinear import session_depths
 
-__all__ = ["ModelRun", "arith", "golden_run", "run_model", "size_unit"]
+__all__ = ["HARNESSES", "ModelRun", "arith", "golden_run", "run_model", "size_unit"]
+
+HARNESSES = ("bulk", "per-beat")  #: how the BitLinear unit is driven (see :func:`run_model`)
 
 
 def size_unit(model: TinyModel, **params: int) -> BitLinearUnitSpec:
@@ -72,9 +75,15 @@ def golden_run(model: TinyModel, prompt: Sequence[int], n_new: int, unit: BitLin
 
 def run_model(model: TinyModel, model_source: dict, prompt: Sequence[int], n_new: int,
               simulator: str, unit: BitLinearUnitSpec | None = None, seed: int = 1,
-              waves: bool = False, progress: Callable[[dict], None] | None = None) -> ModelRun:
+              waves: bool = False, progress: Callable[[dict], None] | None = None,
+              harness: str = "bulk") -> ModelRun:
     """Co-simulate ``n_new`` greedy tokens after ``prompt`` on ``simulator``, on ``unit``
     (default: :func:`size_unit` of the model).
+
+    ``harness``: ``"bulk"`` (default) runs the unit in the bulk wrapper with every weight
+    matrix resident and one segment per product (:mod:`mmfree.sim.bulk_bitlinear`);
+    ``"per-beat"`` drives it with the cocotb stream drivers of :mod:`mmfree.sim.tb.bitlinear`.
+    Both check every output and every product's cycle count.
 
     ``model_source`` tells the testbench how to rebuild the same model: ``{"weights": path}``
     or ``{"d", "layers", "vocab", "inter", "seed"}``."""
@@ -83,10 +92,18 @@ def run_model(model: TinyModel, model_source: dict, prompt: Sequence[int], n_new
     if unit.max_dim < need:
         raise ValueError(f"max_dim {unit.max_dim} is below the model's largest input ({need})")
     gold = golden_run(model, prompt, n_new, unit)
+    if harness not in HARNESSES:
+        raise ValueError(f"harness must be one of {', '.join(HARNESSES)}, not {harness!r}")
     t0 = time.monotonic()
-    res = cosim.run_unit(unit, simulator, seed=seed, testcase="test_tiny_model", waves=waves,
-                         progress=progress, extra={"model": model_source,
-                                                   "prompt": list(prompt), "n_new": n_new})
+    extra = {"model": model_source, "prompt": list(prompt), "n_new": n_new}
+    if harness == "bulk":
+        depths = session_depths(unit, [(m, k) for _, m, k in model.config.calls()])
+        res = bulk.run_unit(unit, simulator, "mmfree.sim.tb.bitlinear_bulk", seed=seed,
+                            depths=depths, extra=extra, testcase="test_tiny_model",
+                            waves=waves, progress=progress)
+    else:
+        res = cosim.run_unit(unit, simulator, seed=seed, testcase="test_tiny_model",
+                             waves=waves, progress=progress, extra=extra)
     wall = time.monotonic() - t0
     rep = res.report
     if res.failed or "model" not in rep:

@@ -141,7 +141,8 @@ def _hex_to_bits(chars: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]
     nib = _NIBBLE[chars]
     bad = (nib == 255).any(axis=1)
     nib = np.where(nib == 255, 0, nib)[:, ::-1]
-    bits = ((nib[:, :, None] >> np.arange(4, dtype=np.uint8)) & 1).reshape(len(chars), -1)
+    bits = ((nib[:, :, None] >> np.arange(4, dtype=np.uint8)) & 1).reshape(
+        len(chars), 4 * chars.shape[1])
     return bits[:, :width].astype(np.uint8), bad
 
 
@@ -346,3 +347,98 @@ def _threshold(p: float) -> int:
     if not 0.0 <= p < 1.0:
         raise ValueError(f"stall probability {p} outside 0..1 (exclusive)")
     return min(255, round(p * 256))
+
+
+def _rows(values: Any) -> np.ndarray:
+    """Decoded outputs as a 2-D integer array, one row per transfer."""
+    if isinstance(values, dict):
+        return np.concatenate([_rows(v) for v in values.values()], axis=1)
+    v = np.asarray(values)
+    return v.reshape(len(v), -1)
+
+
+async def play(h: BulkHarness, report: dict, log: Any, label: str, *,
+               beats: Mapping[str, tuple[Any, int]], expect: Mapping[str, Any],
+               due: Mapping[str, np.ndarray] | None = None, latency: int = 0,
+               stall: Mapping[str, float] | None = None, reset_at: int = 0,
+               pre_reset: int = 0, seed: int = 1, drain: int = 4,
+               transactions: str | None = None) -> tuple[int, SegmentResult]:
+    """Load the beats of every input stream (``beats[port] = (values, count)``, values as
+    :class:`BulkCodec` takes them), play them as one segment, and check it; returns the
+    problems found and the segment's result.
+
+    Checks: every output stream's transfers equal ``expect[port]`` (decoded values, one
+    entry per transfer), exactly and in order; after a mid-stream reset (``reset_at``) what
+    came out is a prefix of it; no x/z in an output; no reset-contract violation; no
+    timeout. Stall-free (no ``stall``, no reset) and with ``due[port]`` (for each output,
+    the index of the input beat that completes it) every output's cycle stamp must be that
+    beat's transfer cycle + ``latency``, the beats of the first input stream named in
+    ``beats`` transferring one per cycle from its first. ``report`` (a
+    :class:`~mmfree.sim.kit.bench.Report`) counts outputs, mismatches, cycle checks,
+    segments, resets, violations and, under the name ``transactions``, the beats the first
+    input stream transferred."""
+    for port, (value, count) in beats.items():
+        h.load(port, h.encode(port, value, count))
+    res = await h.segment(sources={p: (0, c) for p, (_, c) in beats.items()},
+                          expect={p: len(_rows(e)) for p, e in expect.items()},
+                          stall=stall, seed=seed, pre_reset=pre_reset, reset_at=reset_at,
+                          drain=drain)
+    report["segments"] = report.get("segments", 0) + 1
+    bad = 0
+    if res.violations:
+        log.error("%s: %d reset-contract violations", label, res.violations)
+        report["violations"] = report.get("violations", 0) + res.violations
+        bad += res.violations
+    if res.timed_out and not reset_at:
+        log.error("%s: timed out", label)
+        report["timeouts"] = report.get("timeouts", 0) + 1
+        bad += 1
+    if reset_at:
+        report["resets"] = report.get("resets", 0) + 1
+    for port, want in expect.items():
+        cap = res.captures[port]
+        want_rows = _rows(want)
+        got_rows = _rows(cap.values()) if len(cap) else np.zeros((0, want_rows.shape[1]))
+        n = min(len(got_rows), len(want_rows))
+        wrong = int(np.any(got_rows[:n] != want_rows[:n], axis=1).sum())
+        wrong += int(cap.unknown.sum())
+        extra = len(got_rows) - len(want_rows)
+        if extra > 0 or (extra < 0 and not reset_at):
+            log.error("%s: %s: %d transfers, expected %d", label, port, len(got_rows),
+                      len(want_rows))
+            wrong += abs(extra)
+        if wrong:
+            first = np.flatnonzero(np.any(got_rows[:n] != want_rows[:n], axis=1))[:3]
+            for i in first:
+                log.error("%s: %s[%d]: got %s, expected %s", label, port, i,
+                          got_rows[i].tolist(), want_rows[i].tolist())
+        report["outputs"] += n
+        report["mismatches"] += wrong
+        bad += wrong
+        if due is not None and port in due and not stall and not reset_at and n == len(
+                want_rows) and n:
+            src = next(iter(beats))
+            want_cycles = res.first[src] + np.asarray(due[port]) + latency
+            late = int(np.sum(cap.cycles[:n] != want_cycles))
+            report["cycle_checks"] += n
+            if late:
+                i = int(np.flatnonzero(cap.cycles[:n] != want_cycles)[0])
+                log.error("%s: %s: %d outputs off the pipeline timing; output %d at cycle "
+                          "%d, expected %d", label, port, late, i, cap.cycles[i],
+                          want_cycles[i])
+                report["cycle_mismatches"] += late
+                bad += late
+    if transactions and not reset_at:
+        report[transactions] = report.get(transactions, 0) + res.sent[next(iter(beats))]
+    return bad, res
+
+
+def segment_mode(rng: np.random.Generator, seg: int, reset_share: float = 0.1) -> str:
+    """The kind of a regression's segment ``seg``: ``"clean"`` (stall-free, cycle stamps
+    checked), ``"stall"`` (random bubbles and back-pressure on every stream) or ``"reset"``
+    (reset mid-stream). The first three are one of each, so even a short run covers all."""
+    if seg < 3:
+        return ("clean", "stall", "reset")[seg]
+    clean = (1 - reset_share) * 0.35
+    return str(rng.choice(["clean", "stall", "reset"],
+                          p=[clean, 1 - reset_share - clean, reset_share]))

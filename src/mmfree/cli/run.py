@@ -50,6 +50,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--tokens", type=int, default=8, help="tokens to generate (default 8)")
     add_sim_option(r)
     r.add_argument("--waves", action="store_true", help="dump waveforms (large)")
+    r.add_argument("--harness", choices=("bulk", "per-beat"), default="bulk",
+                   help="bulk: weights resident in a generated Verilog wrapper, one "
+                        "simulator run per product, no Python per cycle; per-beat: the "
+                        "cocotb stream drivers (default bulk)")
     r.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     add_unit_options(c, BitLinearUnitSpec, only=("lanes", "tree_levels_per_stage"),
                      title="BitLinear unit")
@@ -106,12 +110,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     label = args.weights or f"random, seed {args.seed}"
     return run_tiny_model(model, source, label, prompt, args.tokens, simulators(args.sim),
-                          unit, waves=args.waves, json_path=args.json)
+                          unit, waves=args.waves, json_path=args.json,
+                          harness=args.harness)
 
 
 def run_tiny_model(model: TinyModel, source: dict, label: str, prompt: Sequence[int],
                    tokens: int, sims: Sequence[str], unit: BitLinearUnitSpec, *,
-                   waves: bool = False, json_path: str | None = None) -> int:
+                   waves: bool = False, json_path: str | None = None,
+                   harness: str = "bulk") -> int:
     """Generate ``tokens`` tokens after ``prompt`` with every BitLinear on the RTL of
     ``unit``, on each simulator of ``sims``; print the golden pipeline's tokens, the float
     reference's deviation and a table of each run beside the golden model and the cycle
@@ -151,7 +157,7 @@ def run_tiny_model(model: TinyModel, source: dict, label: str, prompt: Sequence[
         print(f"[{sim}] building and running ...", file=sys.stderr, flush=True)
         try:
             result = run_model(model, source, prompt, tokens, sim, unit, waves=waves,
-                               progress=progress)
+                               progress=progress, harness=harness)
         except SimulatorMissing as e:
             print(f"{sim}: not available: {e}")
             status = BAD_INPUT
