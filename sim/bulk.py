@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
@@ -38,10 +39,11 @@ from ..flow.generate import ports
 from ..spec import UnitSpec
 from . import cosim
 
-__all__ = ["DEFAULT_DEPTH", "StreamPort", "run_unit", "stream_ports", "wrapper_name",
-           "wrapper_verilog"]
+__all__ = ["CLOCKS", "COVERAGE_ARGS", "DEFAULT_DEPTH", "StreamPort", "run_unit",
+           "stream_ports", "wrapper_name", "wrapper_verilog"]
 
 DEFAULT_DEPTH = 4096  #: beats held per input stream unless a testbench asks for more
+COVERAGE_ARGS = ("--coverage-line", "--coverage-toggle")  #: Verilator build arguments
 CLOCKS = ("hdl", "gpi")  #: where the wrapper's clock comes from (see :func:`wrapper_verilog`)
 
 
@@ -294,17 +296,26 @@ def run_unit(spec: UnitSpec, simulator: str, test_module: str, *, seed: int,
              depths: dict[str, int] | None = None, extra: dict | None = None,
              testcase: str | None = None, waves: bool = False,
              build_args: list[str] | None = None, clock: str = "hdl",
+             coverage: Path | None = None,
              progress: Callable[[dict], None] | None = None) -> cosim.CosimResult:
     """Build the unit ``spec`` describes inside its bulk wrapper and run the bulk testbench
     ``test_module`` on ``simulator``. The testbench gets the unit's parameters, ``depths``
     (as ``bulk_depths``) and ``extra`` as its configuration. ``build_args`` adds simulator
-    build arguments (e.g. Verilator coverage)."""
+    build arguments. ``coverage`` (Verilator only): build with line and toggle coverage
+    and write the run's ``coverage.dat`` to that path (:mod:`mmfree.sim.coverage` reads
+    it)."""
     from ..hdl import build
     component = build(spec)
     top = spec.top_name()
     wrapper = wrapper_verilog(component, top, depths, clock)
     depths = dict(depths or {})
     args = list(build_args or [])
+    plusargs = []
+    if coverage is not None:
+        if simulator != "verilator":
+            raise ValueError("coverage is collected on Verilator only")
+        args += list(COVERAGE_ARGS)
+        plusargs.append(f"+verilator+coverage+file+{Path(coverage).resolve()}")
     if clock == "hdl" and simulator == "verilator":
         # the wrapper's # delays; the PyPI wheel's verilated.mk leaves the coroutine flags
         # of --timing empty, so they are given here
@@ -313,5 +324,5 @@ def run_unit(spec: UnitSpec, simulator: str, test_module: str, *, seed: int,
                      config={**spec.params(), **(extra or {}), "bulk_depths": depths,
                              "bulk_clock": clock},
                      seed=seed, testcase=testcase, waves=waves,
-                     extra_build_args=args, progress=progress,
+                     extra_build_args=args, plusargs=plusargs, progress=progress,
                      wrapper=(wrapper_name(top), wrapper))

@@ -126,6 +126,7 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
         config: dict, seed: int, testcase: str | None = None, waves: bool = False,
         root: Path | None = None, build_args: list[str] | None = None,
         extra_build_args: list[str] | None = None, wrapper: tuple[str, str] | None = None,
+        plusargs: list[str] | None = None,
         progress: Callable[[dict], None] | None = None) -> CosimResult:
     """Generate ``component``'s Verilog as module ``top``, build it, run ``test_module``.
 
@@ -137,7 +138,8 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     simulator's default build arguments (for experiments); ``extra_build_args`` are added to
     them (e.g. Verilator coverage). ``wrapper`` is ``(module, Verilog text)`` of a top level
     that instantiates ``top`` (the bulk harness, :mod:`mmfree.sim.bulk`): it is compiled with
-    the unit and becomes the simulation's top. ``progress`` is called with each
+    the unit and becomes the simulation's top. ``plusargs`` go to the simulation (e.g.
+    ``+verilator+coverage+file+PATH``). ``progress`` is called with each
     JSON line the testbench appends to ``$MMFREE_TB_PROGRESS`` while it runs. Under pytest a
     failing testbench raises; otherwise the counts come back in the result.
     """
@@ -201,6 +203,7 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
         results = runner.test(test_module=test_module, hdl_toplevel=top, testcase=testcase,
                               seed=seed, extra_env=env, build_dir=build_dir,
                               test_dir=test_dir, waves=waves and not vcd_dump,
+                              plusargs=list(plusargs or []),
                               timescale=TIMESCALE,
                               log_file=log)
         tests, failed = get_results(results)
