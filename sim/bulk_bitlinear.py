@@ -119,24 +119,40 @@ class BulkBitLinear:
         sums, the scale ``D`` and the cycles from the first ``x`` transfer to the last ``y``
         transfer. Raises ``RuntimeError`` if the unit misbehaves (wrong number of outputs,
         x/z, a timeout, a reset-contract violation); the values are checked by the caller."""
-        base, beats, m, k = self.matrices[key]
+        k = self.matrices[key][3]
         if len(m_vec) != k:
             raise ValueError(f"matrix {key!r} takes {k} inputs, the vector has {len(m_vec)}")
-        h = self.harness
         xv, g = x_beats(self.spec, np.asarray(m_vec))
-        h.load("x", h.encode("x", xv, g))
+        res = await self.product_beats(xv, g, key)
+        return (res.captures["y"].values(), int(res.captures["scale"].values()[0]),
+                self.cycles(res))
+
+    async def product_beats(self, x_value: dict, groups: int, key: Hashable
+                            ) -> SegmentResult:
+        """One product from raw ``x`` beat values (``groups`` beats, as
+        :class:`~mmfree.sim.kit.bulk.BulkCodec` takes them: any unit's input layout) and the
+        matrix resident under ``key``; every output stream's capture is in the result (``y``
+        with one transfer per row, every other output stream with one: ``scale``, an
+        exponent ...). Raises ``RuntimeError`` as :meth:`product` does."""
+        base, beats, m, _ = self.matrices[key]
+        h = self.harness
+        h.load("x", h.encode("x", x_value, groups))
         self._calls += 1
-        res = await h.segment(sources={"x": (0, g), "w": (base, beats)},
-                              expect={"y": m, "scale": 1}, stall=self.stall,
-                              seed=self._seed + self._calls, pre_reset=self._reset,
-                              drain=2)
+        expect = {n: (m if n == "y" else 1) for n in h.sinks}
+        res = await h.segment(sources={"x": (0, groups), "w": (base, beats)}, expect=expect,
+                              stall=self.stall, seed=self._seed + self._calls,
+                              pre_reset=self._reset, drain=2)
         self._reset = 0
         self.last = res
-        y, scale = res.captures["y"], res.captures["scale"]
-        if (res.timed_out or res.violations or len(y) != m or len(scale) != 1
-                or y.unknown.any() or scale.unknown.any()):
-            raise RuntimeError(f"product {key!r}: {len(y)} of {m} row sums, {len(scale)} "
-                               f"scales, timed out {res.timed_out}, {res.violations} "
-                               "reset-contract violations")
-        cycles = int(y.cycles[-1] - res.first["x"] + 1)
-        return y.values(), int(scale.values()[0]), cycles
+        wrong = {n: len(c) for n, c in res.captures.items() if len(c) != expect[n]}
+        unknown = [n for n, c in res.captures.items() if c.unknown.any()]
+        if res.timed_out or res.violations or wrong or unknown:
+            raise RuntimeError(f"product {key!r}: transfers {wrong or 'as expected'} (expected "
+                               f"{expect}), x/z on {unknown or 'none'}, timed out "
+                               f"{res.timed_out}, {res.violations} reset-contract violations")
+        return res
+
+    @staticmethod
+    def cycles(res: SegmentResult) -> int:
+        """A product's cycles: first ``x`` transfer to last ``y`` transfer, inclusive."""
+        return int(res.captures["y"].cycles[-1] - res.first["x"] + 1)
