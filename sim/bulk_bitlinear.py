@@ -28,7 +28,10 @@ from ..spec import BitLinearUnitSpec
 from .kit.bench import component_of
 from .kit.bulk import BulkHarness, SegmentResult
 
-__all__ = ["BulkBitLinear", "session_depths", "weight_beats", "weight_depth"]
+__all__ = ["MIN_WEIGHT_DEPTH", "BulkBitLinear", "session_depths", "weight_beats",
+           "weight_depth"]
+
+MIN_WEIGHT_DEPTH = 16384  #: lane groups of weights a session's build holds at least
 
 
 def weight_beats(spec: BitLinearUnitSpec, w_q: np.ndarray) -> tuple[dict, int]:
@@ -57,9 +60,10 @@ def x_beats(spec: BitLinearUnitSpec, m_vec: np.ndarray) -> tuple[dict, int]:
 
 
 def weight_depth(spec: BitLinearUnitSpec, shapes: Iterable[tuple[int, int]]) -> int:
-    """The ``w`` memory depth (a power of two) that holds matrices of ``shapes`` (M, K)."""
+    """The ``w`` memory depth (a power of two) that holds matrices of ``shapes`` (M, K),
+    at least :data:`MIN_WEIGHT_DEPTH` so that models of different sizes share a build."""
     total = sum(m * -(-k // spec.lanes) for m, k in shapes)
-    depth = 1024
+    depth = MIN_WEIGHT_DEPTH
     while depth < total:
         depth *= 2
     return depth
