@@ -86,6 +86,11 @@ def _fmax(r: FlowReport | None, goal: float) -> str:
     return f"**{r.fmax_mhz:.1f}**" if r.fmax_mhz >= goal else f"{r.fmax_mhz:.1f}"
 
 
+def _comb(r: FlowReport) -> str:
+    used = r.utilization.get("TRELLIS_COMB")
+    return str(used[0]) if used else "-"
+
+
 def _seconds(reports: list[FlowReport]) -> str:
     total = sum(r.seconds for r in reports)
     cached = all(r.cached for r in reports)
@@ -112,12 +117,15 @@ def main() -> int:
         f"ECP5-85 (LFE5U-85F), speed grade 6, nextpnr out of context; machine: "
         f"{platform.machine()}, {os.cpu_count()} cores. Fmax in MHz, bold where it meets the "
         "goal; cells are Yosys's counts for the unit alone (LUT4 excludes the PFUMX/L6MUX21 "
-        "wide-function muxes; LUT RAM = TRELLIS_DPR16X4, 16x4 bits each).",
+        "wide-function muxes; LUT RAM = TRELLIS_DPR16X4, 16x4 bits each), before the flow "
+        "folds LUT4s into carry chains (`pack_ecp5_carries`); COMB is nextpnr's count of "
+        "placed combinational cells (LUT4s, carry halves, LUT RAM) of the unit and its port "
+        "registers, after that packing.",
         "",
-        "| configuration | latency | LUT4 | FF | CCU2C | DSP | LUT RAM | goal | Fmax | "
+        "| configuration | latency | LUT4 | FF | CCU2C | DSP | LUT RAM | COMB | goal | Fmax | "
         "critical path | Fmax, ports registered | critical path, ports registered | "
         "synth + PnR (both runs) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows(args.only):
         plain = flow(row, registered=False)
@@ -126,7 +134,8 @@ def main() -> int:
         lines.append(
             f"| {row.label} | {row.spec.latency} | {c.get('LUT4', 0)} | {c.get('TRELLIS_FF', 0)} "
             f"| {c.get('CCU2C', 0)} | {c.get('MULT18X18D', 0)} | "
-            f"{c.get('TRELLIS_DPR16X4', 0)} | {row.goal_mhz:g} | {_fmax(plain, row.goal_mhz)} "
+            f"{c.get('TRELLIS_DPR16X4', 0)} | {_comb(boxed or plain)} | {row.goal_mhz:g} | "
+            f"{_fmax(plain, row.goal_mhz)} "
             f"| {_path(plain)} | {_fmax(boxed, row.goal_mhz)} | "
             f"{_path(boxed) if boxed is not None else '-'} | "
             f"{_seconds([r for r in (plain, boxed) if r is not None])} |")

@@ -48,9 +48,10 @@ SIZES = {"370M": (1024, 24), "1.3B": (2048, 24), "2.7B": (2560, 32)}
 
 
 def sample_text(n_bytes: int) -> str:
-    """English text present on every CPython: the help topics (pydoc_data.topics)."""
-    from pydoc_data.topics import topics
-    text = "\n".join(topics[k] for k in sorted(topics))
+    """English text present on every CPython: the held-out help topics (pydoc_data.topics,
+    every tenth topic, the split that the shipped checkpoint was not trained on)."""
+    from mmfree.train.data import load_corpus
+    text = "\n".join(t for _, t in load_corpus().heldout)
     return text.encode()[:n_bytes].decode("utf-8", "ignore")
 
 
@@ -121,22 +122,25 @@ def front_end_table(vectors: int) -> None:
 
 def deviation_table(text_bytes: int) -> None:
     text = sample_text(text_bytes)
-    ids = [1] + [b + 3 for b in text.encode()]
-    tiny = open_checkpoint(default_path()).load_model()
+    byte_ids = [1] + [b + 3 for b in text.encode()]  # the random model's byte tokens
+    ckpt = open_checkpoint(default_path())
+    tiny, tiny_ids = ckpt.load_model(), ckpt.tokenizer.encode(text)
     big_cfg = HGRNBitConfig(vocab_size=259, hidden_size=512, num_hidden_layers=4)
     big = HGRNBitModel.random(big_cfg, 7)
     no_eps = functools.partial(float_bitlinear, eps=0.0)
-    print(f"Table 1: integer vs float, teacher-forced on {len(ids)} byte tokens of "
-          "pydoc_data.topics; logit errors relative to the float logits' RMS")
+    print(f"Table 1: integer vs float, teacher-forced on {len(text.encode())} bytes of held-out "
+          f"pydoc_data.topics ({len(tiny_ids)} BPE tokens for the shipped model, "
+          f"{len(byte_ids)} byte tokens for the random one); logit errors relative to the "
+          "float logits' RMS")
     print("| model | comparison | steps | rel. logit RMS | max abs diff / RMS | argmax agree "
           "| ppl float | ppl other | ppl diff |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for label, model, n in (("tiny (shipped, trained) d 128, 2 L", tiny, len(ids)),
-                            ("random d 512, 4 L", big, min(len(ids), 300))):
+    for label, model, ids in (("tiny (shipped, trained) d 128, 2 L", tiny, tiny_ids),
+                              ("random d 512, 4 L", big, byte_ids[:300])):
         for what, other in (("integer vs float", IntegerBitLinear()),
                             ("float eps 0 vs float", no_eps)):
             t0 = time.monotonic()
-            r = compare(model, ids[:n], float_bitlinear, other)
+            r = compare(model, ids, float_bitlinear, other)
             print(f"| {label} | {what} | {r['steps']} | {100 * r['rel_rms']:.3f} % | "
                   f"{100 * r['max_abs']:.2f} % | {100 * r['argmax']:.1f} % | "
                   f"{r['ppl_a']:.4f} | {r['ppl_b']:.4f} | "

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .ecp5_carries import pack_ecp5_carries
 from .ecp5_dsp import pack_dsp_registers
 from .progress import Ticker
 from .targets import FAMILIES, TARGETS
@@ -58,11 +59,16 @@ def synth_stats(verilog: str, top: str, family: str = "ecp5") -> dict[str, int]:
     return {str(k): int(v) for k, v in cells.items() if not str(k).startswith("$")}
 
 
+def xilinx_luts(cells: dict[str, int]) -> int:
+    """The LUTs among Yosys cell counts for Xilinx 7-series: LUT1..LUT6 and INV (a LUT1)."""
+    return sum(n for kind, n in cells.items() if re.fullmatch(r"LUT[1-6]|INV", kind))
+
+
 # --- full flow: synthesis + place-and-route + timing ------------------------------------------
 
 
 #: part of every cache key: bump it when the flow changes what it measures
-FLOW_VERSION = "2 (ECP5: registers packed into DSP blocks)"
+FLOW_VERSION = "3 (ECP5: carry chains tidied, LUTs folded into CCU2C; xilinx flattened)"
 _UTIL = re.compile(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
 
 
@@ -87,6 +93,8 @@ class FlowReport:
     #: the critical path's steps: (kind, ns, from cell, to cell), kind "clk-to-q", "logic",
     #: "routing" or "setup"; steps of 0 ns left out, cell names cut to 60 characters
     path_steps: list[tuple[str, float, str, str]] = field(default_factory=list)
+    #: ECP5: what :func:`pack_ecp5_carries` changed before place-and-route
+    carry_packing: dict[str, int] = field(default_factory=dict)
 
     def path_split(self) -> dict[str, float]:
         """Nanoseconds of the critical path by kind (logic, routing, clk-to-q, setup)."""
@@ -118,7 +126,7 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     if not 0 < freq_mhz < 2000:
-        raise ValueError(f"frequency must be in 0..2000 MHz, got {freq_mhz}")
+        raise ValueError(f"--freq must be above 0 and below 2000 MHz, got {freq_mhz:g}")
     part = TARGETS[target]
     family, pnr = part.family, part.family.pnr
     if registered_ports and not part.out_of_context:
@@ -161,6 +169,7 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
                 netlist = synth_netlist(pnr_verilog, pnr_top, family.synth)
             if family.name == "ecp5":
                 report.dsp_registers = pack_dsp_registers(netlist, pnr_top)
+                report.carry_packing = pack_ecp5_carries(netlist, pnr_top)
             Path(tmp, "design.json").write_text(json.dumps(netlist))
             with Ticker(f"nextpnr ({target}, {freq_mhz:g} MHz)", progress):
                 proc = subprocess.run([find_tool(pnr), *part.pnr_args, "--json", "design.json",

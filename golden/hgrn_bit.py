@@ -86,6 +86,13 @@ def _is_number(v: object) -> bool:
             and math.isfinite(float(v)))
 
 
+
+def mlp_width(hidden_size: int, hidden_ratio: float = 4) -> int:
+    """The released MLP width ``I = 256 * ceil(int(hidden_size * hidden_ratio * 2 / 3) / 256)``
+    (``intermediate_size`` null)."""
+    n = int(hidden_size * hidden_ratio * 2 / 3)
+    return 256 * ((n + 256 - 1) // 256)
+
 @dataclass(frozen=True)
 class HGRNBitConfig:
     """The released ``HGRNBitConfig`` keys this model uses, with the released defaults.
@@ -143,9 +150,7 @@ class HGRNBitConfig:
         """``I``, the MLP width (``gate_proj`` has ``2 I`` rows)."""
         if self.intermediate_size is not None:
             return self.intermediate_size
-        ratio = 4 if self.hidden_ratio is None else self.hidden_ratio
-        n = int(self.hidden_size * ratio * 2 / 3)
-        return 256 * ((n + 256 - 1) // 256)
+        return mlp_width(self.hidden_size, 4 if self.hidden_ratio is None else self.hidden_ratio)
 
     # The keys of the released config this model reads, and what it requires of the rest.
     _FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "hidden_ratio",
@@ -558,6 +563,7 @@ __all__ = [
     "IntegerBitLinear",
     "float_bitlinear",
     "lower_bound_table",
+    "mlp_width",
     "quantise_ternary",
     "random_tensor",
     "random_tensors",

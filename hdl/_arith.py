@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.hdl import Value
 
 
@@ -51,3 +51,46 @@ def adder_tree(m: Module, values: list[Value], max_width: int, name: str = "tree
                keep: bool = False) -> Signal:
     """The whole balanced adder tree in one combinational stage (see :func:`adder_levels`)."""
     return adder_levels(m, values, max_width, tree_depth(len(values)), name, keep=keep)[0]
+
+
+def _resize(value: Value, width: int) -> Value:
+    """``value`` (signed) sign-extended or truncated to ``width`` bits, with the extension
+    written out, so that the Verilog has no implicit width changes (Verilator -Wall)."""
+    value = Value.cast(value)
+    if len(value) >= width:
+        return value[:width].as_signed()
+    return Cat(value, value[-1].replicate(width - len(value))).as_signed()
+
+
+def signed_sum(m: Module, a: Value, b: Value, negate_b: Value, width: int, name: str,
+               b_nonzero: Value | None = None) -> Signal:
+    """``a + b`` or ``a - b`` (``negate_b`` high), exactly, as one subtraction that every FPGA
+    family maps to a single carry chain: the named ``width``-bit result of
+    ``(Cat(negate_b, a) - Cat(1, ~(b ^ negate_b))) >> 1`` (kept modulo ``2**width``).
+
+    Why this shape: ``b ^ N`` (``N`` = ``negate_b`` in every bit) is ``b`` or ``-b - 1``, and
+    ``~v`` is ``-v - 1``, so the subtraction is ``(2a + n) - (2 * ~(b ^ N) + 1)`` =
+    ``2a + 2(b ^ N) + n + 1``: ``2(a + b) + 1`` for ``n`` = 0 and ``2(a - b)`` for ``n`` = 1,
+    which the shift right by one turns into ``a + b`` and ``a - b``. The ``+1`` of the two's
+    complement negation is thus the carry out of the extra low bit: no incrementer and no
+    carry-in signal, and the low bit's own sum is never used. Written as a subtraction, Yosys
+    keeps ``a`` as the first operand (it may swap the operands of an addition), so on Xilinx
+    the carry chain's DI input is ``a`` itself and the XOR with ``negate_b`` shares the LUT
+    of the adder's propagate function; on ECP5 the XOR is a LUT in front of the chain, which
+    :func:`mmfree.flow.ecp5_carries.pack_ecp5_carries` folds into the chain's own LUTs.
+
+    ``b_nonzero``, if given, masks ``b`` to 0 while low (a zero weight), in the same LUT.
+    ``a`` and ``b`` are signed; both are sign-extended (or truncated) to ``width`` bits.
+    """
+    aa = Signal(signed(width), name=f"{name}_a")
+    bb = Signal(signed(width), name=f"{name}_b")
+    m.d.comb += [aa.eq(_resize(a, width)),
+                 bb.eq(_resize(b if b_nonzero is None else Mux(b_nonzero, b, 0), width))]
+    flipped = Signal(width, name=f"{name}_bx")
+    m.d.comb += flipped.eq(~(bb ^ negate_b.replicate(width)))
+    # Both operands are unsigned and width + 1 bits wide (aa's sign is already extended),
+    # so the Verilog subtraction has operands of one width; bits 1..width are the result.
+    difference = Cat(negate_b, aa.as_unsigned()) - Cat(Const(1, 1), flipped)
+    out = Signal(signed(width), name=name)
+    m.d.comb += out.eq(difference[1:width + 1])
+    return out

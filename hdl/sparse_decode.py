@@ -108,10 +108,18 @@ class SparseDecode(wiring.Component):
 
 
 def decode_logic(m: Module, p: data.View, out: data.View, mode: str, width: int,
-                 is_signed: bool, accumulate: bool) -> tuple[list, Value]:
+                 is_signed: bool, accumulate: bool,
+                 valid_rows_only: bool = False) -> tuple[list, Value]:
     """The combinational decode of one input payload ``p`` (see :class:`SparseDecode` for the
     two modes): returns the assignments of every field of ``out`` (the output layout of
-    ``mode``) and a signal that is high when any group code of ``p`` is invalid."""
+    ``mode``) and a signal that is high when any group code of ``p`` is invalid.
+
+    ``valid_rows_only`` (select mode, for :class:`SparseTensorCore`, where the gathered B
+    rows only ever meet their A values): a valid code has ``i0`` in 0..2 and ``i1`` in
+    1..3, so each kept value's B row is chosen among the three rows its index can name
+    (a five-input function, one LUT level with the slice's wide-function multiplexer on
+    ECP5, where a choice among four needs two); for an invalid code the rows chosen are
+    unspecified, and its A values are 0."""
     invalid = []
     pairs = []  # (output field element, value)
     if mode == "expand":
@@ -137,8 +145,14 @@ def decode_logic(m: Module, p: data.View, out: data.View, mode: str, width: int,
                 for s, idx in ((2 * g, i0), (2 * g + 1, i1)):
                     pairs.append((out.a[TILE * r + s], Mux(valid, p.a[TILE * r + s], 0)))
                     for c in range(TILE):
-                        rows = Array(p.b[TILE * (TILE * g + j) + c] for j in range(TILE))
-                        pairs.append((out.b[TILE * TILE * r + TILE * s + c], rows[idx]))
+                        rows = [p.b[TILE * (TILE * g + j) + c] for j in range(TILE)]
+                        if not valid_rows_only:
+                            row = Array(rows)[idx]
+                        elif s % 2 == 0:  # i0: 0, 1 or 2
+                            row = Mux(idx[1], rows[2], Mux(idx[0], rows[1], rows[0]))
+                        else:  # i1: 1, 2 or 3
+                            row = Mux(idx[1], Mux(idx[0], rows[3], rows[2]), rows[1])
+                        pairs.append((out.b[TILE * TILE * r + TILE * s + c], row))
         pairs.append((out.c, p.c))
         if accumulate:
             pairs += [(out.first, p.first), (out.last, p.last)]
@@ -210,7 +224,7 @@ class SparseTensorCore(wiring.Component):
                                                   self.accumulate, gathered=True),
                           name="gathered", reset_less=True)
         assign, invalid = decode_logic(m, self.i.payload, gathered, "select", self.width,
-                                       self.is_signed, self.accumulate)
+                                       self.is_signed, self.accumulate, valid_rows_only=True)
         m.d.sync += [g_valid.eq(fire), *assign]
         with m.If(fire & invalid):
             m.d.sync += self.error.eq(1)

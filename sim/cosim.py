@@ -21,12 +21,18 @@ from cocotb_tools.runner import Icarus, Verilator, get_results, get_runner
 
 from ..flow import toolchain
 from ..flow.generate import to_verilog
+from ..flow.progress import Ticker
 from ..spec import UnitSpec
 
-__all__ = ["CLOCK_PERIOD_NS", "TIMESCALE", "CosimResult", "build_root", "run", "run_unit"]
+__all__ = ["CLOCK_PERIOD_NS", "TIMESCALE", "WAVES", "CosimResult", "build_root", "run",
+           "run_unit"]
 
 TIMESCALE = ("1ns", "1ps")
 CLOCK_PERIOD_NS = 10
+#: The waveform file of a run with ``waves``, on either simulator: FST (GTKWave and Surfer
+#: open it; far smaller than VCD). ``waves="vcd"`` asks Icarus for ``waves.vcd`` instead
+#: (what the switching-activity counter reads).
+WAVES = "waves.fst"
 
 
 def _build_args(simulator: str) -> list[str]:
@@ -37,15 +43,20 @@ def _build_args(simulator: str) -> list[str]:
     return []
 
 
-class _IcarusVcd(Icarus):
-    """Icarus runner that lets vvp write the VCD of :func:`_vcd_dump_module`.
+class _IcarusDump(Icarus):
+    """Icarus runner that lets vvp write the waveforms of :func:`_dump_module` in format
+    ``fmt`` (``"fst"`` or ``"vcd"``).
 
     cocotb (2.1, pinned) starts vvp with ``-none`` unless its own SystemVerilog dump module
-    is used; this asks for VCD output instead.
+    is used; this asks for the format wanted instead.
     """
 
+    def __init__(self, fmt: str) -> None:
+        super().__init__()
+        self.fmt = fmt
+
     def _test_command(self) -> list:
-        return [[("-vcd" if arg in ("-none", "-fst") else arg) for arg in cmd]
+        return [[(f"-{self.fmt}" if arg in ("-none", "-fst", "-vcd") else arg) for arg in cmd]
                 for cmd in super()._test_command()]
 
 
@@ -62,9 +73,9 @@ class _VerilatorPortsOnly(Verilator):
                 for cmd in super()._build_command()]
 
 
-def _vcd_dump_module(top: str) -> str:
-    """A Verilog-2005 module that dumps every signal of ``top`` to ``waves.vcd``."""
-    return ("module mmfree_vcd_dump;\n  initial begin\n    $dumpfile(\"waves.vcd\");\n"
+def _dump_module(top: str, file: str) -> str:
+    """A Verilog-2005 module that dumps every signal of ``top`` to ``file``."""
+    return (f"module mmfree_vcd_dump;\n  initial begin\n    $dumpfile(\"{file}\");\n"
             f"    $dumpvars(0, {top});\n  end\nendmodule\n")
 
 
@@ -123,11 +134,12 @@ class CosimResult:
 
 
 def run(component: wiring.Component, top: str, simulator: str, test_module: str, *,
-        config: dict, seed: int, testcase: str | None = None, waves: bool = False,
+        config: dict, seed: int, testcase: str | None = None, waves: bool | str = False,
         root: Path | None = None, build_args: list[str] | None = None,
         extra_build_args: list[str] | None = None, wrapper: tuple[str, str] | None = None,
         plusargs: list[str] | None = None,
-        progress: Callable[[dict], None] | None = None) -> CosimResult:
+        progress: Callable[[dict], None] | None = None,
+        ticker: bool = False) -> CosimResult:
     """Generate ``component``'s Verilog as module ``top``, build it, run ``test_module``.
 
     The simulator's output goes to ``sim.log`` in the run folder; its tail is printed when a
@@ -140,9 +152,19 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     that instantiates ``top`` (the bulk harness, :mod:`mmfree.sim.bulk`): it is compiled with
     the unit and becomes the simulation's top. ``plusargs`` go to the simulation (e.g.
     ``+verilator+coverage+file+PATH``). ``progress`` is called with each
-    JSON line the testbench appends to ``$MMFREE_TB_PROGRESS`` while it runs. Under pytest a
+    JSON line the testbench appends to ``$MMFREE_TB_PROGRESS`` while it runs. With ``ticker``
+    the build and the run show their progress on standard error
+    (:class:`mmfree.flow.progress.Ticker`). Under pytest a
     failing testbench raises; otherwise the counts come back in the result.
+
+    ``waves`` writes the run's waveforms to :data:`WAVES` (``waves.fst``) in the run folder
+    on either simulator (Verilator: ``--trace-fst``); ``waves="vcd"`` writes ``waves.vcd``
+    (Icarus only).
     """
+    if waves not in (False, True, "fst", "vcd") or (waves == "vcd" and simulator != "icarus"):
+        raise ValueError(f"waves: True, 'fst' or (Icarus) 'vcd', got {waves!r}")
+    fmt = "vcd" if waves == "vcd" else "fst"
+    waves = bool(waves)
     sim = toolchain.find(simulator)
     toolchain.apply_env(sim.env)
     text = to_verilog(component, top)
@@ -153,9 +175,14 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     if wrapper is not None:
         top, wrap_text = wrapper
     # Icarus waveforms: cocotb's dump module is SystemVerilog, which the Verilog-2005 build
-    # cannot read, so a Verilog-2005 VCD dump module of our own is compiled in instead.
+    # cannot read, so a Verilog-2005 dump module of our own is compiled in instead.
     vcd_dump = waves and simulator == "icarus"
-    dump_text = _vcd_dump_module(top) if vcd_dump else ""
+    dump_text = _dump_module(top, f"waves.{fmt}") if vcd_dump else ""
+    test_args: list[str] = []
+    if waves and simulator == "verilator":
+        toolchain.check_fst_headers()
+        args += ["--trace-fst"]
+        test_args = ["--trace-file", WAVES]
     digest = hashlib.sha256("\0".join([text, simulator, *args, dump_text, wrap_text]
                                       ).encode()).hexdigest()[:16]
     build_dir = (root or build_root()) / simulator / f"{top}-{digest}"
@@ -176,15 +203,16 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
         args += ["-s", "mmfree_vcd_dump"]
 
     if vcd_dump:
-        runner = _IcarusVcd()
+        runner = _IcarusDump(fmt)
     elif wrapper is not None and simulator == "verilator":
         runner = _VerilatorPortsOnly()
     else:
         runner = get_runner(simulator)
     try:
-        runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
-                     build_args=args, timescale=TIMESCALE, waves=waves and not vcd_dump,
-                     log_file=build_dir / "build.log")
+        with Ticker(f"{simulator}: building {top}", ticker):
+            runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
+                         build_args=args, timescale=TIMESCALE,
+                         waves=waves and not vcd_dump, log_file=build_dir / "build.log")
     except BaseException:
         _show_tail(build_dir / "build.log")
         raise
@@ -200,12 +228,12 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     log = test_dir / "sim.log"
     watcher = _ProgressWatcher(progress_path, progress) if progress else None
     try:
-        results = runner.test(test_module=test_module, hdl_toplevel=top, testcase=testcase,
-                              seed=seed, extra_env=env, build_dir=build_dir,
-                              test_dir=test_dir, waves=waves and not vcd_dump,
-                              plusargs=list(plusargs or []),
-                              timescale=TIMESCALE,
-                              log_file=log)
+        with Ticker(f"{simulator}: running the testbench", ticker):
+            results = runner.test(test_module=test_module, hdl_toplevel=top, testcase=testcase,
+                                  seed=seed, extra_env=env, build_dir=build_dir,
+                                  test_dir=test_dir, waves=waves and not vcd_dump,
+                                  timescale=TIMESCALE, log_file=log,
+                                  test_args=test_args, plusargs=list(plusargs or []))
         tests, failed = get_results(results)
     except BaseException:
         _show_tail(log)
@@ -222,12 +250,14 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
 
 
 def run_unit(spec: UnitSpec, simulator: str, *, seed: int, top: str | None = None,
-             extra: dict | None = None, testcase: str | None = None, waves: bool = False,
-             progress: Callable[[dict], None] | None = None) -> CosimResult:
+             extra: dict | None = None, testcase: str | None = None,
+             waves: bool | str = False,
+             progress: Callable[[dict], None] | None = None,
+             ticker: bool = False) -> CosimResult:
     """:func:`run` for the unit ``spec`` describes: its component (``mmfree.hdl.build``), its
     testbench (``spec.testbench``), its parameters as the testbench configuration (plus
     ``extra``), top module ``top`` (default :meth:`~mmfree.spec.UnitSpec.top_name`)."""
     from ..hdl import build
     return run(build(spec), top or spec.top_name(), simulator, spec.testbench,
                config={**spec.params(), **(extra or {})}, seed=seed, testcase=testcase,
-               waves=waves, progress=progress)
+               waves=waves, progress=progress, ticker=ticker)

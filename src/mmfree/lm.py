@@ -234,7 +234,7 @@ class Progress:
             return
         self.last, self.printed = now, True
         rate = (now - self.t0) / max(done, 1)
-        print(f"mmfree: {self.label} {done}/{total} ({rate:.3g} s each, "
+        print(f"  {self.label} {done}/{total} ({rate:.3g} s each, "
               f"{now - self.t0:.0f} s)", file=self.stream, flush=True)
 
 
@@ -276,7 +276,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="write the teacher-forced logits of every prompt position: float32, "
                         "shape (positions, vocab)")
     p.add_argument("--json", metavar="FILE",
-                   help="write the results as JSON ('tokens': the generated ids, and more)")
+                   help="write the results as JSON ('tokens': the generated ids, and more) "
+                        "to FILE ('-': standard output)")
     p.add_argument("--perplexity", metavar="FILE.txt",
                    help="report the perplexity (and bits per byte) of a UTF-8 text under the "
                         "float and the integer pipelines; --prompt/--ids become optional")
@@ -308,7 +309,7 @@ def _parse_ids(text: str, vocab: int) -> list[int]:
 
 
 def _check_output(option: str, path: str | None) -> None:
-    if path is None:
+    if path is None or (option == "--json" and path == "-"):  # "-": standard output
         return
     parent = Path(path).resolve().parent
     if not parent.is_dir():
@@ -408,7 +409,7 @@ def _run(args: argparse.Namespace) -> int:
                              "at least 2 are needed")
         model = ckpt.load_model(progress=Progress("quantising matrices"))
     except CheckpointError as e:
-        raise InputError(str(e)) from None
+        raise InputError(f"--checkpoint: {e}" if args.checkpoint else str(e)) from None
 
     label = "the shipped tiny model" if args.checkpoint is None else str(path)
     print(f"HGRN-Bit {label}: d {cfg.hidden_size}, {cfg.num_hidden_layers} layers, vocab "
@@ -469,7 +470,9 @@ def _run(args: argparse.Namespace) -> int:
                                  "bytes": nbytes} | {n: r.as_dict() for n, r in res.items()}
     except ValueError as e:  # a non-finite embedding row, a token outside the vocabulary ...
         raise InputError(str(e)) from None
-    if args.json:
+    if args.json == "-":
+        print(json.dumps(out, indent=1))
+    elif args.json:
         _write_atomic(args.json, lambda f: f.write(json.dumps(out, indent=1) + "\n"),
                       binary=False)
     return 0

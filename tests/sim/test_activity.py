@@ -31,7 +31,7 @@ def test_counter_toggles_match_popcount(tmp_path):
     require_simulator("icarus")
     cycles = 100
     res = cosim.run(_Counter(), "counter", "icarus", "mmfree.sim.tb.counter",
-                    config={"cycles": cycles}, seed=1, waves=True, root=tmp_path)
+                    config={"cycles": cycles}, seed=1, waves="vcd", root=tmp_path)
     assert res.failed == 0
     vcd = res.run_dir / "waves.vcd"
     reg = count_toggles(vcd, scope="counter", names={"count"})

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .errors import CHECK_FAILED, OK, UsageError
+from .options import check_output_dir
 
 __all__ = ["add_parser", "run"]
 
@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"{k} ({v.title})" for k, v in BOARDS.items()))
     b.add_argument("board", choices=sorted(BOARDS), metavar="BOARD",
                    help=", ".join(sorted(BOARDS)))
-    b.add_argument("-o", "--output", help="output folder (default out/board/BOARD)")
+    b.add_argument("-o", "--output", help="output folder, created if missing (default "
+                                          "out/board/BOARD)")
     b.add_argument("--inject-error", action="store_true",
                    help="build a bitstream that corrupts every result (demonstrates FAIL)")
     b.add_argument("--pass-after", type=int, default=1000,
@@ -39,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from ..flow.board_build import build_board
     from ..flow.boards import BOARDS
     board = BOARDS[args.board]
-    out = Path(args.output or f"out/board/{board.name}")
+    if args.pass_after < 1:
+        raise UsageError(f"--pass-after must be at least 1, got {args.pass_after}")
+    out = check_output_dir("-o/--output", args.output or f"out/board/{board.name}")
     try:
         report = build_board(board, out, inject_error=args.inject_error,
                              pass_after=args.pass_after, progress=not args.quiet,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..spec import UNITS, BitLinearUnitSpec
 from .errors import OK, UsageError
-from .options import add_sim_option, add_unit_options, simulators
+from .options import add_sim_option, add_unit_options, check_output_dir, simulators
 
 __all__ = ["add_parser", "run"]
 
@@ -34,10 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..flow.generate import write_unit
     from ..model import report
+    from ..sim.cosim import build_root as cosim_build_root
     from ..sim.model_cosim import size_unit
     from .run import random_model, run_tiny_model
     # every input is checked before anything is written or run
-    model, source = random_model(args.d, args.layers, seed=args.seed)
+    model, source = random_model(args.d, args.layers, seed=args.seed, lanes=args.lanes)
     prompt = list(args.prompt.encode())
     if not prompt or max(prompt) >= model.config.vocab:
         raise UsageError(f"--prompt must be non-empty text of bytes below the model's "
@@ -48,13 +48,13 @@ def run(args: argparse.Namespace) -> int:
         unit = size_unit(model, lanes=args.lanes)
     except (TypeError, ValueError) as e:
         raise UsageError(f"invalid bitlinear-unit parameter: {e}") from None
-    out = Path(args.output)
+    out = check_output_dir("-o/--output", args.output)
     print(f"== 1. Verilog for every unit (default parameters) -> {out}/")
     for name, cls in UNITS.items():
         try:
             paths = write_unit(cls(), out)
         except OSError as e:
-            raise UsageError(f"cannot write to {out}: {e}") from None
+            raise UsageError(f"-o/--output {out}: cannot write: {e.strerror}") from None
         print(f"   {name:20} {paths[0]}")
     print("\n== 2. The tiny MatMul-free LM, every BitLinear on the RTL (Icarus and Verilator)")
     status = run_tiny_model(model, source, f"random, seed {args.seed}", prompt, args.tokens,
@@ -63,4 +63,14 @@ def run(args: argparse.Namespace) -> int:
           "mmfree project --help)")
     print(report.preset_table())
     print("\n" + ("demo: all checks passed" if status == OK else "demo: FAILED (see above)"))
+    print(f"""
+Outputs: every unit's Verilog, NAME.md and NAME.json (ports, stream payload fields, latency)
+in {out}/; simulator builds in {cosim_build_root()}/ (reused by the next run).
+Next:
+  mmfree cosim-unit ternary-core --lanes 32 --waves   co-simulate one unit, keep waves.fst
+  mmfree cosim --tokens 16 --json run.json            the tiny LM on the RTL, longer
+  mmfree project --hw ecp5-85k --model 370M           the cycle model on one preset
+  mmfree synth ternary-core --target ecp5-85k         resources and Fmax on an FPGA
+  mmfree doctor                                       check the simulators
+  mmfree COMMAND --help                               every option, with its default""")
     return status

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from ..spec import BitLinearUnitSpec
 from .errors import BAD_INPUT, CHECK_FAILED, OK, UsageError
-from .options import add_sim_option, add_unit_options, simulators
+from .options import add_sim_option, add_unit_options, check_output_file, simulators, write_output
 
 if TYPE_CHECKING:
-    from ..golden.tiny_model import TinyModel
+    from ..golden.tiny_model import TinyConfig, TinyModel
 
 __all__ = ["add_parser", "random_model", "run", "run_tiny_model"]
 
@@ -49,38 +49,76 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="prompt text, fed as UTF-8 bytes (default 'Hi')")
     r.add_argument("--tokens", type=int, default=8, help="tokens to generate (default 8)")
     add_sim_option(r)
-    r.add_argument("--waves", action="store_true", help="dump waveforms (large)")
+    r.add_argument("--waves", action="store_true",
+                   help="dump waveforms (waves.fst in the run folder, printed at the end)")
     r.add_argument("--harness", choices=("bulk", "per-beat"), default="bulk",
                    help="bulk: weights resident in a generated Verilog wrapper, one "
                         "simulator run per product, no Python per cycle; per-beat: the "
                         "cocotb stream drivers (default bulk)")
-    r.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    r.add_argument("--json", metavar="FILE",
+                   help="also write the results as JSON to FILE ('-': standard output)")
     add_unit_options(c, BitLinearUnitSpec, only=("lanes", "tree_levels_per_stage"),
                      title="BitLinear unit")
 
 
+#: The largest tiny model the command builds (its weights are generated in memory and its
+#: BitLinear products run on the RTL simulator: larger sizes would take hours or run out of
+#: memory); ``--layers`` is bounded so as well.
+MAX_LAYERS, MAX_VOCAB, MAX_WEIGHTS = 64, 1 << 16, 1 << 27
+
+
 def random_model(d: int, layers: int, vocab: int = 256, inter: int = 0,
-                 seed: int = 1) -> tuple[TinyModel, dict]:
-    """A tiny model with random weights, and how the testbench rebuilds it."""
+                 seed: int = 1, lanes: int | None = None) -> tuple[TinyModel, dict]:
+    """A tiny model with random weights, and how the testbench rebuilds it. Its sizes are
+    checked before anything is allocated: against :data:`MAX_LAYERS`, :data:`MAX_VOCAB`
+    and the largest input the BitLinear unit takes (``max_dim``, with ``lanes`` lanes)."""
     from ..golden.tiny_model import TinyConfig, TinyModel
     try:
         cfg = TinyConfig(d, layers, vocab, inter)
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(f"--{str(e).split()[0]}: {e}") from None
+    check_model_size(cfg, lanes)
     source = {"d": cfg.d, "layers": cfg.layers, "vocab": cfg.vocab, "inter": cfg.inter,
               "seed": seed}
     return TinyModel.random(cfg, seed), source
 
 
+def check_model_size(cfg: TinyConfig, lanes: int | None = None) -> None:
+    """A :class:`UsageError` naming the option if the model is too large to run (checked
+    on the shapes alone, before any weight is allocated)."""
+    from ..spec import MAX_DIM
+    d, inter = cfg.d, cfg.inter
+    if max(d, inter) > MAX_DIM:
+        which = "--d" if d >= inter else "--inter (default from --d)"
+        raise UsageError(f"{which}: the model's largest BitLinear input is {max(d, inter)}, "
+                         f"above the BitLinear unit's largest ({MAX_DIM})")
+    if cfg.layers > MAX_LAYERS:
+        raise UsageError(f"--layers must be at most {MAX_LAYERS}, got {cfg.layers}")
+    if cfg.vocab > MAX_VOCAB:
+        raise UsageError(f"--vocab must be at most {MAX_VOCAB}, got {cfg.vocab}")
+    weights = sum(r * c for r, c in cfg.shapes().values())
+    if weights > MAX_WEIGHTS:
+        raise UsageError(f"--d/--layers/--inter/--vocab: the model has {weights:,} weights, "
+                         f"more than the {MAX_WEIGHTS:,} this command generates and "
+                         "simulates")
+    if lanes is not None:
+        blo, bhi = BitLinearUnitSpec.limits("lanes")
+        if not blo <= lanes <= bhi:
+            raise UsageError(f"--lanes must be in {blo}..{bhi}, got {lanes}")
+
+
 def _load(args: argparse.Namespace) -> tuple[TinyModel, dict]:
-    from ..golden.tiny_model import load_weights
+    from ..golden.tiny_model import WeightFileError, load_weights
     if not args.weights:
-        return random_model(args.d, args.layers, args.vocab, args.inter, args.seed)
+        return random_model(args.d, args.layers, args.vocab, args.inter, args.seed,
+                            lanes=args.lanes)
     path = Path(args.weights).resolve()
     try:
         return load_weights(path), {"weights": str(path)}
     except FileNotFoundError as e:
-        raise UsageError(f"weight file not found: {e.filename}") from None
+        raise UsageError(f"--weights: weight file not found: {e.filename}") from None
+    except WeightFileError as e:
+        raise UsageError(f"--weights: {e}") from None
 
 
 def _text(tokens: list[int]) -> str:
@@ -91,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     """``mmfree cosim``: check the arguments, then :func:`run_tiny_model`."""
     from ..golden.tiny_model import save_weights
     from ..sim.model_cosim import size_unit
+    check_output_file("--save-weights", args.save_weights)
+    check_output_file("--json", args.json)
     model, source = _load(args)
     prompt = list(args.prompt.encode())
     if not prompt:
@@ -101,7 +141,11 @@ def run(args: argparse.Namespace) -> int:
     if args.tokens < 1:
         raise UsageError("--tokens must be at least 1")
     if args.save_weights:
-        save_weights(model, args.save_weights)
+        try:
+            save_weights(model, args.save_weights)
+        except OSError as e:
+            raise UsageError(f"--save-weights {args.save_weights}: cannot write: "
+                             f"{e.strerror}") from None
         print(f"wrote {args.save_weights}")
     try:
         unit = size_unit(model, lanes=args.lanes,
@@ -123,7 +167,7 @@ def run_tiny_model(model: TinyModel, source: dict, label: str, prompt: Sequence[
     reference's deviation and a table of each run beside the golden model and the cycle
     model. Returns 0 if every run matched, 1 if one differed, 2 if a simulator is missing.
     ``source`` tells the testbench how to rebuild ``model`` (``label`` describes it)."""
-    from ..flow.toolchain import SimulatorMissing
+    from ..flow.toolchain import ToolMissing
     from ..golden.tiny_model import deviation
     from ..sim.model_cosim import arith, golden_run, run_model
 
@@ -158,7 +202,7 @@ def run_tiny_model(model: TinyModel, source: dict, label: str, prompt: Sequence[
         try:
             result = run_model(model, source, prompt, tokens, sim, unit, waves=waves,
                                progress=progress, harness=harness)
-        except SimulatorMissing as e:
+        except ToolMissing as e:
             print(f"{sim}: not available: {e}")
             status = BAD_INPUT
             continue
@@ -196,5 +240,5 @@ def run_tiny_model(model: TinyModel, source: dict, label: str, prompt: Sequence[
                          "step_cycles": r.step_cycles, "predicted_cycles": r.predicted_cycles,
                          "step_wall_s": r.step_wall_s, "wall_s": r.wall_s, "ok": r.ok}
                         for r in runs]}
-        Path(json_path).write_text(json.dumps(out, indent=1))
+        write_output("--json", json_path, json.dumps(out, indent=1))
     return status

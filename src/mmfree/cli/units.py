@@ -7,11 +7,18 @@ import random
 import re
 import sys
 import time
-from pathlib import Path
 
 from ..spec import UNITS, UnitSpec
 from .errors import BAD_INPUT, CHECK_FAILED, OK, UsageError
-from .options import add_sim_option, add_unit_subparsers, simulators, unit_spec
+from .options import (
+    add_sim_option,
+    add_unit_subparsers,
+    check_output_dir,
+    check_output_file,
+    simulators,
+    unit_spec,
+    write_output,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -42,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         add_sim_option(p)
         p.add_argument("--seed", type=int, help="random seed (default: random, printed)")
         p.add_argument("--waves", action="store_true",
-                       help="dump waveforms into the build folder")
+                       help="dump waveforms (waves.fst, on either simulator) into the run "
+                            "folder, printed at the end")
     add_unit_subparsers(c, "cosim-unit", cosim_args)
 
     sy = sub.add_parser("synth", help="synthesise, place and route a unit; Fmax, resources",
@@ -58,9 +66,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         from ..flow.targets import TARGETS
         p.add_argument("--target", required=True, choices=sorted(TARGETS),
                        help="; ".join(f"{k}: {t.title}" for k, t in sorted(TARGETS.items())))
-        p.add_argument("--freq", type=float, default=100.0,
-                       help="clock constraint in MHz (default 100)")
-        p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+        p.add_argument("--freq", type=float, default=100.0, metavar="MHZ",
+                       help="clock constraint in MHz, above 0 and below 2000 (default 100); "
+                            "exit 1 if the placed design does not meet it")
+        p.add_argument("--json", metavar="FILE",
+                       help="also write the report as JSON to FILE ('-': standard output)")
         p.add_argument("--no-cache", action="store_true", help="ignore cached results")
         p.add_argument("--quiet", action="store_true", help="no progress indication")
         p.add_argument("--registered-ports", action="store_true",
@@ -82,10 +92,11 @@ def generate(spec: UnitSpec, args: argparse.Namespace) -> int:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise UsageError(f"--name {name!r} is not a plain Verilog identifier "
                          "(letters, digits and _, not starting with a digit)")
+    out = check_output_dir("-o/--output", args.output)
     try:
-        paths = write_unit(spec, Path(args.output), name)
+        paths = write_unit(spec, out, name)
     except OSError as e:
-        raise UsageError(f"cannot write to {args.output}: {e}") from None
+        raise UsageError(f"-o/--output {args.output}: cannot write: {e.strerror}") from None
     for path in paths:
         print(path)
     return OK
@@ -102,7 +113,7 @@ def lint(spec: UnitSpec, args: argparse.Namespace) -> int:
 
 
 def cosim_unit(spec: UnitSpec, args: argparse.Namespace) -> int:
-    from ..flow.toolchain import SimulatorMissing
+    from ..flow.toolchain import ToolMissing
     from ..sim import cosim
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     status = OK
@@ -112,8 +123,8 @@ def cosim_unit(spec: UnitSpec, args: argparse.Namespace) -> int:
     for sim in simulators(args.sim):
         t0 = time.monotonic()
         try:
-            res = cosim.run_unit(spec, sim, seed=seed, waves=args.waves)
-        except SimulatorMissing as e:
+            res = cosim.run_unit(spec, sim, seed=seed, waves=args.waves, ticker=True)
+        except ToolMissing as e:
             print(f"{sim:10} not available: {e}")
             status = BAD_INPUT
             continue
@@ -135,9 +146,10 @@ def cosim_unit(spec: UnitSpec, args: argparse.Namespace) -> int:
 
 
 def synth(spec: UnitSpec, args: argparse.Namespace) -> int:
-    from ..flow.synth import run_flow
+    from ..flow.synth import run_flow, xilinx_luts
     from ..hdl import build
     top = spec.top_name()
+    check_output_file("--json", args.json)
     try:
         report = run_flow(lambda: build(spec), top, args.target, args.freq,
                           progress=not args.quiet, use_cache=not args.no_cache,
@@ -148,6 +160,8 @@ def synth(spec: UnitSpec, args: argparse.Namespace) -> int:
           + (", every port registered" if report.registered_ports else "")
           + (" [cached]" if report.cached else f" [{report.seconds:.0f} s]"))
     print("  Yosys cells: " + ", ".join(f"{k} {v}" for k, v in sorted(report.cells.items())))
+    if args.target == "xilinx-7":
+        print(f"  LUTs (LUT1-LUT6 and INV, flattened): {xilinx_luts(report.cells)}")
     if report.utilization:
         print("  placed: " + ", ".join(f"{k} {u}/{a}" for k, (u, a) in
                                        sorted(report.utilization.items()) if u))
@@ -163,6 +177,7 @@ def synth(spec: UnitSpec, args: argparse.Namespace) -> int:
     else:
         print("  no open place-and-route for this target: resource counts only")
     if args.json:
-        Path(args.json).write_text(report.to_json())
+        write_output("--json", args.json, report.to_json())
     sys.stdout.flush()
-    return OK if report.fits else CHECK_FAILED
+    met = report.fmax_mhz is None or report.fmax_mhz >= args.freq
+    return OK if report.fits and met else CHECK_FAILED

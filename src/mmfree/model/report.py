@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from .config import PRESETS, HardwareConfig, ModelConfig, Workload, builtin_model
+from .config import PRESETS, HardwareConfig, ModelConfig, Q, Workload, builtin_model
 from .system import Projection, project
 
 
@@ -18,13 +18,25 @@ def _f(v: object) -> float:
     return float(np.asarray(v))
 
 
+def coefficients(p: Projection) -> dict[str, dict[str, object]]:
+    """Every coefficient behind a projection, keyed by its configuration name, as
+    ``{value, unit, source, note}``: the hardware's, its device's and family's, and the
+    measured activity and resources of the units."""
+    from . import activity
+    out = p.hw.coefficients()
+    out.update(activity.coefficients())
+    return dict(sorted(out.items()))
+
+
 def summary(p: Projection) -> dict[str, object]:
     """The headline numbers of a projection."""
     d = p.decode
     intensity = _f(d.ops_count) / max(_f(d.dram_bytes), 1e-9)
     bw = p.hw.dram_bytes_per_s
+    power = p.power_w
     return {
-        "model": p.model.name, "hardware": p.hw.name, "batch": p.workload.batch,
+        "model": p.model.name, "hardware": p.hw.name, "device": p.hw.dev.part,
+        "dram_tech": p.hw.dram_tech, "batch": p.workload.batch,
         "prompt": p.workload.prompt, "generate": p.workload.generate,
         "decode_tokens_per_s": p.tokens_per_s, "tpot_ms": p.tpot_s * 1e3,
         "ttft_ms": p.ttft_s * 1e3,
@@ -37,21 +49,33 @@ def summary(p: Projection) -> dict[str, object]:
         "peak_compute_gops": p.peak_ops_per_s() / 1e9,
         "memory_roof_gops": intensity * bw / 1e9,
         "energy_per_token_mj": {k: v * 1e3 for k, v in p.energy_per_token_j.items()},
-        "power_w": p.power_w, "total_power_w": sum(p.power_w.values()),
-        "activity_based_ternary_power_w": _activity(p),
+        "power_w": power, "total_power_w": sum(power.values()),
+        "power_detail_w": p.power_detail_w, "chip_power_w": p.chip_power_w,
+        "fits": p.fits,
+        "fit": [{"resource": r.resource, "need": r.need, "available": r.available,
+                 "unit": r.unit, "ok": r.ok} for r in p.fit],
+        "coefficients": coefficients(p),
         "context_for_decode": p.context, "warnings": p.warnings,
     }
 
 
-def _activity(p: Projection) -> float | None:
-    """Activity-based dynamic power of the ternary cores during decode (None if unused)."""
-    from .activity import ternary_core_power_w
-    if not (p.model.kind == "mmfree" or p.model.ternary_linear):
-        return None
-    ternary = sum(_f(op.cycles) * (p.model.layers if op.per_layer else 1)
-                  for op in p.decode.ops if op.unit == "ternary")
-    busy = ternary / p.hw.clock_mhz.value / 1e6 / _f(p.decode.time_s)
-    return ternary_core_power_w(p.hw, min(busy, 1.0))[0]
+def hardware_used(p: Projection) -> dict[str, dict[str, object]]:
+    """Every hardware value the projection used, with its tag: ``source`` is measured, cited
+    or assumed for a coefficient with provenance; ``preset NAME`` for a plain value equal to
+    the preset's; ``configured`` for one set by a configuration file (a TOML override)."""
+    base = PRESETS.get(p.hw.name)
+    out: dict[str, dict[str, object]] = {}
+    for f in fields(p.hw):
+        if f.name == "name":
+            continue
+        v = getattr(p.hw, f.name)
+        if isinstance(v, Q):
+            out[f.name] = {"value": v.value, "source": v.source, "note": v.note}
+        elif v is not None:
+            same = base is not None and getattr(base, f.name) == v
+            out[f.name] = {"value": v, "source": f"preset {base.name}" if same else "configured",
+                           "note": ""}
+    return out
 
 
 def breakdown(p: Projection) -> list[dict[str, object]]:
@@ -68,26 +92,20 @@ def breakdown(p: Projection) -> list[dict[str, object]]:
 
 
 def provenance(p: Projection) -> dict[str, str]:
-    """Every tagged number behind a projection."""
-    out = {f"hardware.{k}": v for k, v in p.hw.provenance().items()}
+    """Every tagged number behind a projection, name -> tag."""
+    out = {k: f"{v['source']}: {v['note']}" for k, v in coefficients(p).items()}
     out["unit cycles"] = ("measured: RTL co-simulation (tests/model/test_cycles.py), "
                           "TernaryCore M*ceil(K/N)+3(+1 packed), TensorCore "
                           "ceil(M/4)ceil(N/4)ceil(K/4)+3, sparse ceil(K/8), +4")
-    if p.hw.luts_per_ternary_lane is not None:
-        out["hardware.luts_per_ternary_lane"] = p.hw.luts_per_ternary_lane.tag()
-    if p.model.kind == "mmfree" or p.model.ternary_linear:
-        from .activity import ternary_core_power_w
-        for k, v in ternary_core_power_w(p.hw)[1].items():
-            out[f"activity.{k}"] = v
-    out["fp16 embeddings/state, int8 KV cache"] = "assumed: storage formats"
+    out["storage formats"] = "assumed: fp16 embeddings and recurrent state, int8 KV cache"
     return out
 
 
 def text(p: Projection) -> str:
     """The human-readable report of ``mmfree project``."""
     s = summary(p)
-    lines = [f"{p.model.name} on {p.hw.name}: batch {p.workload.batch}, prompt "
-             f"{p.workload.prompt}, generate {p.workload.generate} "
+    lines = [f"{p.model.name} on {p.hw.name} ({p.hw.dev.part}, {p.hw.dram_tech}): batch "
+             f"{p.workload.batch}, prompt {p.workload.prompt}, generate {p.workload.generate} "
              f"(decode at context {p.context})", ""]
     rows = [("decode throughput", f"{s['decode_tokens_per_s']:.2f} tokens/s"),
             ("TPOT", f"{s['tpot_ms']:.3f} ms"), ("TTFT", f"{s['ttft_ms']:.3f} ms"),
@@ -99,44 +117,71 @@ def text(p: Projection) -> str:
                          f"{s['attained_gops']:.1f} GOPS of {s['peak_compute_gops']:.1f} peak "
                          f"(memory roof {s['memory_roof_gops']:.1f})"),
             ("energy / token", f"{sum(s['energy_per_token_mj'].values()):.3f} mJ"),
-            ("average power", f"{s['total_power_w']:.2f} W")]
+            ("average power", f"{s['total_power_w']:.2f} W (the FPGA alone: "
+                              f"{s['chip_power_w']:.2f} W)")]
     width = max(len(a) for a, _ in rows)
     lines += [f"  {a:<{width}}  {b}" for a, b in rows]
-    lines += ["", "  power breakdown:"] + [
-        f"    {k:<16} {v:8.3f} W  ({s['energy_per_token_mj'][k]:.4f} mJ/token)"
-        for k, v in s["power_w"].items()]
-    if s["activity_based_ternary_power_w"] is not None:
-        lines.append(f"    (activity-based estimate of the ternary cores' dynamic power: "
-                     f"{s['activity_based_ternary_power_w']:.3f} W; the compute line above "
-                     "counts adds only)")
-    lines += ["", f"  {'operation':<28} {'unit':<12} {'cycles/layer':>14} {'total':>14} "
+    detail = s["power_detail_w"]
+    parts = {"static": ("device static", "DRAM background", "board"),
+             "logic": ("ternary cores", "tensor arrays", "element-wise")}
+    lines += ["", "  power breakdown:"]
+    for k, v in s["power_w"].items():
+        lines.append(f"    {k:<16} {v:8.3f} W  ({s['energy_per_token_mj'][k]:.4f} mJ/token)")
+        lines += [f"      {part:<16} {detail[part]:8.3f} W" for part in parts.get(k, ())
+                  if detail[part]]
+    lines += ["", f"  {'operation':<34} {'unit':<12} {'cycles/layer':>14} {'total':>14} "
                   f"{'share':>6}"]
     for r in breakdown(p):
         per = f"{r['cycles_per_layer']:,.0f}" if r["cycles_per_layer"] is not None else "-"
-        lines.append(f"  {r['operation']:<28} {r['unit']:<12} {per:>14} "
+        lines.append(f"  {r['operation']:<34} {r['unit']:<12} {per:>14} "
                      f"{r['cycles_total']:>14,.0f} {r['share']:>6.1%}")
-    lines += ["", "  provenance:"] + [f"    {k}: {v}" for k, v in provenance(p).items()]
+    plain = {k: h for k, h in hardware_used(p).items() if k not in s["coefficients"]}
+    width = max(len(k) for k in plain)
+    lines += ["", f"  hardware used ({p.hw.name}; tagged coefficients below):"] + [
+        f"    {k:<{width}}  {_value(h['value'])}  ({h['source']})" for k, h in plain.items()]
+    lines += ["", "  fit check:"] + [f"    {'ok  ' if r.ok else 'FAIL'} {r.text()}"
+                                     for r in p.fit]
+    lines += ["", "  coefficients:"] + [
+        f"    {k} = {v['value']:.4g} {v['unit']} ({v['source']}: {v['note']})"
+        for k, v in s["coefficients"].items()]
     lines += [f"  WARNING: {w}" for w in p.warnings]
     return "\n".join(lines)
 
 
+def _value(v: object) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) \
+        else str(v)
+
+
 def to_json(p: Projection) -> str:
-    return json.dumps({"summary": summary(p), "breakdown": breakdown(p),
-                       "provenance": provenance(p)}, indent=2, default=float)
+    return json.dumps({"summary": summary(p), "hardware": hardware_used(p),
+                       "breakdown": breakdown(p), "provenance": provenance(p)}, indent=2,
+                      default=float)
 
 
 def to_csv(p: Projection) -> str:
+    """The report as rows ``section, key, value, source`` (source: the hardware values'
+    tags, as in :func:`hardware_used`; empty elsewhere)."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["section", "key", "value"])
+    w.writerow(["section", "key", "value", "source"])
+    for k, h in hardware_used(p).items():
+        w.writerow(["hardware", k, h["value"], h["source"] + (f": {h['note']}" if h["note"]
+                                                               else "")])
     for k, v in summary(p).items():
+        if k in ("coefficients", "fit"):
+            continue
         if isinstance(v, dict):
             for kk, vv in v.items():
                 w.writerow(["summary", f"{k}.{kk}", vv])
         elif not isinstance(v, list):
             w.writerow(["summary", k, v])
+    for r in p.fit:
+        w.writerow(["fit", r.resource, f"{r.need:.6g} of {r.available:.6g} {r.unit}"])
     for r in breakdown(p):
         w.writerow(["cycles", r["operation"], r["cycles_total"]])
+    for k, v in coefficients(p).items():
+        w.writerow(["coefficient", k, f"{v['value']:.6g} {v['unit']}"])
     for k, v in provenance(p).items():
         w.writerow(["provenance", k, v])
     return buf.getvalue()
@@ -188,6 +233,8 @@ class Comparison:
     batches: list[int]
     contexts: list[int]
     table: dict[str, np.ndarray]  #: contender -> [batch, context] tokens/s
+    fits: dict[str, np.ndarray] = field(default_factory=dict)  #: contender -> [batch, context]
+    warnings: list[str] = field(default_factory=list)
 
     def winner(self) -> np.ndarray:
         names = list(self.table)
@@ -221,11 +268,17 @@ class Comparison:
         win = self.winner()
         for bi, b in enumerate(self.batches):
             for ci, c in enumerate(self.contexts):
-                vals = " ".join(f"{self.table[n][bi, ci]:>22.2f}" for n in self.table)
+                vals = " ".join(
+                    f"{self.table[n][bi, ci]:>21.2f}"
+                    + (" " if n not in self.fits or self.fits[n][bi, ci] else "*")
+                    for n in self.table)
                 lines.append(f"  {b:>6} {c:>8} {vals} {win[bi, ci]:>22}")
         cross = self.crossovers()
         lines += ["", "  crossovers:"] + ([f"    {c}" for c in cross] or
                                           ["    none: one contender wins everywhere"])
+        if self.warnings:
+            lines += ["", "  * does not fit the board (the fit check):"]
+            lines += [f"  WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -244,12 +297,22 @@ def compare(hw: HardwareConfig, size: str = "1.3B", batches: list[int] | None = 
                               replace(hw, tensor_sparse=True)),
     }
     table = {n: np.zeros((len(batches), len(contexts))) for n in contenders}
+    fits = {n: np.ones((len(batches), len(contexts)), dtype=bool) for n in contenders}
+    warnings: list[str] = []
     for n, (model, h) in contenders.items():
+        failed: dict[str, str] = {}  # resource -> first failing point
         for bi, b in enumerate(batches):
             for ci, c in enumerate(contexts):
                 # decode at context c: a prompt of c tokens and one generated token
-                table[n][bi, ci] = project(model, h, Workload(b, c, 1)).tokens_per_s
-    return Comparison(hw, size, batches, contexts, table)
+                p = project(model, h, Workload(b, c, 1))
+                table[n][bi, ci] = p.tokens_per_s
+                fits[n][bi, ci] = p.fits
+                for r in p.fit:
+                    if not r.ok:
+                        key = r.resource.split(" (")[0]
+                        failed.setdefault(key, f"{r.text()} (first at batch {b}, context {c})")
+        warnings += [f"{n}: {t}" for t in failed.values()]
+    return Comparison(hw, size, batches, contexts, table, fits, warnings)
 
 
 def preset_table(sizes: tuple[str, ...] = ("370M", "1.3B", "2.7B"),
@@ -266,7 +329,8 @@ def preset_table(sizes: tuple[str, ...] = ("370M", "1.3B", "2.7B"),
                          f"{s['tpot_ms']:>9.2f} {s['ttft_ms']:>9.1f} {s['binding']:>8} "
                          f"{s['total_power_w']:>7.2f} "
                          f"{sum(s['energy_per_token_mj'].values()):>9.2f}"
-                         + ("  (does not fit DRAM)" if p.warnings else ""))
+                         + ("" if p.fits else "  (does not fit: " + ", ".join(
+                             r.resource.split(" (")[0] for r in p.fit if not r.ok) + ")"))
     return "\n".join(lines)
 
 

@@ -2,9 +2,13 @@
 
 The grid is evaluated with the same formulas as :func:`mmfree.model.system.project`
 (:func:`mmfree.model.system.run_step` on numpy arrays), in chunks so that a progress bar can
-advance. The Pareto front keeps the points that no other point beats on both tokens/s
-(higher) and power (lower); with measured LUT counts a second front trades tokens/s
-against LUTs.
+advance. Each point's DRAM technology follows its bandwidth
+(:func:`mmfree.model.devices.dram_for_bandwidth`: the board's own technology while it
+reaches that far, then DDR3, DDR4, HBM2, HBM2e), and with it the energy per bit; the board's
+other figures (device, static power, board extras) stay the preset's. Each point is checked
+against the device's resources and the board's DRAM capacity (:func:`mmfree.model.fit.fits`).
+The Pareto fronts keep, among the points that fit, those that no other point beats on both
+tokens/s (higher) and power (lower), or tokens/s and LUT4-equivalents.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .config import HardwareConfig, ModelConfig, Workload
+from . import fit
+from .config import HardwareConfig, ModelConfig, Q, Workload
+from .devices import DRAM_TECHS, dram_for_bandwidth
 from .system import hw_arrays, run_step
 
 __all__ = ["AXES", "SweepResult", "grid", "progress_bar", "sweep"]
@@ -31,16 +37,19 @@ class SweepResult:
     points: dict[str, np.ndarray]  #: axis -> value per point
     tokens_per_s: np.ndarray
     power_w: np.ndarray
-    luts: np.ndarray | None
+    luts: np.ndarray  #: LUT4-equivalents of the design's units (measured per unit)
     binding: np.ndarray
+    dram_tech: np.ndarray  #: DRAM technology of each point
+    dram_pj_per_bit: np.ndarray
+    fits: np.ndarray  #: the point fits the device and the board's DRAM
 
     def pareto(self, cost: np.ndarray) -> np.ndarray:
-        """Indices of the points not dominated in (tokens/s up, ``cost`` down)."""
+        """Indices of the fitting points not dominated in (tokens/s up, ``cost`` down)."""
         order = np.lexsort((-self.tokens_per_s, cost))  # cheapest first, then fastest
         best = -np.inf
         keep = []
         for i in order:
-            if self.tokens_per_s[i] > best:
+            if self.fits[i] and self.tokens_per_s[i] > best:
                 keep.append(i)
                 best = self.tokens_per_s[i]
         return np.array(keep, dtype=int)
@@ -48,11 +57,12 @@ class SweepResult:
     def rows(self, idx: Sequence[int]) -> list[dict[str, object]]:
         out = []
         for i in idx:
-            row = {a: float(self.points[a][i]) for a in AXES}
+            row: dict[str, object] = {a: float(self.points[a][i]) for a in AXES}
             row.update(tokens_per_s=float(self.tokens_per_s[i]),
-                       power_w=float(self.power_w[i]), binding=str(self.binding[i]))
-            if self.luts is not None:
-                row["luts"] = float(self.luts[i])
+                       power_w=float(self.power_w[i]), binding=str(self.binding[i]),
+                       dram_tech=str(self.dram_tech[i]),
+                       dram_pj_per_bit=float(self.dram_pj_per_bit[i]),
+                       luts=float(self.luts[i]), fits=bool(self.fits[i]))
             out.append(row)
         return out
 
@@ -66,25 +76,45 @@ def grid(**axes: Sequence[float]) -> dict[str, np.ndarray]:
     return {a: combos[:, i] for i, a in enumerate(AXES)}
 
 
+def sweep_hardware(hw: HardwareConfig, gbps: float) -> HardwareConfig:
+    """The board of a sweep point with ``gbps`` of peak DRAM bandwidth (one channel): its
+    DRAM technology follows the bandwidth, with that technology's energy per bit (an
+    explicit ``dram_pj_per_bit`` holds for the board's own technology only) and its idle
+    power per GB/s."""
+    tech = dram_for_bandwidth(gbps, hw.dram_tech)
+    rate = DRAM_TECHS[tech].background_mw_per_gbps
+    return replace(hw, dram_channels=1, dram_tech=tech,
+                   dram_gbps_per_channel=Q(gbps, "assumed", "sweep point"),
+                   dram_pj_per_bit=hw.dram_pj_per_bit if tech == hw.dram_tech else None,
+                   dram_background_w=Q(rate.value * gbps / 1e3, rate.source,
+                                       f"{rate.value:.3g} mW per GB/s x {gbps:g} GB/s: "
+                                       f"{rate.note}"))
+
+
 def sweep(model: ModelConfig, hw: HardwareConfig, points: dict[str, np.ndarray],
           workload: Workload, chunk: int = 4096,
           progress: Callable[[int, int], None] | None = None) -> SweepResult:
-    """Decode tokens/s and power of every point (DRAM as one channel of ``dram_gbps``)."""
-    if not (model.kind == "mmfree" or model.ternary_linear):
+    """Decode tokens/s, power and fit of every point (DRAM as one channel of ``dram_gbps``)."""
+    if not model.ternary:
         raise ValueError("the sweep explores ternary-core designs; pick a MatMul-free model")
     n = len(points["lanes"])
     tps = np.empty(n)
     power = np.empty(n)
     binding = np.empty(n, dtype=object)
-    h = replace(hw, dram_channels=1)
     context = workload.prompt + workload.generate // 2
+    boards = {g: sweep_hardware(hw, g) for g in np.unique(points["dram_gbps"])}
+    tech = np.array([boards[g].dram_tech for g in points["dram_gbps"]], dtype=object)
+    pj = np.array([boards[g].dram_pj.value for g in points["dram_gbps"]])
+    background = np.array([boards[g].dram_background_w.value for g in points["dram_gbps"]])
+    h = boards[points["dram_gbps"][0]] if n else hw
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
         batch = points["batch"][sl].astype(np.int64)
         arrays = hw_arrays(h, lanes=points["lanes"][sl].astype(np.int64),
                            ternary_cores=points["cores"][sl].astype(np.int64),
                            clock_mhz=points["clock_mhz"][sl], dram_channels=1,
-                           dram_gbps=points["dram_gbps"][sl])
+                           dram_gbps=points["dram_gbps"][sl], dram_pj_per_bit=pj[sl],
+                           dram_background_w=background[sl])
         step = run_step(model, h, arrays, vectors=batch, context=context, sequences=batch,
                         lm_head_vectors=batch)
         tps[sl] = batch / step.time_s
@@ -92,14 +122,17 @@ def sweep(model: ModelConfig, hw: HardwareConfig, points: dict[str, np.ndarray],
         binding[sl] = step.binding
         if progress is not None:
             progress(sl.stop, n)
-    luts = None
-    if hw.luts_per_ternary_lane is not None:
-        luts = points["cores"] * points["lanes"] * hw.luts_per_ternary_lane.value
-    return SweepResult(points, tps, power, luts, binding)
+    res = fit.design_resources(model, hw, points["lanes"], points["cores"], hw.tensor_arrays,
+                               hw.elementwise_per_cycle.value)
+    ok = fit.fits(model, hw, points, points["batch"], workload.prompt + workload.generate)
+    return SweepResult(points, tps, power, np.asarray(res["LUT4-equivalents"], dtype=float),
+                       binding, tech, pj, np.asarray(ok, dtype=bool))
 
 
 def progress_bar(done: int, total: int, width: int = 40) -> None:
-    """A text progress bar on standard error."""
+    """A text progress bar on standard error (a terminal only: no ``\r`` in logs)."""
+    if not sys.stderr.isatty():
+        return
     filled = int(width * done / max(total, 1))
     sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} points")
     if done >= total:

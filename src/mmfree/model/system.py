@@ -3,7 +3,9 @@
 One implementation serves a single projection (:func:`project`) and the design-space sweep
 (:mod:`mmfree.model.sweep`): every formula is written with numpy operations, so hardware and
 workload parameters may be scalars or arrays of design points. The equations are derived in
-``docs/cycle-model.md`` from the units' RTL-measured timing (:mod:`mmfree.model.cycles`).
+``docs/cycle-model.md`` from the units' RTL-measured timing (:mod:`mmfree.model.cycles`),
+their measured switching activity and resources (:mod:`mmfree.model.activity`) and the
+device and DRAM data of :mod:`mmfree.model.devices`.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import activity, fit
 from .config import HardwareConfig, ModelConfig, Workload
 from .cycles import sparse_gemm_cycles, tensor_gemm_cycles, ternary_matvec_cycles
+from .fit import FP16_BYTES, INT8_BITS, KV_BYTES, SPARSE_BITS_PER_WEIGHT
 
 __all__ = ["FP16_BYTES", "INT8_BITS", "KV_BYTES", "SPARSE_BITS_PER_WEIGHT", "Op", "Projection",
-           "StepResult", "elementwise_per_layer", "hw_arrays", "project", "run_step", "step_ops"]
+           "StepResult", "elementwise_per_layer", "hw_arrays", "project", "run_step",
+           "step_ops"]
 
-FP16_BYTES = 2  #: embeddings and recurrent state are kept in fp16 (assumed)
-KV_BYTES = 1  #: Transformer++ KV cache entries in int8 (assumed)
-INT8_BITS = 8
-SPARSE_BITS_PER_WEIGHT = 5.0  #: 2:4 int8: half the values (4 bits) + 2-bit index per kept
+#: the four parts of the power, summing to the total
+POWER_PARTS = ("static", "logic", "on-chip memory", "DRAM")
 
 
 @dataclass
@@ -40,7 +43,7 @@ class Op:
     macs: object = 0  #: multiply-accumulate equivalents (a ternary add counts as one)
     weight_bits: float = 0.0
     cycles: object = 0
-    lane_slots: object = 0  #: issued lane or MAC slots (energy)
+    lane_slots: object = 0  #: issued lane or MAC slots
     weight_reads: object = 0  #: weights read from on-chip memory if resident (padding excluded)
 
 
@@ -51,21 +54,32 @@ def _ceil_div(a: object, b: object) -> object:
 def elementwise_per_layer(model: ModelConfig, context: object = 0) -> dict[str, object]:
     """Element operations per layer per token (one element through one unit pass).
 
-    MatMul-free block: RMSNorms (reduce + scale: 2 passes) and activation quantisation
-    (absmax + scale/round: 2 passes) on the inputs of the 6 BitLinear modules, rescaling of
-    their outputs, the MLGRU gates and state update, GLU, residual adds.
-    Transformer++: 2 RMSNorms, rotary, softmax over the context (3 passes per head), SwiGLU,
-    residual adds.
+    MatMul-free LM, the released HGRN-Bit block (``shared/reference/hgrn-bit.md``): an
+    RMSNorm with weight is 3 passes (sum of squares, scale, weight); each of the 6 BitLinear
+    calls (i, f, g, o, gate_proj, down_proj) normalises and quantises its own input (5
+    passes: the RMSNorm with its weight, absmax, scale and round) and rescales its output
+    (1 pass); the forget gate is a sigmoid (its lower bound, in layers after the first, is
+    counted by :func:`step_ops`); ``silu(i) * (1 - f)`` is 3 passes; the recurrence
+    ``f * state + i`` 2; ``g_norm(g) * silu(state)`` 5 (an RMSNorm with weight, SiLU,
+    product); the GLU's ``silu(gate) * up`` 2; two residual adds.
+    Transformer++: 2 RMSNorms with weight, activation quantisation of the 4 projection inputs
+    (absmax, scale and round), output rescale, rotary on q and k, softmax over the context
+    (3 passes per head), SwiGLU, residual adds.
     """
     d, i = model.d, model.inter
     if model.kind == "mmfree":
-        return {"block norms": 2 * 2 * d, "bitlinear norm+quant (MLGRU)": 4 * 4 * d,
-                "bitlinear norm+quant (GLU)": 4 * d + 4 * i, "output rescale": 5 * d + 2 * i,
-                "MLGRU gates and state": 7 * d, "GLU SiLU and product": 2 * i,
-                "residual adds": 2 * d}
-    heads = max(1, d // model.head_dim)
-    return {"block norms": 2 * 2 * d, "rotary": 2 * d,
-            "softmax": 3 * heads * np.asarray(context), "SwiGLU": 2 * i,
+        return {"attn_norm, mlp_norm (RMSNorm with weight)": 2 * 3 * d,
+                "BitLinear norm+quant: i, f, g, o, gate_proj": 5 * 5 * d,
+                "BitLinear norm+quant: down_proj": 5 * i,
+                "BitLinear output rescale": 5 * d + 2 * i,
+                "forget gate sigmoid": d, "silu(i) * (1 - f)": 3 * d,
+                "recurrence f * state + i": 2 * d, "g_norm(g) * silu(state)": 5 * d,
+                "GLU silu(gate) * up": 2 * i, "residual adds": 2 * d}
+    kv = model.kv_dim
+    return {"block norms (RMSNorm with weight)": 2 * 3 * d,
+            "activation quantisation": 2 * (3 * d + i),
+            "output rescale": 3 * d + 2 * kv + 2 * i, "rotary (q, k)": 2 * (d + kv),
+            "softmax": 3 * model.heads * np.asarray(context), "SwiGLU": 2 * i,
             "residual adds": 2 * d}
 
 
@@ -73,9 +87,13 @@ def step_ops(model: ModelConfig, hw: HardwareConfig, vectors: object, context: o
              sequences: object, lm_head_vectors: object, arrays: dict) -> list[Op]:
     """The operations of one step that processes ``vectors`` token positions (``sequences``
     sequences, each with ``context`` tokens of history), on the hardware described by
-    ``arrays`` (numpy-able: cores, lanes, tensor_arrays, elementwise_per_cycle)."""
+    ``arrays`` (numpy-able: cores, lanes, tensor_arrays, elementwise_per_cycle).
+
+    MatMul-free LM: 6 BitLinear calls per layer (i, f, g, o, gate_proj, down_proj) and the
+    lm_head, 6L + 1 per token, each a separate product that pays the core's latency."""
     cores, lanes = arrays["ternary_cores"], arrays["lanes"]
     tarrays = arrays["tensor_arrays"]
+    ew_rate = arrays["elementwise_per_cycle"]
     packed = hw.weight_bits < 2
     d, i = model.d, model.inter
     ops: list[Op] = []
@@ -89,52 +107,62 @@ def step_ops(model: ModelConfig, hw: HardwareConfig, vectors: object, context: o
                       weight_reads=np.asarray(n_vec) * m * k))  # once per vector
 
     def tensor(name: str, m: object, k: int, n: int, sparse: bool, weights: float,
-               per_layer: bool = True, split: object = None) -> None:
-        split = tarrays if split is None else split
-        nn = _ceil_div(n, split)  # output columns split over the arrays
+               per_layer: bool = True, bits: float | None = None) -> None:
+        nn = _ceil_div(n, tarrays)  # output columns split over the arrays
         fn = sparse_gemm_cycles if sparse else tensor_gemm_cycles
         cyc = fn(m, k, nn, hw.dsp_pipeline)
+        if bits is None:
+            bits = SPARSE_BITS_PER_WEIGHT if sparse else INT8_BITS
         ops.append(Op(name, "sparse" if sparse else "tensor", per_layer, m=m, k=k, n=n,
-                      weights=weights, macs=np.asarray(m) * k * n,
-                      weight_bits=(SPARSE_BITS_PER_WEIGHT if sparse else INT8_BITS),
-                      cycles=cyc, lane_slots=(cyc * 64 * np.asarray(split)),
+                      weights=weights, macs=np.asarray(m) * k * n, weight_bits=bits,
+                      cycles=cyc, lane_slots=(cyc * 64 * np.asarray(tarrays)),
                       weight_reads=_ceil_div(m, 4) * weights))  # once per 4-row tile of A
 
-    if model.kind == "mmfree" or model.ternary_linear:
-        names = (("MLGRU i,f,g,o", 4 * d, d), ("GLU gate+up", 2 * i, d), ("GLU down", d, i)) \
-            if model.kind == "mmfree" else \
-            (("attention q,k,v,o", 4 * d, d), ("MLP gate+up", 2 * i, d), ("MLP down", d, i))
-        for name, m, k in names:
-            ternary(name, m, k, vectors)
+    def elementwise(name: str, elems: object, per_layer: bool = True) -> None:
+        ops.append(Op(name, "elementwise", per_layer, elems=elems,
+                      cycles=_ceil_div(elems, ew_rate)))
+
+    if model.kind == "mmfree":
+        calls = (("MLGRU i_proj", d, d), ("MLGRU f_proj", d, d), ("MLGRU g_proj", d, d),
+                 ("MLGRU o_proj", d, d), ("GLU gate_proj (gate+up)", 2 * i, d),
+                 ("GLU down_proj", d, i))
     else:
-        sparse = hw.tensor_sparse
-        for name, n, k in (("attention q,k,v,o", 4 * d, d), ("MLP gate+up", 2 * i, d),
-                           ("MLP down", d, i)):
-            tensor(name, vectors, k, n, sparse, weights=n * k)
+        kv = model.kv_dim
+        calls = (("attention q,k,v", d + 2 * kv, d), ("attention o", d, d),
+                 ("MLP gate+up", 2 * i, d), ("MLP down", d, i))
+    for name, m, k in calls:
+        if model.ternary:
+            ternary(name, m, k, vectors)
+        else:
+            tensor(name, vectors, k, m, hw.tensor_sparse, weights=m * k)
     if model.kind == "transformer":
-        # attention of each sequence over its own context: q K^T and p V, one GEMM each per
-        # sequence (the queries of a decode step are one row: a quarter of a tile's rows)
-        per_seq_rows = _ceil_div(vectors, sequences)
-        qk = tensor_gemm_cycles(per_seq_rows, d, context, hw.dsp_pipeline) * np.asarray(
-            sequences)
-        pv = tensor_gemm_cycles(per_seq_rows, context, d, hw.dsp_pipeline) * np.asarray(
-            sequences)
-        cyc = _ceil_div(qk + pv, np.maximum(tarrays, 1))
+        # attention of each sequence over its own context, per KV head: q K^T and p V with the
+        # query heads of one group (and the queries of one sequence) as the GEMM's rows
+        group = model.heads // max(1, model.kv_dim // model.head_dim)
+        rows = _ceil_div(vectors, sequences) * group
+        kv_heads = model.kv_dim // model.head_dim
+        qk = tensor_gemm_cycles(rows, model.head_dim, context, hw.dsp_pipeline)
+        pv = tensor_gemm_cycles(rows, context, model.head_dim, hw.dsp_pipeline)
+        cyc = _ceil_div((qk + pv) * kv_heads * np.asarray(sequences), np.maximum(tarrays, 1))
         ops.append(Op("attention scores+values", "tensor", True, cycles=cyc,
                       macs=2 * np.asarray(vectors) * np.asarray(context) * d,
                       lane_slots=cyc * 64 * np.maximum(tarrays, 1)))
     ew = sum(elementwise_per_layer(model, context).values())
-    ops.append(Op("element-wise", "elementwise", True, elems=np.asarray(vectors) * ew,
-                  cycles=_ceil_div(np.asarray(vectors) * ew, arrays["elementwise_per_cycle"])))
-    # model end: final norm + quant, ternary (or int8) lm_head on the last positions only
-    if model.kind == "mmfree" or model.ternary_linear:
+    elementwise("element-wise", np.asarray(vectors) * ew)
+    if model.kind == "mmfree" and model.layers > 1:  # lb + (1 - lb) * f after layer 0
+        elementwise("forget-gate lower bound", np.asarray(vectors) * 2 * d * (model.layers - 1),
+                    per_layer=False)
+    # model end: final norm + quant, lm_head on the last positions only, rescale, argmax
+    if model.tie_embeddings:  # the fp16 embedding matrix, on the tensor arrays
+        tensor("lm_head (tied, fp16)", lm_head_vectors, d, model.vocab, False,
+               weights=model.vocab * d, per_layer=False, bits=8 * FP16_BYTES)
+    elif model.ternary:
         ternary("lm_head", model.vocab, d, lm_head_vectors, per_layer=False)
     else:
         tensor("lm_head", lm_head_vectors, d, model.vocab, False, weights=model.vocab * d,
                per_layer=False)
-    tail = np.asarray(lm_head_vectors) * (4 * d + model.vocab)
-    ops.append(Op("final norm, quant, rescale", "elementwise", False, elems=tail,
-                  cycles=_ceil_div(tail, arrays["elementwise_per_cycle"])))
+    elementwise("final norm, quant, rescale, argmax",
+                np.asarray(lm_head_vectors) * (8 * d + 2 * model.vocab), per_layer=False)
     return ops
 
 
@@ -151,7 +179,8 @@ class StepResult:
     onchip_s: object
     time_s: object
     binding: object  #: "compute", "DRAM" or "on-chip"
-    energy_j: dict = field(default_factory=dict)
+    energy_j: dict = field(default_factory=dict)  #: the four :data:`POWER_PARTS`
+    energy_detail_j: dict = field(default_factory=dict)  #: what the parts are made of
     ops_count: object = 0  #: 2 x MAC-equivalent operations of the step (roofline)
 
 
@@ -162,7 +191,15 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
     ops = step_ops(model, hw, vectors, context, sequences, lm_head_vectors, arrays)
     layers = model.layers
     mult = [layers if op.per_layer else 1 for op in ops]
-    compute_cycles = sum(np.asarray(op.cycles) * k for op, k in zip(ops, mult, strict=True))
+    busy = {u: sum(np.asarray(op.cycles) * k for op, k in zip(ops, mult, strict=True)
+                   if op.unit in units)
+            for u, units in (("ternary", ("ternary",)), ("tensor", ("tensor", "sparse")),
+                             ("elementwise", ("elementwise",)))}
+    matrix = busy["ternary"] + busy["tensor"]
+    if hw.elementwise_overlap:  # the element-wise unit works beside the matrix units
+        compute_cycles = np.maximum(matrix, busy["elementwise"])
+    else:
+        compute_cycles = matrix + busy["elementwise"]
     compute_s = compute_cycles / clock
 
     weight_bytes = sum(op.weights * op.weight_bits / 8 * k
@@ -172,7 +209,7 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
         state_bytes = 2 * np.asarray(sequences) * layers * model.d * FP16_BYTES
     kv_bytes = 0.0
     if model.kind == "transformer":  # KV cache: read the context, write the new entries
-        kv_bytes = (np.asarray(sequences) * layers * 2 * model.d * KV_BYTES
+        kv_bytes = (np.asarray(sequences) * layers * 2 * model.kv_dim * KV_BYTES
                     * (np.asarray(context) + _ceil_div(vectors, sequences)))
     embed_bytes = np.asarray(vectors) * model.d * FP16_BYTES
     other_bytes = state_bytes + kv_bytes + embed_bytes
@@ -204,8 +241,8 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
              1 - (compute_s - other_bytes / dram_bw) / (w_s + tiny))
     # Equal times (e.g. compute-bound) are broken by the memory energy of the placement.
     def memory_j(f: object) -> object:
-        return ((weight_bytes * (1 - f) + other_bytes) * 8 * hw.dram_pj_per_bit.value
-                + lane_bits * f * hw.e_sram_pj_per_bit.value) * 1e-12
+        return ((weight_bytes * (1 - f) + other_bytes) * 8 * np.asarray(
+            arrays["dram_pj_per_bit"]) + lane_bits * f * hw.sram_pj.value) * 1e-12
 
     best_f = np.zeros_like(np.asarray(f_max, dtype=float))
     best_t, best_e = times(best_f)[2], memory_j(best_f)
@@ -221,22 +258,26 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
     binding = np.where(dram_s >= on_path, "DRAM", np.where(onchip_s > compute_s, "on-chip",
                                                           "compute"))
 
-    e = {"compute": 0.0}
-    for op, k in zip(ops, mult, strict=True):
-        slots = np.asarray(op.lane_slots) * k
-        if op.unit == "ternary":
-            e["compute"] = e["compute"] + slots * hw.e_add_pj.value * 1e-12
-        elif op.unit in ("tensor", "sparse"):
-            e["compute"] = e["compute"] + slots * hw.e_mac_pj.value * 1e-12
-        else:
-            e["compute"] = e["compute"] + np.asarray(op.elems) * k * hw.e_elementwise_pj.value \
-                * 1e-12
-    e["on-chip memory"] = onchip_bits * hw.e_sram_pj_per_bit.value * 1e-12
-    e["DRAM"] = dram_bytes * 8 * hw.dram_pj_per_bit.value * 1e-12
-    e["static"] = np.asarray(arrays["static_w"]) * time_s
-    ops_count = 2 * sum(np.asarray(op.macs) * k for op, k in zip(ops, mult, strict=True))
+    fam = hw.dev.fam
+    detail = {
+        "ternary cores": busy["ternary"] * activity.ternary_cycle_j(
+            arrays["lanes"], arrays["ternary_cores"], fam.e_toggle_pj.value),
+        "tensor arrays": busy["tensor"] * activity.tensor_cycle_j(
+            np.asarray(arrays["tensor_arrays"]), fam.e_toggle_pj.value, fam.e_dsp_pj.value),
+        "element-wise": sum(np.asarray(op.elems) * k for op, k in zip(ops, mult, strict=True)
+                            if op.unit == "elementwise") * hw.e_elementwise_pj.value * 1e-12,
+        "device static": np.asarray(arrays["device_static_w"]) * time_s,
+        "DRAM background": np.asarray(arrays["dram_background_w"]) * time_s,
+        "board": np.asarray(arrays["board_w"]) * time_s,
+    }
+    e = {"static": detail["device static"] + detail["DRAM background"] + detail["board"],
+         "logic": detail["ternary cores"] + detail["tensor arrays"] + detail["element-wise"],
+         "on-chip memory": onchip_bits * hw.sram_pj.value * 1e-12,
+         "DRAM": dram_bytes * 8 * np.asarray(arrays["dram_pj_per_bit"]) * 1e-12}
+    ops_count = 2 * sum(np.asarray(op.macs, dtype=float) * k  # float: no int64 overflow
+                        for op, k in zip(ops, mult, strict=True))
     return StepResult(ops, compute_cycles, compute_s, dram_bytes, dram_s, onchip_bits,
-                      onchip_s, time_s, binding, e, ops_count)
+                      onchip_s, time_s, binding, e, detail, ops_count)
 
 
 def hw_arrays(hw: HardwareConfig, **over: object) -> dict:
@@ -245,7 +286,10 @@ def hw_arrays(hw: HardwareConfig, **over: object) -> dict:
             "lanes": hw.lanes, "tensor_arrays": hw.tensor_arrays, "sram_mib": hw.sram_mib,
             "sram_bits_per_cycle": hw.sram_bits_per_cycle, "dram_channels": hw.dram_channels,
             "dram_gbps": hw.dram_gbps_per_channel.value,
-            "elementwise_per_cycle": hw.elementwise_per_cycle, "static_w": hw.static_w.value}
+            "dram_pj_per_bit": hw.dram_pj.value,
+            "elementwise_per_cycle": int(hw.elementwise_per_cycle.value),
+            "device_static_w": hw.static.value, "dram_background_w": hw.dram_background_w.value,
+            "board_w": hw.board_w.value}
     base.update(over)
     return base
 
@@ -261,6 +305,11 @@ class Projection:
     prefill: StepResult
     context: int
     warnings: list[str]
+    fit: list = field(default_factory=list)  #: :class:`mmfree.model.fit.FitRow` per resource
+
+    @property
+    def fits(self) -> bool:
+        return all(r.ok for r in self.fit)
 
     @property
     def tokens_per_s(self) -> float:
@@ -280,38 +329,46 @@ class Projection:
 
     @property
     def power_w(self) -> dict[str, float]:
+        """Average decode power by part: static, logic, on-chip memory, DRAM."""
         return {k: float(v) / float(self.decode.time_s) for k, v in self.decode.energy_j.items()}
+
+    @property
+    def power_detail_w(self) -> dict[str, float]:
+        return {k: float(v) / float(self.decode.time_s)
+                for k, v in self.decode.energy_detail_j.items()}
+
+    @property
+    def chip_power_w(self) -> float:
+        """The FPGA alone: device static, logic and on-chip memory (no DRAM, no board)."""
+        d = self.power_detail_w
+        return (d["device static"] + self.power_w["logic"] + self.power_w["on-chip memory"])
 
     def peak_ops_per_s(self) -> float:
         """Compute roof of the units this model runs on (2 ops per MAC-equivalent): ternary
-        lanes for ternary projections, tensor arrays for int8 projections and attention
-        (a 2:4 sparse array counts its logical rate)."""
+        lanes for ternary projections, tensor arrays for int8 projections, attention and a
+        tied lm_head (a 2:4 sparse array counts its logical rate)."""
         clock = self.hw.clock_mhz.value * 1e6
         ternary = 2 * self.hw.ternary_cores * self.hw.lanes * clock
         tensor = 2 * 64 * self.hw.tensor_arrays * clock * (2 if self.hw.tensor_sparse else 1)
-        if self.model.kind == "mmfree":
-            return ternary
-        return tensor + (ternary if self.model.ternary_linear else 0)
+        use = fit.uses(self.model)
+        return (ternary if use["ternary"] else 0) + (tensor if use["tensor"] else 0)
 
 
 def project(model: ModelConfig, hw: HardwareConfig, workload: Workload) -> Projection:
-    """Project decode and prefill of ``workload`` for ``model`` on ``hw``."""
-    warnings = []
-    if model.kind == "mmfree" or model.ternary_linear:
-        if hw.ternary_cores < 1:
-            raise ValueError(f"{hw.name} has no ternary cores for {model.name}")
-    elif hw.tensor_arrays < 1:
-        raise ValueError(f"{hw.name} has no tensor-core arrays for {model.name}")
+    """Project decode and prefill of ``workload`` for ``model`` on ``hw``; the fit check's
+    failures come back as warnings."""
+    use = fit.uses(model)
+    if use["ternary"] and hw.ternary_cores < 1:
+        raise ValueError(f"{hw.name} has no ternary cores for {model.name}")
+    if use["tensor"] and hw.tensor_arrays < 1:
+        what = "the tied fp16 lm_head" if model.ternary else model.name
+        raise ValueError(f"{hw.name} has no tensor-core arrays for {what}")
     a = hw_arrays(hw)
     b = workload.batch
     context = workload.prompt + workload.generate // 2
     decode = run_step(model, hw, a, vectors=b, context=context, sequences=b, lm_head_vectors=b)
     prefill = run_step(model, hw, a, vectors=b * max(workload.prompt, 1), context=
                        workload.prompt, sequences=b, lm_head_vectors=b)
-    bits = hw.weight_bits if (model.kind == "mmfree" or model.ternary_linear) else (
-        SPARSE_BITS_PER_WEIGHT if hw.tensor_sparse else INT8_BITS)
-    need = model.linear_weights * bits / 8 + model.vocab * model.d * FP16_BYTES
-    if need > hw.dram_capacity_gib * 2**30:
-        warnings.append(f"the model needs {need / 2**30:.2f} GiB of weights; the board has "
-                        f"{hw.dram_capacity_gib} GiB of DRAM")
-    return Projection(model, hw, workload, decode, prefill, context, warnings)
+    rows = fit.check(model, hw, workload)
+    warnings = [f"does not fit {hw.dev.part}: {r.text()}" for r in rows if not r.ok]
+    return Projection(model, hw, workload, decode, prefill, context, warnings, rows)
