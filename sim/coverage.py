@@ -78,15 +78,16 @@ def read(path: Path) -> list[Point]:
 
 
 def summarise(points: list[Point], include: str = "") -> Summary:
-    """Counts of the points whose file name contains ``include`` (all if empty), and what
-    they missed. Several points on one line (a line's blocks, its instances) count once
+    """Counts of the points of the Verilog file named ``include`` + ``.v`` (the unit's
+    generated file: the wrapper's ``<top>_bulk.v`` is another file; all files if empty),
+    and what they missed. Several points on one line (a line's blocks, its instances) count once
     each."""
     s = Summary()
     texts: dict[str, list[str]] = {}
     missed_bits: dict[str, set] = defaultdict(set)
     seen_lines = set()
     for p in points:
-        if include and include not in Path(p.file).name:
+        if include and Path(p.file).stem != include:
             continue
         if _YOSYS_TRIGGER in p.what or _YOSYS_TRIGGER in _line_text(p, texts):
             s.excluded += 1
