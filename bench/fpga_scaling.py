@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
 """Scaling table on ECP5-85 (speed 6): resources and Fmax of the cores, one Markdown table.
 
-Runs Yosys + nextpnr (``mmfree.flow.synth.run_flow``, the engine of ``mmfree synth``) on the
-ternary core at 16, 64 and 256 lanes (the default adder tree and the tree registered every
-level), on the tensor core at int4, int8 and int16 and on the int8 sparse tensor core (each
-with and without ``dsp_pipeline``), and prints a Markdown table: Yosys cell counts, Fmax
-out of context, Fmax with every port registered (``--registered-ports``: the paths into and
-out of the unit timed as in a design that registers them), the critical paths, and the
-wall time of synthesis plus place-and-route. Results are cached like ``mmfree synth``'s
-(``$MMFREE_CACHE``); a cached row shows the time it took when it was measured, marked
-"cached".
+A thin wrapper over ``mmfree explore`` (:func:`mmfree.flow.explore.explore`): the table's
+configurations are grid points run on a Dask cluster (a local one of ``--workers``
+processes, or ``--scheduler tcp://HOST:PORT``); the ternary core at 16, 64 and 256 lanes
+(the default adder tree and the tree registered every level), the tensor core at int4, int8
+and int16 and the int8 sparse tensor core (each with and without ``dsp_pipeline``), each out
+of context and with every port registered (``--registered-ports``: the paths into and out of
+the unit timed as in a design that registers them). Prints a Markdown table: Yosys cell
+counts, Fmax, the critical paths, and the time synthesis plus place-and-route took. Results
+are cached like ``mmfree synth``'s (``$MMFREE_CACHE``); a cached row shows the time it took
+when it was measured, marked "cached". The explore results (``results.csv``) go to
+``--output``.
 
     .venv/bin/python bench/fpga_scaling.py [--only ternary|tensor] [--no-registered]
+        [--workers N | --scheduler tcp://HOST:PORT] [-o DIR]
 
-The first run takes about an hour on two busy cores; repeats are instant.
+The first run takes about 40 minutes on two busy cores with one worker; repeats are instant.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from mmfree.flow.synth import FlowReport, run_flow
-from mmfree.hdl import build
+from mmfree.flow.explore import Point, explore
+from mmfree.flow.synth import FlowReport, cached_report
 from mmfree.spec import SparseTensorCoreSpec, TensorCoreSpec, TernaryCoreSpec, UnitSpec
 
 
@@ -71,11 +75,10 @@ def short_cell(name: str) -> str:
     return re.sub(r"(\.\d+)+$", "", _CELL_SUFFIX.sub("", name)).lstrip("$") or name
 
 
-def flow(row: Row, registered: bool) -> FlowReport:
-    kind = "ports registered" if registered else "out of context"
-    print(f"{row.label} ({kind}) ...", file=sys.stderr, flush=True)
-    return run_flow(lambda: build(row.spec), row.spec.top_name(), "ecp5-85k", row.goal_mhz,
-                    progress=True, registered_ports=registered)
+def point(row: Row, registered: bool) -> Point:
+    """The explore point of one table row, out of context or with its ports registered."""
+    return Point(row.spec.name, tuple(row.spec.params().items()), "ecp5-85k", row.goal_mhz,
+                 registered)
 
 
 def _fmax(r: FlowReport | None, goal: float) -> str:
@@ -110,9 +113,26 @@ def main() -> int:
     ap.add_argument("--only", choices=["ternary", "tensor"], help="only these rows")
     ap.add_argument("--no-registered", action="store_true",
                     help="skip the runs with registered ports (half the time)")
+    ap.add_argument("--workers", type=int, help="local Dask workers (default: one per core)")
+    ap.add_argument("--scheduler", help="a running Dask scheduler, tcp://HOST:PORT")
+    ap.add_argument("-o", "--output", default="out/fpga_scaling",
+                    help="folder of the explore results (default out/fpga_scaling)")
     args = ap.parse_args()
 
     t0 = time.monotonic()
+    table = rows(args.only)
+    modes = (False,) if args.no_registered else (False, True)
+    pts = [point(row, registered) for row in table for registered in modes]
+    results = explore(pts, Path(args.output), workers=args.workers, scheduler=args.scheduler)
+    reports: dict[tuple[int, bool], FlowReport | None] = {}
+    for i, res in enumerate(results):
+        # explore keeps every report in the client's cache; "cached" says where it came from
+        report = cached_report(res["key"]) if res["key"] else None
+        if report is None:
+            print(f"{table[i // len(modes)].label}: {res['problem']}", file=sys.stderr)
+        else:
+            report.cached = res["cached"] == 1
+        reports[i // len(modes), modes[i % len(modes)]] = report
     lines = [
         f"ECP5-85 (LFE5U-85F), speed grade 6, nextpnr out of context; machine: "
         f"{platform.machine()}, {os.cpu_count()} cores. Fmax in MHz, bold where it meets the "
@@ -127,9 +147,13 @@ def main() -> int:
         "synth + PnR (both runs) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in rows(args.only):
-        plain = flow(row, registered=False)
-        boxed = None if args.no_registered else flow(row, registered=True)
+    for i, row in enumerate(table):
+        plain = reports[i, False]
+        boxed = reports.get((i, True))
+        if plain is None:
+            lines.append(f"| {row.label} | {row.spec.latency} | failed: see "
+                         f"{args.output}/results.csv |" + " |" * 11)
+            continue
         c = plain.cells
         lines.append(
             f"| {row.label} | {row.spec.latency} | {c.get('LUT4', 0)} | {c.get('TRELLIS_FF', 0)} "
@@ -139,8 +163,8 @@ def main() -> int:
             f"| {_path(plain)} | {_fmax(boxed, row.goal_mhz)} | "
             f"{_path(boxed) if boxed is not None else '-'} | "
             f"{_seconds([r for r in (plain, boxed) if r is not None])} |")
-        print(lines[-1], file=sys.stderr, flush=True)
-    lines += ["", f"({time.monotonic() - t0:.0f} s for this table)"]
+    lines += ["", f"({time.monotonic() - t0:.0f} s for this table, "
+                  f"{args.scheduler or f'{args.workers or os.cpu_count()} local workers'})"]
     print("\n".join(lines))
     return 0
 

@@ -49,9 +49,11 @@ SIZES = {"370M": (1024, 24), "1.3B": (2048, 24), "2.7B": (2560, 32)}
 
 def sample_text(n_bytes: int) -> str:
     """English text present on every CPython: the held-out help topics (pydoc_data.topics,
-    every tenth topic, the split that the shipped checkpoint was not trained on)."""
+    the split recorded in the shipped checkpoint's training.json, never trained on)."""
     from mmfree.train.data import load_corpus
-    text = "\n".join(t for _, t in load_corpus().heldout)
+    meta = json.loads((default_path() / "training.json").read_text())
+    every = int(meta["hyperparameters"]["holdout_every"])
+    text = "\n".join(t for _, t in load_corpus(every).heldout)
     return text.encode()[:n_bytes].decode("utf-8", "ignore")
 
 

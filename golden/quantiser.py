@@ -65,7 +65,9 @@ on block-floating-point vectors chosen by the host (:func:`to_block_float`):
 
 With ``P = mant_bits`` (default 17, so that every per-element product below is one
 unsigned 17 x 17 multiply: one ECP5 ``MULT18X18D``), ``f = 2P - 8`` (26) and
-``S = 2P - 2`` (32), the device computes, exactly, for one vector:
+``S = 2P - 2`` (32), the device computes, exactly, for one vector (the int8 contract;
+:class:`NormQuantFormat` has two options, other activation widths and rounding modes, only to
+measure what they would cost):
 
 1. ``p_i = m_i * v_i`` (signed ``in_width x weight_width`` multiply, one DSP per lane);
    ``A = max |p_i|`` and ``N = sum m_i**2`` (the **unweighted** sum of squares), in the load
@@ -283,28 +285,54 @@ def _bit_length(v: int) -> int:
     return int(v).bit_length()
 
 
+ROUNDINGS = ("half_away", "half_even", "truncate", "floor")  #: :attr:`NormQuantFormat.rounding`
+
+
 @dataclass(frozen=True)
 class NormQuantFormat:
     """Widths of the weighted front end (module docstring, second contract).
 
     ``in_width``: input mantissas ``m`` (2..24); ``weight_width``: norm weight mantissas
-    ``v`` (2..24); ``mant_bits``: ``P`` (9..30). ``f = 2P - 8`` and ``S = 2P - 2`` follow."""
+    ``v`` (2..24); ``mant_bits``: ``P`` (9..30). ``f = 2P - act_bits`` and ``S = 2P - 2``
+    follow.
+
+    Two options exist to measure what other hardware choices would cost (``bench/quality.py``);
+    their defaults are the contract, and only the defaults are the RTL's:
+
+    * ``act_bits`` (2..16, default 8): width of the signed activations ``q``, which use
+      ``±q_max = ±(2**(act_bits - 1) - 1)`` (127 for int8) in place of 127 everywhere
+      (step 4, the rescale); ``f = 2P - act_bits`` keeps ``R < 2**P``.
+    * ``rounding`` (default ``"half_away"``, the released kernel's ``tl.math.round``): how
+      step 5 rounds ``y = a_i * R / 2**f``: ``"half_even"`` (ties to the even integer),
+      ``"truncate"`` (towards zero: the magnitude's floor, as a sign-magnitude datapath that
+      drops the low bits), ``"floor"`` (towards minus infinity on the signed value, as a
+      two's-complement datapath that drops the low bits)."""
 
     in_width: int = IN_WIDTH
     weight_width: int = WEIGHT_WIDTH
     mant_bits: int = MANT_BITS
+    act_bits: int = 8
+    rounding: str = "half_away"
 
     def __post_init__(self) -> None:
         for name, lo, hi in (("in_width", 2, 24), ("weight_width", 2, 24),
-                             ("mant_bits", 9, 30)):
+                             ("mant_bits", 9, 30), ("act_bits", 2, 16)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, "
+                             f"got {self.rounding!r}")
+
+    @property
+    def q_max(self) -> int:
+        """The largest activation magnitude: ``2**(act_bits - 1) - 1`` (127 for int8)."""
+        return (1 << (self.act_bits - 1)) - 1
 
     @property
     def recip_frac(self) -> int:
-        """``f = 2P - 8``: fraction bits of ``R`` (so that ``R < 2**P``)."""
-        return 2 * self.mant_bits - 8
+        """``f = 2P - act_bits`` (``2P - 8``): fraction bits of ``R`` (so that ``R < 2**P``)."""
+        return 2 * self.mant_bits - self.act_bits
 
     @property
     def rsqrt_frac(self) -> int:
@@ -353,6 +381,21 @@ def _shift(v: np.ndarray | int, by: int) -> np.ndarray | int:
     return v << by if by >= 0 else v >> -by
 
 
+def _round_scaled(y: np.ndarray, f: int, sign: np.ndarray, rounding: str) -> np.ndarray:
+    """The magnitude of ``sign * y / 2**f`` rounded as ``rounding`` says (non-negative ``y``;
+    :attr:`NormQuantFormat.rounding`)."""
+    if rounding == "half_away":
+        return (y + (1 << (f - 1))) >> f
+    low = y & ((1 << f) - 1)
+    down = y >> f
+    if rounding == "truncate":
+        return down
+    if rounding == "floor":  # a negative value rounds its magnitude up
+        return down + ((sign < 0) & (low != 0))
+    half = 1 << (f - 1)  # half_even
+    return down + ((low > half) | ((low == half) & ((down & 1) == 1)))
+
+
 def quantise_weighted(m: npt.ArrayLike, v: npt.ArrayLike,
                       fmt: NormQuantFormat = NormQuantFormat()) -> NormQuantResult:
     """The weighted front end for one vector: input mantissas ``m`` and norm weight
@@ -374,9 +417,10 @@ def quantise_weighted(m: npt.ArrayLike, v: npt.ArrayLike,
     lead = _bit_length(amax)
     norm_max = int(_shift(amax, p - lead))
     a = _shift(mag, p - lead)
-    recip = (Q_MAX << f) // norm_max
-    mags = np.minimum((a * recip + (1 << (f - 1))) >> f, Q_MAX)  # a * R < 2**(2P) <= 2**60
-    q = np.sign(prod) * mags
+    q_max = fmt.q_max
+    recip = (q_max << f) // norm_max
+    q = np.sign(prod) * np.minimum(_round_scaled(a * recip, f, np.sign(prod), fmt.rounding),
+                                   q_max)  # a * R < 2**(2P) <= 2**60
     t = (_bit_length(sumsq) - 2 * p + 1) // 2
     sumsq_norm = sumsq >> (2 * t) if t >= 0 else sumsq << (-2 * t)
     rsqrt = math.isqrt((1 << (2 * s)) // sumsq_norm)
@@ -387,8 +431,9 @@ def quantise_weighted(m: npt.ArrayLike, v: npt.ArrayLike,
 def weighted_dequant_factor(scale: int, exp: int, k: int, weight_exp: int,
                             fmt: NormQuantFormat = NormQuantFormat()) -> float:
     """``1 / s_x`` from the device's ``D`` and ``E``:
-    ``D * 2**(E - S - e_w) * sqrt(K) / 127``."""
-    return math.ldexp(float(scale), exp - fmt.rsqrt_frac - weight_exp) * math.sqrt(k) / Q_MAX
+    ``D * 2**(E - S - e_w) * sqrt(K) / 127`` (``/ q_max`` for other ``act_bits``)."""
+    return (math.ldexp(float(scale), exp - fmt.rsqrt_frac - weight_exp) * math.sqrt(k)
+            / fmt.q_max)
 
 
 @dataclass(frozen=True)
@@ -432,13 +477,15 @@ class NormBitLinear:
 
 def ternary_product(codes: np.ndarray, q: npt.ArrayLike) -> np.ndarray:
     """``codes @ q`` for ternary ``codes`` (M x K, any integer dtype, values in {-1, 0, 1})
-    and int8-range ``q`` (K), exactly, as int64.
+    and integer ``q`` (K; int8 range in the contract), exactly, as int64.
 
     ``numpy.einsum`` with an integer accumulator: the operands are widened in small buffered
     blocks, never whole, so a billion-weight int8 matrix needs no extra memory. The sum is
-    accumulated in int32 while it cannot overflow (``|sum| <= 128 K < 2**31``), else int64."""
+    accumulated in int32 while it cannot overflow (``|sum| <= max|q| K < 2**31``: for int8
+    ``q``, ``K < 2**24``), else int64."""
     qa = np.asarray(q)
     if codes.ndim != 2 or qa.ndim != 1 or codes.shape[1] != qa.shape[0]:
         raise ValueError(f"shapes do not chain: codes {codes.shape}, q {qa.shape}")
-    acc = np.int32 if codes.shape[1] < (1 << 24) else np.int64
+    peak = max(int(np.abs(qa).max(initial=0)), 128)
+    acc = np.int32 if peak * codes.shape[1] < (1 << 31) else np.int64
     return np.einsum("ij,j->i", codes, qa.astype(acc), dtype=acc).astype(np.int64)

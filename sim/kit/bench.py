@@ -92,6 +92,7 @@ class Report(dict):
         """Compare outputs element by element (numpy arrays or ints); count them and their
         mismatches (a missing or extra output counts as one); return the mismatches."""
         bad = 0
+        expect = _inject_fault(expect)
         if len(got) != len(expect):
             log.error("%s: expected %d outputs, got %d", label, len(expect), len(got))
             bad += abs(len(expect) - len(got))
@@ -119,6 +120,22 @@ class Report(dict):
             log.error("%s: took %d cycles, the formula says %d", label, measured, want)
             return 1
         return 0
+
+
+def _inject_fault(expect: Sequence[Any]) -> Sequence[Any]:
+    """A deliberately wrong golden model, for testing that regressions find faults:
+    with ``$MMFREE_TB_INJECT_FAULT=P`` (an integer > 1) every expected output value that is
+    a multiple of P gets its lowest bit flipped, so a run fails exactly when its random
+    stimulus produces such a value. Unset (always, outside those tests): unchanged."""
+    period = int(os.environ.get("MMFREE_TB_INJECT_FAULT", "0") or 0)
+    if period < 2:
+        return expect
+    out = []
+    for e in expect:
+        e = flat(e).copy()
+        e[e % period == 0] ^= 1
+        out.append(e)
+    return out
 
 
 def flat(value: Any) -> np.ndarray:

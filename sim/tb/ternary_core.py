@@ -111,10 +111,13 @@ def random_ternary(np_rng: np.random.Generator, m: int, k: int) -> np.ndarray:
 
 
 def shapes(np_rng: np.random.Generator) -> list[tuple[int, int]]:
-    """Corner K values around the lane count plus random shapes."""
+    """Corner K values around the lane count plus random shapes (6, or the configuration's
+    ``random_products``: ``mmfree regress --transactions``)."""
     ks = [1, N, N + 1, 3 * N + 2, max(1, N - 1)]
     out = [(int(np_rng.integers(1, 6)), k) for k in ks]
-    out += [(int(np_rng.integers(1, 9)), int(np_rng.integers(1, 6 * N + 2))) for _ in range(6)]
+    count = int(REPORT["config"].get("random_products", 6))
+    out += [(int(np_rng.integers(1, 9)), int(np_rng.integers(1, 6 * N + 2)))
+            for _ in range(count)]
     return out
 
 

@@ -39,7 +39,7 @@ def test_every_command_module_has_add_parser_and_run():
     sub = build_parser()._subparsers._group_actions[0]
     names = set(sub.choices)
     assert {"generate", "lint", "cosim-unit", "synth", "cosim", "run", "demo", "project",
-            "compare", "sweep", "doctor", "board", "fusesoc"} == names
+            "compare", "sweep", "explore", "regress", "doctor", "board", "fusesoc"} == names
     for module in COMMANDS:
         assert callable(module.add_parser) and callable(module.run)
     for name, parser in sub.choices.items():

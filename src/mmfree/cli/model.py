@@ -88,8 +88,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                     "LUTs (from measured synthesis counts). Each list is "
                                     "comma-separated. Exit 1 if no point fits.")
     _model_args(sw, "sweep")
-    sw.add_argument("--lanes", default="16,32,64,128,256,512,1024", metavar="N,N,...",
-                    help="ternary lanes per core (whole numbers up to the core's limit)")
+    sw.add_argument("--lanes", metavar="N,N,...",
+                    help="ternary lanes per core (whole numbers up to the core's limit; "
+                         "default 16,32,64,128,256,512,1024, with --explore the measured "
+                         "lane counts)")
+    sw.add_argument("--explore", metavar="RESULTS.csv",
+                    help="an 'mmfree explore ternary-core' results file: the cores' LUTs and "
+                         "clock limit from those measured designs (at each point the "
+                         "cheapest design of its lanes that reaches its clock; a clock none "
+                         "reaches does not fit) instead of the per-lane coefficient")
     sw.add_argument("--cores", default="1,2,4,8,16", metavar="N,N,...",
                     help="ternary cores")
     sw.add_argument("--clock", default="60,100,150,200,250,300", metavar="MHZ,...",
@@ -217,6 +224,37 @@ def _floats(option: str, text: str) -> list[float]:
     return values
 
 
+def _measured_cores(path: str):  # -> mmfree.model.sweep.MeasuredCores
+    """The ternary-core designs of an ``mmfree explore`` results file that were placed and
+    routed (a one-line error if it is not such a file)."""
+    from ..flow.explore import read_results
+    from ..model.sweep import MeasuredCores
+    from ..spec import TernaryCoreSpec
+    try:
+        rows = read_results(Path(path))
+    except ValueError as e:
+        raise UsageError(f"--explore: {e}") from None
+    units = {r.get("unit", "") for r in rows}
+    if units != {"ternary-core"}:
+        raise UsageError(f"--explore {path}: the sweep needs ternary-core results, the file "
+                         f"has {', '.join(sorted(units))}")
+    done = [r for r in rows if r["fits"] == "1" and r["fmax_mhz"] and r["LUT4_eq"]]
+    if not done:
+        raise UsageError(f"--explore {path}: no row has a placed design with Fmax and "
+                         "LUT4_eq (an ECP5 or iCE40 target)")
+    params = [n for n, _, _ in TernaryCoreSpec.parameters() if n != "lanes"]
+    swept = [k for k in params if k in rows[0] and len({r[k] for r in done}) > 1]
+    return MeasuredCores(
+        lanes=np.array([float(r["lanes"]) for r in done]),
+        luts=np.array([float(r["LUT4_eq"]) for r in done]),
+        fmax_mhz=np.array([float(r["fmax_mhz"]) for r in done]),
+        design=np.array([" ".join([f"lanes={r['lanes']}", *(f"{k}={r[k]}" for k in swept)])
+                         for r in done], dtype=object),
+        source=f"{path}, {', '.join(sorted({r['target'] for r in done}))}"
+               + (", ports registered" if any(r["registered_ports"] == "1" for r in done)
+                  else ""))
+
+
 def sweep(args: argparse.Namespace) -> int:
     import csv
     import io
@@ -227,7 +265,10 @@ def sweep(args: argparse.Namespace) -> int:
     from ..model.sweep import sweep as run_sweep
     from ..spec import TernaryCoreSpec
     model, hw, workload = _model_inputs(args)
-    lanes = _floats("--lanes", args.lanes)
+    measured = _measured_cores(args.explore) if args.explore else None
+    lanes = _floats("--lanes", args.lanes or (
+        "16,32,64,128,256,512,1024" if measured is None else
+        ",".join(f"{v:g}" for v in sorted(set(measured.lanes)))))
     max_lanes = TernaryCoreSpec.limits("lanes")[1]
     if max(lanes) > max_lanes or any(v != int(v) for v in lanes):
         raise UsageError(f"--lanes takes whole numbers up to {max_lanes} (the core's limit)")
@@ -242,7 +283,7 @@ def sweep(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         res = run_sweep(model, hw, pts, workload,
-                        progress=None if args.quiet else progress_bar)
+                        progress=None if args.quiet else progress_bar, measured=measured)
     except ValueError as e:
         raise UsageError(str(e)) from None
     dt = time.perf_counter() - t0
@@ -256,6 +297,9 @@ def sweep(args: argparse.Namespace) -> int:
         w.writerows(res.rows(idx))
         write_output("-o/--output", str(out / fname), buf.getvalue())
     n_fit = int(res.fits.sum())
+    if measured is not None:
+        print(f"ternary cores: LUTs and Fmax of {len(measured.lanes)} measured designs "
+              f"({measured.source})")
     print(f"{len(res.tokens_per_s)} design points of {model.name} on {hw.name} in "
           f"{dt:.3f} s, {n_fit} fit {hw.dev.part} and its DRAM; Pareto fronts of the fitting "
           "points: " + ", ".join(f"{k} ({len(v)} points)" for k, v in fronts.items())

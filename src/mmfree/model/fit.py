@@ -137,8 +137,10 @@ def check(model: ModelConfig, hw: HardwareConfig, workload: Workload) -> list[Fi
 
 
 def fits(model: ModelConfig, hw: HardwareConfig, points: dict[str, object],
-         batch: object, context: int) -> object:
-    """Whether each design point (arrays ``lanes``, ``cores``) fits: the sweep's check."""
+         batch: object, context: int, luts: object = None) -> object:
+    """Whether each design point (arrays ``lanes``, ``cores``) fits: the sweep's check.
+    ``luts``: the points' LUT4-equivalents (measured designs) instead of the units'
+    per-lane figures."""
     mem = memory_bytes(model, hw, batch, context)
     total = sum(np.asarray(v, dtype=float) for v in mem.values())
     res = design_resources(model, hw, points["lanes"], points["cores"], hw.tensor_arrays,
@@ -147,7 +149,8 @@ def fits(model: ModelConfig, hw: HardwareConfig, points: dict[str, object],
     dev = hw.dev
     ok = (total <= hw.dram_capacity_gib * 2**30) & (
         hw.sram_mib * 2**20 * 8 <= dev.bram_bits.value)
-    ok = ok & (res["LUT4-equivalents"] <= dev.luts.value * limit)
+    ok = ok & ((res["LUT4-equivalents"] if luts is None else np.asarray(luts))
+               <= dev.luts.value * limit)
     ok = ok & (res["flip-flops"] <= dev.ffs.value * limit)
     return ok & (res["multipliers"] <= dev.multipliers.value)
 

@@ -9,6 +9,13 @@ other figures (device, static power, board extras) stay the preset's. Each point
 against the device's resources and the board's DRAM capacity (:func:`mmfree.model.fit.fits`).
 The Pareto fronts keep, among the points that fit, those that no other point beats on both
 tokens/s (higher) and power (lower), or tokens/s and LUT4-equivalents.
+
+With :class:`MeasuredCores` (the rows of an ``mmfree explore`` results file of the ternary
+core) the ternary cores' LUT4-equivalents and clock come from those synthesis and
+place-and-route runs instead of the per-lane coefficient: at each point, among the measured
+core designs with its lane count whose Fmax reaches its clock, the one with the fewest
+LUT4-equivalents is used; a point whose clock no measured design reaches does not fit. (The
+dynamic power still uses the measured activity per lane, :mod:`mmfree.model.activity`.)
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from .config import HardwareConfig, ModelConfig, Q, Workload
 from .devices import DRAM_TECHS, dram_for_bandwidth
 from .system import hw_arrays, run_step
 
-__all__ = ["AXES", "SweepResult", "grid", "progress_bar", "sweep"]
+__all__ = ["AXES", "MeasuredCores", "SweepResult", "grid", "progress_bar", "sweep"]
 
 AXES = ("lanes", "cores", "clock_mhz", "dram_gbps", "batch")
 
@@ -42,6 +49,9 @@ class SweepResult:
     dram_tech: np.ndarray  #: DRAM technology of each point
     dram_pj_per_bit: np.ndarray
     fits: np.ndarray  #: the point fits the device and the board's DRAM
+    #: with :class:`MeasuredCores`: the chosen core design's Fmax and parameters per point
+    core_fmax_mhz: np.ndarray | None = None
+    core_design: np.ndarray | None = None
 
     def pareto(self, cost: np.ndarray) -> np.ndarray:
         """Indices of the fitting points not dominated in (tokens/s up, ``cost`` down)."""
@@ -63,8 +73,49 @@ class SweepResult:
                        dram_tech=str(self.dram_tech[i]),
                        dram_pj_per_bit=float(self.dram_pj_per_bit[i]),
                        luts=float(self.luts[i]), fits=bool(self.fits[i]))
+            if self.core_fmax_mhz is not None and self.core_design is not None:
+                row.update(core_fmax_mhz=float(self.core_fmax_mhz[i]),
+                           core_design=str(self.core_design[i]))
             out.append(row)
         return out
+
+
+@dataclass(frozen=True)
+class MeasuredCores:
+    """Measured ternary-core designs (``mmfree explore`` rows): per design its lane count,
+    LUT4-equivalents (LUT4 + 2 x CCU2C), Fmax and a label of its parameters."""
+
+    lanes: np.ndarray
+    luts: np.ndarray
+    fmax_mhz: np.ndarray
+    design: np.ndarray  #: e.g. ``"lanes=16 tree_levels_per_stage=1"``
+    source: str = ""  #: where they were measured (file, target)
+
+    def choose(self, lanes: np.ndarray, clock_mhz: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per point: the LUT4-equivalents, Fmax and label of the cheapest measured design
+        with ``lanes`` lanes that reaches ``clock_mhz``, and whether one does (else the
+        fastest design with those lanes)."""
+        missing = sorted(set(np.unique(lanes).tolist()) - set(self.lanes.tolist()))
+        if missing:
+            raise ValueError("lanes " + ", ".join(f"{v:g}" for v in missing) + " not "
+                             "measured (the explore results have lanes "
+                             + ", ".join(f"{v:g}" for v in sorted(set(self.lanes.tolist())))
+                             + ")")
+        n = len(lanes)
+        luts, fmax = np.empty(n), np.empty(n)
+        design, ok = np.empty(n, dtype=object), np.empty(n, dtype=bool)
+        for lane_count, clock in {(float(a), float(b)) for a, b in zip(lanes, clock_mhz,
+                                                                         strict=True)}:
+            at = (lanes == lane_count) & (clock_mhz == clock)
+            mine = np.flatnonzero(self.lanes == lane_count)
+            meeting = mine[self.fmax_mhz[mine] >= clock]
+            pick = (meeting[np.argmin(self.luts[meeting])] if len(meeting)
+                    else mine[np.argmax(self.fmax_mhz[mine])])
+            luts[at], fmax[at], design[at] = self.luts[pick], self.fmax_mhz[pick], \
+                self.design[pick]
+            ok[at] = len(meeting) > 0
+        return luts, fmax, design, ok
 
 
 def grid(**axes: Sequence[float]) -> dict[str, np.ndarray]:
@@ -93,8 +144,10 @@ def sweep_hardware(hw: HardwareConfig, gbps: float) -> HardwareConfig:
 
 def sweep(model: ModelConfig, hw: HardwareConfig, points: dict[str, np.ndarray],
           workload: Workload, chunk: int = 4096,
-          progress: Callable[[int, int], None] | None = None) -> SweepResult:
-    """Decode tokens/s, power and fit of every point (DRAM as one channel of ``dram_gbps``)."""
+          progress: Callable[[int, int], None] | None = None,
+          measured: MeasuredCores | None = None) -> SweepResult:
+    """Decode tokens/s, power and fit of every point (DRAM as one channel of ``dram_gbps``);
+    with ``measured``, the ternary cores' LUTs and clock limit from those designs."""
     if not model.ternary:
         raise ValueError("the sweep explores ternary-core designs; pick a MatMul-free model")
     n = len(points["lanes"])
@@ -124,9 +177,18 @@ def sweep(model: ModelConfig, hw: HardwareConfig, points: dict[str, np.ndarray],
             progress(sl.stop, n)
     res = fit.design_resources(model, hw, points["lanes"], points["cores"], hw.tensor_arrays,
                                hw.elementwise_per_cycle.value)
-    ok = fit.fits(model, hw, points, points["batch"], workload.prompt + workload.generate)
-    return SweepResult(points, tps, power, np.asarray(res["LUT4-equivalents"], dtype=float),
-                       binding, tech, pj, np.asarray(ok, dtype=bool))
+    luts = np.asarray(res["LUT4-equivalents"], dtype=float)
+    core_fmax = core_design = None
+    timing = np.ones(n, dtype=bool)
+    if measured is not None:
+        core_luts, core_fmax, core_design, timing = measured.choose(points["lanes"],
+                                                                    points["clock_mhz"])
+        per_lane = fit.design_resources(model, hw, points["lanes"], points["cores"], 0, 0)
+        luts = luts - per_lane["LUT4-equivalents"] + points["cores"] * core_luts
+    ok = fit.fits(model, hw, points, points["batch"], workload.prompt + workload.generate,
+                  luts=luts if measured is not None else None)
+    return SweepResult(points, tps, power, luts, binding, tech, pj,
+                       np.asarray(ok, dtype=bool) & timing, core_fmax, core_design)
 
 
 def progress_bar(done: int, total: int, width: int = 40) -> None:
