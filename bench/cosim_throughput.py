@@ -45,6 +45,19 @@ def _depth(beats: int) -> int:
     return d
 
 
+def _write_json(path: str, rows: list[dict], args: argparse.Namespace) -> int:
+    """Write the rows so far (after every row: a long run interrupted keeps its rows)."""
+    meta = {"machine": platform.machine(), "cores": os.cpu_count(),
+            "load": round(os.getloadavg()[0], 1), "beats": args.beats, "seed": args.seed}
+    try:
+        with open(path, "w") as f:
+            json.dump([{**row, **meta} for row in rows], f, indent=1)
+    except OSError as e:
+        print(f"cosim_throughput: cannot write --json {path}: {e.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--beats", type=int, default=100_000,
@@ -121,6 +134,8 @@ def main() -> int:
                          "cycles_per_s": r.get("cycles_per_s", 0.0),
                          "mismatches": mismatches, "formula_ok": formula_ok,
                          "build_and_run_s": total})
+            if args.json and _write_json(args.json, rows, args) != 0:
+                return 2
     if len(args.harness) == 2 and args.unit == "ternary-core":
         print("\nbulk / per-beat cycles/s:")
         for sim in args.sim:
@@ -132,16 +147,6 @@ def main() -> int:
                 if b and p and p[0]["cycles_per_s"]:
                     ratio = b[0]["cycles_per_s"] / p[0]["cycles_per_s"]
                     print(f"  {sim:10} l{lanes:<5} {ratio:6.1f}x")
-    if args.json:
-        meta = {"machine": platform.machine(), "cores": os.cpu_count(),
-                "load": round(os.getloadavg()[0], 1), "beats": args.beats, "seed": args.seed}
-        try:
-            with open(args.json, "w") as f:
-                json.dump([{**row, **meta} for row in rows], f, indent=1)
-        except OSError as e:
-            print(f"cosim_throughput: cannot write --json {args.json}: {e.strerror}",
-                  file=sys.stderr)
-            return 2
     return status
 
 
