@@ -13,15 +13,15 @@ from amaranth.lib import wiring
 
 from ..spec import UnitSpec
 from .bitlinear_unit import BitLinearUnit
+from .norm_quantiser import NormQuantiser
 from .packed_ternary_core import PackedTernaryCore
-from .rms_quantiser import RmsAbsmaxQuantiser
 from .sparse_decode import SparseDecode, SparseTensorCore
 from .tensor_core import TensorCore
 from .ternary_core import TernaryCore
 from .trit_unpacker import TritUnpacker
 
-__all__ = ["BitLinearUnit", "PackedTernaryCore", "RmsAbsmaxQuantiser", "SparseDecode",
-           "SparseTensorCore", "TensorCore", "TernaryCore", "TritUnpacker", "build",
+__all__ = ["BitLinearUnit", "NormQuantiser", "PackedTernaryCore",
+           "SparseDecode", "SparseTensorCore", "TensorCore", "TernaryCore", "TritUnpacker", "build",
            "component_class"]
 
 

@@ -53,6 +53,46 @@ def adder_tree(m: Module, values: list[Value], max_width: int, name: str = "tree
     return adder_levels(m, values, max_width, tree_depth(len(values)), name, keep=keep)[0]
 
 
+def leading_one(m: Module, v: Value, name: str) -> Value:
+    """The position of the leading one of an unsigned value, ``v.bit_length() - 1`` (0 for
+    ``v == 0`` as for ``v == 1``), as a balanced tree of multiplexers: depth
+    ``ceil(log2(len(v)))``, no adder (a split at a power of two ``2**k`` puts the upper
+    part's position below a constant top bit). Result: ``(len(v) - 1).bit_length()`` bits
+    (at least 1); every node exactly as wide as its positions."""
+
+    def part(lo: int, n: int) -> tuple[Value, Value]:
+        # (any bit set in v[lo:lo+n], position of the leading one in it)
+        if n == 1:
+            return v[lo], Const(0, 1)
+        k = (n - 1).bit_length() - 1  # the lower part is 2**k bits, positions of k bits
+        any_lo, pos_lo = part(lo, 1 << k)
+        any_hi, pos_hi = part(lo + (1 << k), n - (1 << k))
+        out = Signal(k + 1, name=f"{name}_lead{lo}_{n}")
+        upper = Cat(pos_hi, Const(0, k - len(pos_hi)), Const(1, 1)) if k else Const(1, 1)
+        lower = Cat(pos_lo, Const(0, 1)) if k else Const(0, 1)
+        m.d.comb += out.eq(Mux(any_hi, upper, lower))
+        return any_lo | any_hi, out
+
+    return part(0, len(v))[1]
+
+
+def shift_right_staged(m: Module, value: Value, amount: Value, width: int, name: str
+                       ) -> tuple[Signal, Signal]:
+    """``floor(value / 2**amount)``, low ``width`` bits, for unsigned ``value``, in two
+    registered stages: a coarse shift by ``amount & ~7`` (one cycle), then the fine shift
+    by ``amount & 7`` (the next). Returns the two stage registers (coarse, result); the
+    result is valid two cycles after ``value`` and ``amount`` (which must hold for the
+    first of them; the fine stage uses a registered copy of ``amount & 7``)."""
+    coarse = Signal(width + 7, name=f"{name}_coarse")
+    fine_by = Signal(3, name=f"{name}_fine_by")
+    out = Signal(width, name=f"{name}_shifted")
+    amount_u = amount.as_unsigned()
+    m.d.sync += [coarse.eq((value >> Cat(Const(0, 3), amount_u[3:]))[:width + 7]),
+                 fine_by.eq(amount_u[:3]),
+                 out.eq((coarse >> fine_by)[:width])]
+    return coarse, out
+
+
 def _resize(value: Value, width: int) -> Value:
     """``value`` (signed) sign-extended or truncated to ``width`` bits, with the extension
     written out, so that the Verilog has no implicit width changes (Verilator -Wall)."""

@@ -1,14 +1,13 @@
-"""BitLinear on chip: the fused RMSNorm + absmax quantiser feeding the ternary core."""
+"""BitLinear on chip: the front end with the RMSNorm weight feeding the ternary core."""
 
 from __future__ import annotations
 
-from amaranth import Module, ResetSignal, Signal, signed, unsigned
+from amaranth import Module, ResetSignal, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.quantiser import scale_width
 from ..spec.bitlinear_unit import ACT_BITS, BitLinearUnitSpec
-from .rms_quantiser import RmsAbsmaxQuantiser, vector_layout
+from .norm_quantiser import NormQuantiser, norm_input_layout, norm_scale_layout
 from .ternary_core import TernaryCore
 
 __all__ = ["BitLinearUnit", "matrix_weight_layout"]
@@ -23,70 +22,75 @@ def matrix_weight_layout(lanes: int) -> data.StructLayout:
 class BitLinearUnit(wiring.Component):
     """One BitLinear product ``acc = W_q q`` with its activation quantisation on chip.
 
-    An input vector (host mantissas, :mod:`mmfree.golden.quantiser`) goes through
-    :class:`~mmfree.hdl.rms_quantiser.RmsAbsmaxQuantiser`; its int8 groups fill an activation
-    buffer (``ceil(max_dim / lanes)`` words of ``lanes`` bytes) and its scale ``D`` leaves on
-    ``scale``. Then the weight rows stream in on ``w`` and the buffer replays the activation
-    group that matches each weight group into a :class:`~mmfree.hdl.ternary_core.TernaryCore`,
-    whose row sums leave on ``y``. The host computes BitLinear's float output as
-    ``y * dequant_factor(D, K) / s_w``.
+    An input vector and its norm weight (host mantissas,
+    :class:`mmfree.golden.quantiser.NormBitLinear`) go through
+    :class:`~mmfree.hdl.norm_quantiser.NormQuantiser`; its int8 groups fill an activation
+    buffer (``ceil(max_dim / lanes)`` words of ``lanes`` bytes) and its ``D`` and ``E``
+    leave on ``scale``. Then the weight rows stream in on ``w`` and the buffer replays the
+    activation group that matches each weight group into a
+    :class:`~mmfree.hdl.ternary_core.TernaryCore`, whose row sums leave on ``y``. The host
+    computes BitLinear's float output as ``y * D * 2**(E - S - e_w) * sqrt(K) / (127 s_w)``
+    (:meth:`mmfree.golden.quantiser.NormBitLinear.rescale`).
 
     Ports (valid/ready streams):
 
-    * ``x``: in, :func:`~mmfree.hdl.rms_quantiser.vector_layout` (``in_width``, ``lanes``).
+    * ``x``: in, :func:`~mmfree.hdl.norm_quantiser.norm_input_layout`: each lane group of
+      the input mantissas with the same group of the norm weight mantissas (the norm weight
+      travels with the input, so a sequencer that holds norm weights in on-chip buffers
+      reads both in step; the unit keeps no per-matrix state).
     * ``w``: in, :func:`matrix_weight_layout`: the matrix row by row, each row ``G`` groups
       (``G`` = the vector's group count) with ``last`` on its final group, and ``final`` with
       ``last`` on the matrix's final row. Codes as the ternary core reads them.
     * ``y``: out, one signed ``acc_width``-bit row sum per row, wrapping like the core's.
-    * ``scale``: out, ``D`` per vector.
+    * ``scale``: out, :func:`~mmfree.hdl.norm_quantiser.norm_scale_layout`: ``D`` and ``E``
+      per vector.
     * ``error``: out, sticky until reset: a vector was truncated at ``max_dim``, or a weight
       row's length differed from the vector's ``G`` groups (rows are still processed, with the
       buffer's group index wrapping at the row end).
 
     Timing: the activation buffer is filled before the first weight group is accepted (``w``
-    is not ready until then), and ``x`` is taken again once the quantiser is free (it may
+    is not ready until then), and ``x`` is taken again once the front end is free (it may
     load the next vector while the core works on the current matrix). With the streams
     keeping up, one product of an ``M`` x ``K`` matrix takes
-    :meth:`mmfree.spec.BitLinearUnitSpec.cycles` ``= 2G + overhead + 4 + M*G + latency``
-    cycles, ``G = ceil(K / lanes)``, counted from the first ``x`` transfer to the last ``y``
-    transfer inclusive: ``G`` loads, the quantiser's fixed :attr:`overhead`, the ``scale``
-    transfer, its three-stage quantise pipeline, ``G`` quantised groups into the buffer,
-    ``M*G`` weight groups (the first right after the last quantised group), and the core's
-    latency.
+    :meth:`mmfree.spec.BitLinearUnitSpec.cycles` ``= 2G + overhead + QUANT_STAGES + 1 + M*G
+    + latency`` cycles, ``G = ceil(K / lanes)``, counted from the first ``x`` transfer to
+    the last ``y`` transfer inclusive: the front end's vector
+    (:meth:`~mmfree.spec.NormQuantiserSpec.vector_cycles`, to its last group in the buffer),
+    ``M*G`` weight groups (the first right after it) and the core's latency.
     Synchronous reset empties everything and clears ``error``; no input transfers in reset.
 
     Parameters, their limits and defaults: :class:`mmfree.spec.BitLinearUnitSpec`
-    (:attr:`spec`): as the quantiser (``lanes``, ``max_dim``, ``in_width``, ``recip_frac``,
-    ``rsqrt_frac``) and the core (``acc_width``, ``tree_levels_per_stage``).
+    (:attr:`spec`): as the front end (``lanes``, ``max_dim``, ``in_width``,
+    ``weight_width``, ``mant_bits``) and the core (``acc_width``, ``tree_levels_per_stage``).
     """
 
     def __init__(self, lanes: int = BitLinearUnitSpec.lanes,
                  max_dim: int = BitLinearUnitSpec.max_dim,
                  in_width: int = BitLinearUnitSpec.in_width,
-                 recip_frac: int = BitLinearUnitSpec.recip_frac,
-                 rsqrt_frac: int = BitLinearUnitSpec.rsqrt_frac,
+                 weight_width: int = BitLinearUnitSpec.weight_width,
+                 mant_bits: int = BitLinearUnitSpec.mant_bits,
                  acc_width: int = BitLinearUnitSpec.acc_width,
                  tree_levels_per_stage: int = BitLinearUnitSpec.tree_levels_per_stage) -> None:
         self.spec = spec = BitLinearUnitSpec(
-            lanes=lanes, max_dim=max_dim, in_width=in_width, recip_frac=recip_frac,
-            rsqrt_frac=rsqrt_frac, acc_width=acc_width,
+            lanes=lanes, max_dim=max_dim, in_width=in_width, weight_width=weight_width,
+            mant_bits=mant_bits, acc_width=acc_width,
             tree_levels_per_stage=tree_levels_per_stage).validate()
         self.lanes, self.max_dim, self.in_width = lanes, max_dim, in_width
-        self.recip_frac, self.rsqrt_frac = recip_frac, rsqrt_frac
+        self.weight_width, self.mant_bits = weight_width, mant_bits
         self.acc_width, self.tree_levels_per_stage = acc_width, tree_levels_per_stage
         self.latency = spec.latency
         self.overhead = spec.overhead
         super().__init__({
-            "x": In(stream.Signature(vector_layout(in_width, lanes))),
+            "x": In(stream.Signature(norm_input_layout(in_width, weight_width, lanes))),
             "w": In(stream.Signature(matrix_weight_layout(lanes))),
             "y": Out(stream.Signature(signed(acc_width))),
-            "scale": Out(stream.Signature(unsigned(scale_width(in_width, rsqrt_frac)))),
+            "scale": Out(stream.Signature(norm_scale_layout(spec.fmt, max_dim))),
             "error": Out(1),
         })
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.quantiser = quant = RmsAbsmaxQuantiser(**self.spec.quantiser().kwargs())
+        m.submodules.quantiser = quant = NormQuantiser(**self.spec.quantiser().kwargs())
         m.submodules.core = core = TernaryCore(**self.spec.core().kwargs())
         groups = quant.max_groups
         m.submodules.acts = acts = memory.Memory(

@@ -15,7 +15,14 @@ class SerialDivider(wiring.Component):
     """``quotient = floor(dividend / divisor)`` for unsigned operands, by restoring division.
 
     Ports: ``start`` in (pulse), ``dividend`` in (``dividend_width`` bits), ``divisor`` in
-    (``divisor_width`` bits), ``busy`` out, ``quotient`` out (``dividend_width`` bits).
+    (``divisor_width`` bits), ``high`` in (``divisor_width`` bits, default 0), ``busy`` out,
+    ``quotient`` out (``dividend_width`` bits).
+
+    ``high`` extends the dividend above its ``dividend_width`` bits: the quotient is
+    ``floor((high * 2**dividend_width + dividend) / divisor)``, exact while
+    ``high < divisor`` (its bits are the remainder the division starts from, so a wide
+    dividend whose top part is known to be below the divisor costs only the quotient's bits
+    in cycles).
 
     Timing: the operands are taken in the cycle ``start`` is high while ``busy`` is low;
     ``busy`` is then high for exactly ``dividend_width`` cycles (one quotient bit each, most
@@ -31,6 +38,7 @@ class SerialDivider(wiring.Component):
             "start": In(1),
             "dividend": In(dividend_width),
             "divisor": In(divisor_width),
+            "high": In(divisor_width),
             "busy": Out(1),
             "quotient": Out(dividend_width),
         })
@@ -61,6 +69,7 @@ class SerialDivider(wiring.Component):
             with m.Else():
                 m.d.sync += [rem.eq(trial[:dw]), bits.eq(Cat(0, bits[:-1]))]
         with m.Elif(self.start):
-            m.d.sync += [divisor.eq(self.divisor), rem.eq(0), bits.eq(self.dividend),
+            m.d.sync += [divisor.eq(self.divisor), rem.eq(self.high),
+                         bits.eq(self.dividend),
                          count.eq(nw)]
         return m

@@ -1,37 +1,51 @@
-"""cocotb testbench: BitLinearUnit (fused RMSNorm + absmax quantiser, ternary core).
+"""cocotb testbench: BitLinearUnit (front end with the RMSNorm weight, ternary core).
 
 Configuration from ``$MMFREE_TB_CONFIG`` (JSON): the unit's parameters
-(:class:`mmfree.spec.BitLinearUnitSpec`) and, for ``test_tiny_model``, ``model`` (d,
-layers, vocab, inter, seed or weights path), ``prompt`` (token list) and ``n_new``. Every
-row sum and every scale ``D`` is compared with :class:`mmfree.golden.quantiser.FixedBitLinear`
-and every product's cycle count with :meth:`BitLinearUnitSpec.cycles`; the summary goes to
-``$MMFREE_TB_REPORT``, per-token progress (JSON lines) to ``$MMFREE_TB_PROGRESS``. Seeds come
-from cocotb's ``COCOTB_RANDOM_SEED`` (logged).
+(:class:`mmfree.spec.BitLinearUnitSpec`) and, for :func:`test_model`, ``model``: the
+checkpoint folder, the prompt ids, the number of new tokens, the sampling settings and the
+end-of-sequence id. Every row sum and every ``(D, E)`` is compared with
+:meth:`mmfree.golden.quantiser.NormBitLinear.device` and every product's cycle count with
+:meth:`BitLinearUnitSpec.cycles`; the summary goes to ``$MMFREE_TB_REPORT``, per-token
+progress (JSON lines) to ``$MMFREE_TB_PROGRESS``. Seeds come from cocotb's
+``COCOTB_RANDOM_SEED`` (logged).
+
+:class:`Unit` is the driver the model run uses: ``await unit.product(m, v, codes)`` returns
+``(row sums, D, E, cycles)`` for one BitLinear; anything with that method (a bulk harness)
+can replace it without touching :func:`run_model`.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from mmfree.golden.quantiser import FixedBitLinear
+from mmfree.golden.quantiser import NormBitLinear
 from mmfree.golden.ternary import encode_codes
-from mmfree.golden.tiny_model import Greedy, TinyConfig, TinyModel, load_weights, token_step
 from mmfree.sim.kit import Bench, Report, progress
 from mmfree.spec import BitLinearUnitSpec
 
 REPORT = Report(products=0)
 SPEC: BitLinearUnitSpec = REPORT.spec(BitLinearUnitSpec)
 N, MAX_DIM = SPEC.lanes, SPEC.max_dim
-ARITH = FixedBitLinear(SPEC.in_width, SPEC.recip_frac, SPEC.rsqrt_frac, SPEC.acc_width)
-LO, HI = -(1 << (ARITH.in_width - 1)), (1 << (ARITH.in_width - 1)) - 1
+ARITH = NormBitLinear(SPEC.fmt, SPEC.acc_width)
+LO, HI = -(1 << (SPEC.in_width - 1)), (1 << (SPEC.in_width - 1)) - 1
+WLO, WHI = -(1 << (SPEC.weight_width - 1)), (1 << (SPEC.weight_width - 1)) - 1
+
+
+class ProductDriver(Protocol):
+    """What the model run needs of a driver: one BitLinear product on the device."""
+
+    async def product(self, m: np.ndarray, v: np.ndarray, codes: np.ndarray
+                      ) -> tuple[list[int], int, int, int]: ...
 
 
 class Unit:
-    """The bench, the ``x``/``w`` sources and the ``y``/``scale`` sinks of the unit."""
+    """The bench, the ``x``/``w`` sources and the ``y``/``scale`` sinks of the unit: the
+    per-beat :class:`ProductDriver`."""
 
     def __init__(self, dut, name: str,
                  stall: tuple[float, float, float, float] = (0, 0, 0, 0)) -> None:
@@ -41,61 +55,66 @@ class Unit:
         self.y, self.scale = self.tb.sink("y", stall[2]), self.tb.sink("scale", stall[3])
 
     @staticmethod
-    def beats(m_vec: np.ndarray, w_q: np.ndarray) -> tuple[list[dict], list[dict]]:
-        """Input and weight beats; a partial final group is padded with zeros (x) and zero
-        codes (w)."""
-        k = len(m_vec)
+    def beats(m: np.ndarray, v: np.ndarray, codes: np.ndarray
+              ) -> tuple[list[dict], list[dict]]:
+        """Input and weight beats for ternary ``codes`` (M x K, values -1/0/1); a partial
+        final group is padded with zero inputs, zero weights and zero codes."""
+        k = len(m)
         g = -(-k // N)
         pad = g * N - k
-        mv = np.concatenate([m_vec, np.zeros(pad, dtype=np.int64)])
-        codes = np.concatenate([encode_codes(w_q), np.zeros((w_q.shape[0], pad), np.int64)],
-                               axis=1)
-        xb = [{"data": mv[i * N:(i + 1) * N], "last": int(i == g - 1)} for i in range(g)]
-        rows = w_q.shape[0]
-        wb = [{"codes": codes[r, i * N:(i + 1) * N], "last": int(i == g - 1),
+        mv = np.concatenate([m, np.zeros(pad, dtype=np.int64)])
+        vv = np.concatenate([v, np.zeros(pad, dtype=np.int64)])
+        enc = np.concatenate([encode_codes(codes), np.zeros((codes.shape[0], pad), np.int64)],
+                             axis=1)
+        xb = [{"data": mv[i * N:(i + 1) * N], "weight": vv[i * N:(i + 1) * N],
+               "last": int(i == g - 1)} for i in range(g)]
+        rows = codes.shape[0]
+        wb = [{"codes": enc[r, i * N:(i + 1) * N], "last": int(i == g - 1),
                "final": int(i == g - 1 and r == rows - 1)}
               for r in range(rows) for i in range(g)]
         return xb, wb
 
-    async def product(self, m_vec: np.ndarray, w_q: np.ndarray) -> tuple[list[int], int, int]:
-        """Run one product; returns (row sums, D, cycles from first x to last y). Only its
-        own outputs are received (``y`` and ``scale`` start empty)."""
-        xb, wb = self.beats(m_vec, w_q)
+    async def product(self, m: np.ndarray, v: np.ndarray, codes: np.ndarray
+                      ) -> tuple[list[int], int, int, int]:
+        """Run one product; returns (row sums, D, E, cycles from the first ``x`` transfer
+        to the last ``y`` transfer). Only its own outputs are received."""
+        xb, wb = self.beats(m, v, codes)
         self.x.sent_cycles.clear()
         self.y.clear()
         self.scale.clear()
         self.x.send(xb)
         self.w.send(wb)
-        acc = [await self.y.recv() for _ in range(w_q.shape[0])]
+        acc = [await self.y.recv() for _ in range(codes.shape[0])]
         scale = await self.scale.recv()
-        return acc, scale, self.y.cycles[len(acc) - 1] - self.x.sent_cycles[0] + 1
+        return (acc, scale["scale"], scale["exp"],
+                self.y.cycles[len(acc) - 1] - self.x.sent_cycles[0] + 1)
 
-    def check(self, label: str, m_vec: np.ndarray, w_q: np.ndarray, acc: list[int],
-              scale: int, cycles: int | None = None) -> int:
-        """Compare the row sums and ``D`` with the golden model (and the cycles with the
-        formula); returns the mismatches."""
-        want_acc, want_scale = ARITH.device(m_vec, w_q)
+    def check(self, label: str, m: np.ndarray, v: np.ndarray, codes: np.ndarray,
+              acc: list[int], scale: int, exp: int, cycles: int | None = None) -> int:
+        """Compare the row sums, ``D`` and ``E`` with the golden model (and the cycles with
+        the formula); returns the mismatches."""
+        want_acc, want_scale, want_exp = ARITH.device(m, v, codes.astype(np.int8))
         REPORT["products"] += 1
-        bad = REPORT.compare(self.tb.log, label, [*acc, scale], [*want_acc, want_scale])
+        bad = REPORT.compare(self.tb.log, label, [*acc, scale, exp],
+                             [*want_acc, want_scale, want_exp])
         if cycles is not None:
-            m, k = w_q.shape
-            bad += REPORT.check_cycles(self.tb.log, label, cycles, SPEC.cycles(m, k),
-                                       record=[m, k])
+            rows, k = codes.shape
+            bad += REPORT.check_cycles(self.tb.log, label, cycles, SPEC.cycles(rows, k),
+                                       record=[rows, k])
         return bad
 
 
-def _vector(rng: np.random.Generator, k: int, kind: str) -> np.ndarray:
+def _vector(rng: np.random.Generator, k: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    m, v = rng.integers(LO, HI + 1, k), rng.integers(WLO, WHI + 1, k)
     if kind == "zero":
-        return np.zeros(k, dtype=np.int64)
-    if kind == "extreme":  # the most negative mantissa and its neighbours: A = 2**(w-1)
-        return rng.choice([LO, HI, LO + 1, 0], k)
-    if kind == "tiny":  # A and N small: R and r at their largest
-        return rng.integers(-1, 2, k)
-    if kind == "single":
-        v = np.zeros(k, dtype=np.int64)
-        v[rng.integers(k)] = rng.choice([LO, HI, 1, -1])
-        return v
-    return rng.integers(LO, HI + 1, k)
+        return np.zeros(k, dtype=np.int64), v
+    if kind == "zero_weight":
+        return m, np.zeros(k, dtype=np.int64)
+    if kind == "extreme":  # the most negative mantissas: the largest products
+        return rng.choice([LO, HI, LO + 1, 0], k), rng.choice([WLO, WHI], k)
+    if kind == "tiny":  # |p| <= 1: the largest left shift
+        return rng.integers(-1, 2, k), rng.integers(-1, 2, k)
+    return m, v
 
 
 @cocotb.test()
@@ -104,16 +123,16 @@ async def test_products(dut):
     unit = Unit(dut, "products")
     rng = unit.rng
     await unit.tb.start()
-    kinds = ["random", "zero", "extreme", "tiny", "single"]
+    kinds = ["random", "zero", "zero_weight", "extreme", "tiny"]
     shapes = [(1, 1), (3, N), (2, MAX_DIM), (5, max(1, N // 2 + 1)), (4, 2 * N + 1)]
-    shapes += [(int(rng.integers(1, 9)), int(rng.integers(1, MAX_DIM + 1))) for _ in range(6)]
+    shapes += [(int(rng.integers(1, 9)), int(rng.integers(1, MAX_DIM + 1))) for _ in range(5)]
     bad = 0
-    for i, (m, k) in enumerate(shapes):
+    for i, (rows, k) in enumerate(shapes):
         for kind in (kinds if i < 2 else [kinds[i % len(kinds)]]):
-            vec = _vector(rng, k, kind)
-            w_q = rng.integers(-1, 2, (m, k))
-            acc, scale, cycles = await unit.product(vec, w_q)
-            bad += unit.check(f"{kind} {m}x{k}", vec, w_q, acc, scale, cycles)
+            m, v = _vector(rng, k, kind)
+            codes = rng.integers(-1, 2, (rows, k))
+            acc, scale, exp, cycles = await unit.product(m, v, codes)
+            bad += unit.check(f"{kind} {rows}x{k}", m, v, codes, acc, scale, exp, cycles)
     bad += await unit.tb.flag("error", 0, "well-formed products")
     REPORT.write()
     assert bad == 0
@@ -126,11 +145,11 @@ async def test_stalls(dut):
     rng = unit.rng
     await unit.tb.start()
     bad = 0
-    for _ in range(6):
-        m, k = int(rng.integers(1, 6)), int(rng.integers(1, MAX_DIM + 1))
-        vec, w_q = _vector(rng, k, "random"), rng.integers(-1, 2, (m, k))
-        acc, scale, _ = await unit.product(vec, w_q)
-        bad += unit.check(f"stalled {m}x{k}", vec, w_q, acc, scale)
+    for _ in range(5):
+        rows, k = int(rng.integers(1, 6)), int(rng.integers(1, MAX_DIM + 1))
+        (m, v), codes = _vector(rng, k, "random"), rng.integers(-1, 2, (rows, k))
+        acc, scale, exp, _ = await unit.product(m, v, codes)
+        bad += unit.check(f"stalled {rows}x{k}", m, v, codes, acc, scale, exp)
     REPORT.write()
     assert bad == 0
 
@@ -145,18 +164,21 @@ async def test_reset_mid_stream(dut):
     await tb.start()
     bad = 0
     for _ in range(4):
-        m, k = int(rng.integers(2, 6)), int(rng.integers(N + 1, MAX_DIM + 1))
-        xb, wb = unit.beats(_vector(rng, k, "random"), rng.integers(-1, 2, (m, k)))
+        rows, k = int(rng.integers(2, 6)), int(rng.integers(N + 1, MAX_DIM + 1))
+        xb, wb = unit.beats(*_vector(rng, k, "random"), rng.integers(-1, 2, (rows, k)))
         unit.x.send(xb)
         unit.w.send(wb)
-        await ClockCycles(dut.clk, int(rng.integers(1, SPEC.cycles(m, k))))
+        await ClockCycles(dut.clk, int(rng.integers(1, SPEC.cycles(rows, k))))
         await tb.reset(int(rng.integers(1, 4)), offer=[unit.x, unit.w])
-        vec, w_q = _vector(rng, k, "random"), rng.integers(-1, 2, (m, k))
-        acc, scale, _ = await unit.product(vec, w_q)
+        (m, v), codes = _vector(rng, k, "random"), rng.integers(-1, 2, (rows, k))
+        acc, scale, exp, _ = await unit.product(m, v, codes)
         await ClockCycles(dut.clk, SPEC.latency + 2)
         # no output leaked from the interrupted product, none came twice
-        assert len(unit.y) == m and len(unit.scale) == 1
-        bad += unit.check("after reset", vec, w_q, acc, scale)
+        if len(unit.y) != rows or len(unit.scale) != 1:
+            tb.log.error("after reset: %d row sums and %d scales, expected %d and 1",
+                         len(unit.y), len(unit.scale), rows)
+            bad += 1
+        bad += unit.check("after reset", m, v, codes, acc, scale, exp)
         bad += await tb.flag("error", 0, "a product after reset")
         await RisingEdge(dut.clk)
     bad += tb.reset_violations()
@@ -171,8 +193,8 @@ async def test_error_flag(dut):
     tb, rng = unit.tb, unit.rng
     await tb.start()
     k = 2 * N
-    vec, w_q = _vector(rng, k, "random"), rng.integers(-1, 2, (2, k))
-    xb, wb = unit.beats(vec, w_q)
+    (m, v), codes = _vector(rng, k, "random"), rng.integers(-1, 2, (2, k))
+    xb, wb = unit.beats(m, v, codes)
     wb[0]["last"] = 1  # 'last' on the first group of a two-group row
     unit.x.send(xb)
     unit.w.send(wb)
@@ -185,51 +207,66 @@ async def test_error_flag(dut):
     assert bad == 0
 
 
-@cocotb.test(skip="model" not in REPORT["config"])
-async def test_tiny_model(dut):
-    """The tiny MatMul-free LM with every BitLinear on the RTL; the host does the rest."""
-    cfg = REPORT["config"]
-    spec = cfg["model"]
-    if "weights" in spec:
-        model = load_weights(spec["weights"])
-    else:
-        model = TinyModel.random(TinyConfig(int(spec["d"]), int(spec["layers"]),
-                                            int(spec["vocab"]), int(spec.get("inter", 0))),
-                                 int(spec["seed"]))
-    unit = Unit(dut, "tiny_model")
-    await unit.tb.start()
-    greedy = Greedy(cfg["prompt"], int(cfg["n_new"]))
+async def run_model(driver: ProductDriver, cfg: dict) -> int:
+    """HGRN-Bit from a checkpoint with every BitLinear on ``driver``, the element-wise work
+    here on the host (:func:`mmfree.golden.hgrn_bit.token_step`); every device result is
+    compared with :class:`~mmfree.golden.hgrn_bit.IntegerBitLinear`. Records the tokens, the
+    logits of every step (exact floats) and each step's cycles in the report; returns the
+    mismatches."""
+    from mmfree.checkpoint import open_checkpoint
+    from mmfree.golden.hgrn_bit import IntegerBitLinear, token_step
+    from mmfree.lm import Decoder, Sampler
+
+    model = open_checkpoint(cfg["checkpoint"]).load_model()
+    backend = IntegerBitLinear(ARITH)
+    dec = Decoder(cfg["prompt"], int(cfg["n_new"]),
+                  Sampler(float(cfg.get("temperature", 0.0)), int(cfg.get("top_k", 0)),
+                          cfg.get("seed")), cfg.get("eos"))
     state = model.init_state()
     steps: list[dict] = []
+    logits_all: list[list[float]] = []
     bad = 0
-    while not greedy.done:
+    while not dec.done:
         t0 = time.perf_counter()
-        calls: list[dict] = []
-        gen = token_step(model, greedy.next_token(), state)
+        cycles = []
+        gen = token_step(model, dec.next_token(), state)
         call = next(gen)
         while True:
-            m_vec = ARITH.mantissas(call.x)
-            acc, scale, cycles = await unit.product(m_vec, call.matrix.w_q)
-            bad += unit.check(call.name, m_vec, call.matrix.w_q, acc, scale)
-            calls.append({"name": call.name, "m": call.matrix.w_q.shape[0], "k": len(m_vec),
-                          "cycles": cycles})
-            y = ARITH.rescale(acc, scale, len(m_vec), call.matrix.row_scales)
+            m, v, codes = backend.device_inputs(call)
+            acc, scale, exp, cyc = await driver.product(m, v, codes)
+            want_acc, want_scale, want_exp = ARITH.device(m, v, codes)
+            wrong = (int(np.sum(np.asarray(acc) != want_acc)) + int(scale != want_scale)
+                     + int(exp != want_exp))
+            REPORT["products"] += 1
+            REPORT["outputs"] += len(acc) + 2
+            REPORT["mismatches"] += wrong
+            bad += wrong
+            cycles.append(cyc)
+            y = backend.rescale(call, np.asarray(acc, dtype=np.int64), scale, exp)
             try:
                 call = gen.send(y)
             except StopIteration as stop:
                 logits, state = stop.value
                 break
-        before = len(greedy.result.tokens)
-        greedy.observe(logits)
-        step = {"step": len(steps), "cycles": sum(c["cycles"] for c in calls),
-                "wall_s": time.perf_counter() - t0, "calls": calls,
-                "token": greedy.result.tokens[-1] if len(greedy.result.tokens) > before
-                else None}
+        before = len(dec.result.tokens)
+        dec.observe(logits)
+        logits_all.append([float(x) for x in logits])
+        step = {"step": len(steps), "cycles": sum(cycles), "calls": len(cycles),
+                "wall_s": time.perf_counter() - t0,
+                "token": dec.result.tokens[-1] if len(dec.result.tokens) > before else None}
         steps.append(step)
-        progress({k: v for k, v in step.items() if k != "calls"}
-                 | {"generated": len(greedy.result.tokens), "n_new": greedy.n_new,
-                    "mismatches": REPORT["mismatches"]})
-    REPORT["model"] = {"tokens": greedy.result.tokens, "steps": steps,
-                       "logits": [[float(v) for v in lg] for lg in greedy.result.logits]}
+        progress(step | {"steps": dec.steps, "mismatches": REPORT["mismatches"]})
+    REPORT["model"] = {"tokens": dec.result.tokens, "stopped_at_eos": dec.result.stopped_at_eos,
+                       "prompt_positions": len(dec.result.prompt_logits), "steps": steps,
+                       "logits": logits_all}
+    return bad
+
+
+@cocotb.test(skip="model" not in REPORT["config"])
+async def test_model(dut):
+    """HGRN-Bit with every BitLinear on the RTL; the host does the rest."""
+    unit = Unit(dut, "model")
+    await unit.tb.start()
+    bad = await run_model(unit, REPORT["config"]["model"])
     REPORT.write()
     assert bad == 0

@@ -43,6 +43,10 @@ from .golden.hgrn_bit import (
     run_step,
 )
 
+__all__ = ["BACKENDS", "Decoder", "Generation", "InputError", "Perplexity", "Progress", "RtlFailed",
+           "Sampler", "add_parser", "generate", "make_backend", "perplexity", "run",
+           "run_rtl_checked"]
+
 Backend = Callable[[BitLinearCall], np.ndarray]
 
 #: backend name -> factory (model -> backend)
@@ -245,20 +249,35 @@ class InputError(Exception):
     """Bad input to ``mmfree run``: printed as one line, exit status 2."""
 
 
+_DESCRIPTION = (
+    "Run the released MatMul-free LM (HGRN-Bit) from a Hugging Face checkpoint folder "
+    "(config.json, model.safetensors or a sharded index, tokenizer.json): feed the prompt, "
+    "generate tokens (greedy unless --temperature is given) and print them with their text. "
+    "The backend evaluates every BitLinear: 'float' in the released floating-point "
+    "arithmetic, 'integer' in the hardware's fixed-point arithmetic "
+    "(mmfree.golden.quantiser.NormBitLinear), 'rtl' on the generated RTL of the BitLinear "
+    "unit through cocotb (checked: logits bit-identical to 'integer', cycles per token equal "
+    "to the cycle model's); the element-wise work runs on the host in float64. Exit status "
+    "1 when an rtl check fails, 2 on bad input or a missing simulator.")
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``mmfree run``."""
+    """Register ``mmfree run`` and its alias ``mmfree cosim`` (``run --backend rtl``)."""
     p = subparsers.add_parser(
         "run", help="run HGRN-Bit (the released MatMul-free LM) from a checkpoint",
-        description="Run the released MatMul-free LM (HGRN-Bit) from a Hugging Face checkpoint "
-                    "folder (config.json, model.safetensors or a sharded index, "
-                    "tokenizer.json): feed the prompt, generate tokens (greedy unless "
-                    "--temperature is given) and print them with their text. The backend "
-                    "evaluates every BitLinear: 'float' in the released floating-point "
-                    "arithmetic, 'integer' in the hardware's fixed-point arithmetic "
-                    "(mmfree.golden.quantiser.NormBitLinear); the element-wise work runs on "
-                    "the host in float64. Exit status 2 on bad input.",
+        description=_DESCRIPTION,
         epilog="Examples: mmfree run --prompt 'Hello'; mmfree run --ids 1,72,105 --tokens 4 "
-               "--logits out.npy --json out.json; mmfree run --perplexity text.txt")
+               "--logits out.npy --json out.json; mmfree run --backend rtl --sim icarus "
+               "--tokens 2; mmfree run --perplexity text.txt")
+    _arguments(p, "integer")
+    c = subparsers.add_parser(
+        "cosim", help="mmfree run --backend rtl: HGRN-Bit with every BitLinear on the RTL",
+        description=_DESCRIPTION + " 'mmfree cosim' is 'mmfree run' with --backend rtl.")
+    _arguments(c, "rtl")
+    return p
+
+
+def _arguments(p: argparse.ArgumentParser, backend: str) -> None:
     p.add_argument("--checkpoint", metavar="DIR",
                    help="checkpoint folder (default: the shipped random tiny model, "
                         "d 64, 2 layers, byte vocabulary)")
@@ -270,8 +289,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                           "involved)")
     p.add_argument("--tokens", type=int, default=16, metavar="N",
                    help="tokens to generate (default 16; 0: run the prompt only)")
-    p.add_argument("--backend", choices=sorted(BACKENDS), default="integer",
-                   help="how BitLinears are evaluated (default integer)")
+    p.add_argument("--backend", choices=[*sorted(BACKENDS), "rtl"], default=backend,
+                   help=f"how BitLinears are evaluated (default {backend}; rtl: on the "
+                        "generated RTL of the BitLinear unit through cocotb)")
     p.add_argument("--logits", metavar="FILE.npy",
                    help="write the teacher-forced logits of every prompt position: float32, "
                         "shape (positions, vocab)")
@@ -281,6 +301,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--perplexity", metavar="FILE.txt",
                    help="report the perplexity (and bits per byte) of a UTF-8 text under the "
                         "float and the integer pipelines; --prompt/--ids become optional")
+    r = p.add_argument_group("rtl backend (every BitLinear on the BitLinear unit's RTL; "
+                             "checked against the integer backend)")
+    r.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
+                   help="simulator (default verilator)")
+    r.add_argument("--lanes", type=int, default=16, metavar="N",
+                   help="the unit's lane group width, 1..1024 (default 16; its max_dim is "
+                        "the model's longest BitLinear input rounded up to lanes)")
+    r.add_argument("--waves", action="store_true", help="dump waveforms (large)")
     s = p.add_argument_group("sampling (default: greedy)")
     s.add_argument("--temperature", type=float, default=0.0, metavar="T",
                    help="sample from softmax(logits / T); 0 (default) is greedy")
@@ -291,7 +319,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("--ignore-eos", action="store_true",
                    help="do not stop at the end-of-sequence token (always N tokens)")
     p.set_defaults(func=run)
-    return p
 
 
 def _parse_ids(text: str, vocab: int) -> list[int]:
@@ -350,12 +377,15 @@ def _describe(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``mmfree run``; returns the exit status (errors: one line on stderr, status 2)."""
+    """``mmfree run``; returns the exit status (errors: one line on stderr, status 2; a
+    failed check of the rtl backend: status 1)."""
     try:
         return _run(args)
     except InputError as e:
         print(f"mmfree: {e}", file=sys.stderr)
         return 2
+    except RtlFailed:
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -371,6 +401,11 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"--temperature must be a finite number >= 0, got {args.temperature}")
     if args.top_k < 0:
         raise InputError(f"--top-k must be >= 0, got {args.top_k}")
+    if args.backend == "rtl" and not 1 <= args.lanes <= 1024:
+        raise InputError(f"--lanes must be in 1..1024, got {args.lanes}")
+    if args.backend == "rtl" and args.perplexity:
+        raise InputError("--perplexity runs the float and integer pipelines; drop "
+                         "--backend rtl")
     if args.top_k and args.temperature == 0:
         raise InputError("--top-k samples: give --temperature > 0 too (0 is greedy)")
     if args.logits and args.prompt is None and args.ids is None:
@@ -421,6 +456,7 @@ def _run(args: argparse.Namespace) -> int:
                                       "vocab_size": cfg.vocab_size,
                                       "intermediate_size": cfg.intermediate}}
     decode = ckpt.tokenizer.decode if ckpt.tokenizer is not None else None
+    status = 0
     try:
         if prompt is not None:
             seed = args.seed
@@ -431,8 +467,11 @@ def _run(args: argparse.Namespace) -> int:
             sampler = Sampler(args.temperature, args.top_k, seed)
             eos = None if args.ignore_eos else cfg.eos_token_id
             t0 = time.monotonic()
-            gen = generate(model, make_backend(args.backend, model), prompt, args.tokens,
-                           sampler, eos, Progress("token step"))
+            if args.backend == "rtl":
+                gen, status = _run_rtl(args, path, model, prompt, sampler, eos, out)
+            else:
+                gen = generate(model, make_backend(args.backend, model), prompt, args.tokens,
+                               sampler, eos, Progress("token step"))
             wall = time.monotonic() - t0
             print(f"backend {args.backend}: prompt {len(prompt)} tokens {prompt}")
             stop = " (stopped at end-of-sequence)" if gen.stopped_at_eos else ""
@@ -475,4 +514,96 @@ def _run(args: argparse.Namespace) -> int:
     elif args.json:
         _write_atomic(args.json, lambda f: f.write(json.dumps(out, indent=1) + "\n"),
                       binary=False)
-    return 0
+    return status
+
+
+# --- the rtl backend -----------------------------------------------------------------------------
+
+
+def _run_rtl(args: argparse.Namespace, path: Path, model: HGRNBitModel, prompt: list[int],
+             sampler: Sampler, eos: int | None, out: dict[str, Any]) -> tuple[Generation, int]:
+    """``--backend rtl``: :func:`run_rtl_checked` with the command's options."""
+    return run_rtl_checked(model, path, prompt, args.tokens, args.sim, args.lanes, sampler,
+                           eos, out, waves=args.waves)
+
+
+def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: int, sim: str,
+                    lanes: int, sampler: Sampler, eos: int | None, out: dict[str, Any],
+                    waves: bool = False) -> tuple[Generation, int]:
+    """The generation with every BitLinear on the simulated BitLinear unit
+    (:func:`mmfree.sim.lm_cosim.run_rtl`), checked against the integer backend (every
+    step's logits bit-identical, the same tokens) and the cycle model (every step's cycles
+    equal to :func:`mmfree.model.cycles.bitlinear_token_cycles`); prints the comparison and
+    adds the results to ``out``. Returns the generation and the exit status (1 if a check
+    failed). Raises :class:`InputError` for bad input or a missing simulator."""
+    from .flow.toolchain import SimulatorMissing
+    from .golden.hgrn_bit import IntegerBitLinear
+    from .golden.quantiser import NormBitLinear
+    from .model.cycles import bitlinear_token_cycles
+    from .sim.lm_cosim import run_rtl, size_unit
+
+    cfg = model.config
+    try:
+        unit = size_unit(cfg, lanes=lanes)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"--lanes: {e}") from None
+    predicted = bitlinear_token_cycles(cfg, unit)
+    # the reference: the integer backend in the unit's arithmetic, every step's logits
+    ref = IntegerBitLinear(NormBitLinear(unit.fmt, unit.acc_width))
+    ref_dec = Decoder(prompt, n_new, Sampler(sampler.temperature, sampler.top_k,
+                                                   sampler.seed), eos)
+    ref_logits, state = [], model.init_state()
+    while not ref_dec.done:
+        logits, state = run_step(model, ref_dec.next_token(), state, ref)
+        ref_dec.observe(logits)
+        ref_logits.append(logits)
+    print(f"BitLinear unit: {unit.lanes} lanes, max K {unit.max_dim}, {unit.in_width}-bit "
+          f"inputs, {unit.weight_width}-bit norm weights, P = {unit.mant_bits}; "
+          f"{len(cfg.bitlinears())} products per token, predicted {predicted:,} cycles per "
+          f"token ({unit.top_name()})")
+    steps = ref_dec.steps
+    t0 = time.monotonic()
+
+    def progress(entry: dict) -> None:
+        tok = "" if entry["token"] is None else f", token {entry['token']}"
+        print(f"mmfree: [{sim}] step {entry['step'] + 1}/{steps}: "
+              f"{entry['cycles']:,} cycles, {entry['wall_s']:.2f} s{tok} "
+              f"({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+    print(f"mmfree: [{sim}] building and running ...", file=sys.stderr, flush=True)
+    try:
+        run = run_rtl(path, prompt, n_new, sim, unit, temperature=sampler.temperature,
+                      top_k=sampler.top_k, seed=sampler.seed, eos=eos, waves=waves,
+                      progress=progress)
+    except SimulatorMissing as e:
+        raise InputError(str(e)) from None
+    except (RuntimeError, OSError) as e:
+        print(f"mmfree: {e}", file=sys.stderr)
+        raise RtlFailed() from None
+    identical = (len(run.logits) == len(ref_logits) and all(
+        np.array_equal(a, b) for a, b in zip(run.logits, ref_logits, strict=True)))
+    tokens_same = run.tokens == ref_dec.result.tokens
+    cycles_ok = all(c == predicted for c in run.step_cycles)
+    wall_per = sum(run.step_wall_s) / max(len(run.step_wall_s), 1)
+    measured = sorted(set(run.step_cycles))
+    shown = (f"{measured[0]:,}" if len(measured) == 1 else
+             f"{measured[0]:,}..{measured[-1]:,}")
+    print(f"rtl on {sim}: logits {'bit-identical to' if identical else 'DIFFER from'} "
+          f"the integer backend ({len(run.logits)} steps), tokens "
+          f"{'identical' if tokens_same else 'DIFFER'}, {run.mismatches} device mismatches")
+    print(f"cycles per token: measured {shown}, predicted {predicted:,} "
+          f"({'equal' if cycles_ok else 'DIFFER'}); {wall_per:.2f} s of simulation per token "
+          f"({run.wall_s:.0f} s in all, build included)")
+    out.update({"simulator": sim, "unit": unit.params(),
+                "cycles_per_token": measured[0] if len(measured) == 1 else run.step_cycles,
+                "step_cycles": run.step_cycles, "predicted_cycles_per_token": predicted,
+                "logits_identical": identical, "tokens_identical": tokens_same,
+                "device_mismatches": run.mismatches, "wall_s_per_token": wall_per,
+                "wall_s": run.wall_s})
+    gen = Generation(list(prompt), list(run.tokens), run.prompt_logits, run.stopped_at_eos)
+    ok = identical and tokens_same and cycles_ok and run.mismatches == 0
+    return gen, 0 if ok else 1
+
+
+class RtlFailed(Exception):
+    """The RTL run broke (its message was printed): exit status 1."""

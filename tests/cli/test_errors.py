@@ -9,7 +9,6 @@ from mmfree.cli import COMMANDS, build_parser, main
 from mmfree.cli.errors import BAD_INPUT, CHECK_FAILED, OK, UsageError, run_command
 from mmfree.flow.synth import SynthesisError
 from mmfree.flow.toolchain import SIMULATORS, SimulatorMissing
-from mmfree.golden.tiny_model import WeightFileError
 from mmfree.model.config import ConfigError
 
 
@@ -17,7 +16,6 @@ from mmfree.model.config import ConfigError
     (UsageError("--lanes must be positive"), BAD_INPUT),
     (SimulatorMissing("Icarus Verilog not found;\ninstall it"), BAD_INPUT),
     (ConfigError("hardware.lanes: expected an integer"), BAD_INPUT),
-    (WeightFileError("w.npz: not a readable .npz file"), BAD_INPUT),
     (SynthesisError("yosys failed:\nERROR: x"), CHECK_FAILED),
 ])
 def test_expected_errors_are_one_line_with_their_exit_code(error, code, capsys):
@@ -47,7 +45,7 @@ def test_every_command_module_has_add_parser_and_run():
 
 
 def test_simulator_choices_come_from_the_toolchain(capsys):
-    for argv in (["cosim", "--help"], ["demo", "--help"], ["cosim-unit", "tensor-core", "--help"]):
+    for argv in (["demo", "--help"], ["cosim-unit", "tensor-core", "--help"]):
         with pytest.raises(SystemExit):
             main(argv)
         text = capsys.readouterr().out

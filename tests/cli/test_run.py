@@ -1,44 +1,75 @@
-"""``mmfree cosim``: the tiny model on the RTL from the command line, its JSON report, and
-bad input rejected in one line."""
+"""``mmfree run --backend rtl``: random checkpoints of two sizes, written by the test in the
+released format, with every BitLinear on the RTL on both simulators: logits bit-identical to
+``--backend integer``, cycles per token equal to the cycle model's; bad input in one line."""
 
 import json
 
+import numpy as np
 import pytest
 
+from mmfree.checkpoint import write_checkpoint
 from mmfree.cli import main
-from mmfree.golden.tiny_model import TinyConfig, TinyModel
+from mmfree.golden.hgrn_bit import HGRNBitConfig, random_tensor
 
 from ..conftest import require_simulator
 
+# Two sizes whose longest BitLinear input is 64, so that one unit (16 lanes, max K 64) and
+# one simulator build serve all three checkpoints.
+SMALL = HGRNBitConfig(vocab_size=40, hidden_size=32, num_hidden_layers=1,
+                      intermediate_size=64)
+LARGER = HGRNBitConfig(vocab_size=70, hidden_size=64, num_hidden_layers=2,
+                       intermediate_size=48)
+CHECKPOINTS = [(SMALL, 11, "bfloat16"), (SMALL, 12, "float32"), (LARGER, 13, "float16")]
+
+
+def _checkpoint(root, config, seed, dtype):
+    path = root / f"ckpt-{config.hidden_size}-{seed}"
+    write_checkpoint(path, config, lambda name: random_tensor(config, seed, name), dtype=dtype)
+    return path
+
+
+def _run(capsys, *argv):
+    status = main(["run", *argv])
+    cap = capsys.readouterr()
+    return status, cap.out, cap.err
+
 
 @pytest.mark.cosim
-def test_cosim_command(tmp_path, capsys):
-    """``mmfree cosim`` end to end from a weight file, with its JSON report."""
-    require_simulator("verilator")
-    weights, out = tmp_path / "w.npz", tmp_path / "run.json"
-    from mmfree.golden.tiny_model import save_weights
-    save_weights(TinyModel.random(TinyConfig(d=32, layers=1, vocab=128), 9), weights)
-    status = main(["cosim", "--weights", str(weights), "--prompt", "ok", "--tokens", "2",
-                   "--lanes", "32", "--sim", "verilator", "--json", str(out)])
-    text = capsys.readouterr().out
-    assert status == 0, text
-    rep = json.loads(out.read_text())
-    (run,) = rep["runs"]
-    assert run["ok"] and run["tokens"] == rep["golden_tokens"]
-    assert run["step_cycles"] == [run["predicted_cycles"]] * 3
-    assert "same" in text and "float reference vs integer" in text
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+@pytest.mark.parametrize("ckpt", CHECKPOINTS, ids=lambda c: f"d{c[0].hidden_size}-{c[1]}")
+def test_rtl_backend_matches_integer_and_cycle_model(sim, ckpt, tmp_path, capsys):
+    require_simulator(sim)
+    config, seed, dtype = ckpt
+    path = _checkpoint(tmp_path, config, seed, dtype)
+    common = ["--checkpoint", str(path), "--ids", "1,5", "--tokens", "2", "--ignore-eos"]
+    status, out, err = _run(capsys, *common, "--backend", "integer", "--logits",
+                            str(tmp_path / "int.npy"), "--json", str(tmp_path / "int.json"))
+    assert status == 0, err
+    status, out, err = _run(capsys, *common, "--backend", "rtl", "--sim", sim, "--logits",
+                            str(tmp_path / "rtl.npy"), "--json", str(tmp_path / "rtl.json"))
+    assert status == 0, out + err
+    rtl = json.loads((tmp_path / "rtl.json").read_text())
+    ref = json.loads((tmp_path / "int.json").read_text())
+    assert rtl["tokens"] == ref["tokens"] and len(rtl["tokens"]) == 2
+    assert np.array_equal(np.load(tmp_path / "rtl.npy"), np.load(tmp_path / "int.npy"))
+    assert rtl["logits_identical"] and rtl["device_mismatches"] == 0
+    assert rtl["step_cycles"] == [rtl["predicted_cycles_per_token"]] * 3
+    assert rtl["cycles_per_token"] == rtl["predicted_cycles_per_token"]
+    assert "bit-identical" in out and f"[{sim}] step 3/3" in err
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--d", "32", "--layers", "1", "--vocab", "100", "--prompt", "z"],
-     "outside the model's vocabulary"),
-    (["--weights", "{tmp}/nope.npz"], "weight file not found"),
-    (["--weights", "{tmp}/bad.npz"], "not a readable"),
-    (["--d", "32", "--layers", "1", "--tokens", "0"], "tokens"),
-    (["--d", "32", "--layers", "1", "--lanes", "0"], "lanes must be in 1..1024"),
+    (["--backend", "rtl", "--ids", "1", "--lanes", "0"], "--lanes must be in 1..1024"),
+    (["--backend", "rtl", "--perplexity", "x.txt"], "drop --backend rtl"),
+    (["--backend", "rtl", "--ids", "1,999999"], "outside the vocabulary"),
 ])
-def test_cosim_command_rejects_bad_input(argv, message, tmp_path, capsys):
-    (tmp_path / "bad.npz").write_bytes(b"junk")
-    assert main(["cosim", *(a.format(tmp=tmp_path) for a in argv)]) == 2
-    err = capsys.readouterr().err
+def test_rtl_backend_rejects_bad_input(argv, message, capsys):
+    status, _, err = _run(capsys, *argv)
+    assert status == 2
     assert err.startswith("mmfree: ") and message in err and err.count("\n") == 1
+
+
+def test_cosim_is_run_with_the_rtl_backend():
+    from mmfree.cli import build_parser
+    args = build_parser().parse_args(["cosim", "--ids", "1"])
+    assert args.backend == "rtl" and args.sim == "verilator" and args.lanes == 16

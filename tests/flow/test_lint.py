@@ -63,10 +63,10 @@ def _lint_ok(cls, params):
 
 @pytest.mark.parametrize("params", [
     {"lanes": 1, "max_dim": 16}, {"lanes": 5, "max_dim": 50, "in_width": 12,
-                                      "recip_frac": 16, "rsqrt_frac": 20, "acc_width": 24,
+                                      "weight_width": 10, "mant_bits": 20, "acc_width": 24,
                                       "tree_levels_per_stage": 1},
-    {"lanes": 4, "max_dim": 40, "in_width": 6, "recip_frac": 5, "rsqrt_frac": 7,
-     "acc_width": 12},
+    {"lanes": 4, "max_dim": 40, "in_width": 6, "weight_width": 5, "mant_bits": 9,
+     "acc_width": 12, "tree_levels_per_stage": 0},
 ])
 def test_bitlinear_unit_lint_wall(params):
     from mmfree.hdl.bitlinear_unit import BitLinearUnit

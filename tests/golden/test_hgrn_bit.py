@@ -139,6 +139,7 @@ def test_float_reference_matches_released_equations(cfg, tmp_path, seed):
         got.append(logits)
     got = np.stack(got)
     rel = np.sqrt(np.mean((got - want) ** 2)) / np.sqrt(np.mean(want ** 2))
+    print(f"float reference vs transcription: relative logit RMS {rel:.3g}")
     assert rel < 1e-3, f"relative logit RMS {rel:.3g}"
     assert np.all(np.argmax(got, 1) == np.argmax(want, 1))
 

@@ -170,3 +170,12 @@ def test_ternary_product_is_exact(seed):
         q = rng.integers(-128, 128, k)
         q[: min(k, 50)] = -128
         assert np.array_equal(ternary_product(codes, q), ternary_matvec(codes, q, 8, 64))
+
+
+def test_block_float():
+    m, e = to_block_float(np.array([1.0, -0.5, 0.25]))
+    assert np.abs(m).max() <= 32767 and np.abs(m).max() > 16383
+    assert np.allclose(np.ldexp(m.astype(float), -e), [1.0, -0.5, 0.25], atol=2.0**-e)
+    assert to_block_float(np.zeros(3))[0].tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="NaN"):
+        to_block_float(np.array([1.0, np.nan]))

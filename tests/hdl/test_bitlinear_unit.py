@@ -1,5 +1,6 @@
-"""Amaranth-simulator tests of the serial divider, square root and the BitLinear unit's
-cycle count (the formula the cycle model uses)."""
+"""Amaranth-simulator tests of the serial divider, square root, the BitLinear front end
+(exact results and cycle counts) and the BitLinear unit's cycle count (the formula the cycle
+model uses)."""
 
 import math
 
@@ -7,14 +8,13 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from mmfree.golden.quantiser import FixedBitLinear
+from mmfree.golden.quantiser import NormBitLinear, quantise_weighted
 from mmfree.golden.ternary import encode_codes
 from mmfree.hdl.bitlinear_unit import BitLinearUnit
-from mmfree.hdl.rms_quantiser import RmsAbsmaxQuantiser
+from mmfree.hdl.norm_quantiser import NormQuantiser
 from mmfree.hdl.serial_divider import SerialDivider
 from mmfree.hdl.serial_isqrt import SerialIsqrt
 from mmfree.model.cycles import bitlinear_unit_cycles, quantiser_overhead_cycles
-from mmfree.spec import RmsQuantiserSpec
 
 
 def _serial(dut, cases, inputs, output):
@@ -62,53 +62,102 @@ def test_isqrt_exhaustive_small_and_wide():
         assert r == math.isqrt(v)
 
 
-@pytest.mark.parametrize("lanes,recip_frac,rsqrt_frac",
-                         [(4, 24, 32), (1, 5, 7), (16, 40, 10), (5, 24, 32), (64, 24, 32)])
-def test_quantiser_vector_cycles_equal_the_formula(lanes, recip_frac, rsqrt_frac, seed):
-    """Vectors of 1, 2 and 3 lane groups through the quantiser alone, every stream keeping
-    up: from the first ``x`` transfer to the last ``q`` transfer takes
-    :meth:`RmsQuantiserSpec.vector_cycles` (``2G + overhead + 3``), the overhead being the
-    spec's (:attr:`RmsQuantiserSpec.overhead`, which the cycle model uses)."""
-    dut = RmsAbsmaxQuantiser(lanes, 3 * lanes, 16, recip_frac, rsqrt_frac)
+def test_divider_high_part():
+    """``high`` extends the dividend: floor((high * 2**w + dividend) / divisor) for
+    ``high < divisor``, in ``w`` cycles (the quantiser's shortened divisions)."""
+    dut = SerialDivider(5, 4)
+    cases = [(h, a, b) for b in range(1, 16) for h in range(b) for a in (0, 7, 31)]
+    for (h, a, b), (q, busy) in zip(cases, _serial(dut, cases,
+                                                   [dut.high, dut.dividend, dut.divisor],
+                                                   dut.quotient), strict=True):
+        assert q == ((h << 5) + a) // b and busy == 5, (h, a, b)
+
+
+def _vectors(rng, spec, count):
+    lo, hi = -(1 << (spec.in_width - 1)), (1 << (spec.in_width - 1)) - 1
+    wlo, whi = -(1 << (spec.weight_width - 1)), (1 << (spec.weight_width - 1)) - 1
+    out = []
+    for i in range(count):
+        k = [1, spec.max_dim, int(rng.integers(1, spec.max_dim + 1))][i % 3]
+        kind = i % 4
+        if kind == 0:
+            m, v = rng.integers(lo, hi + 1, k), rng.integers(wlo, whi + 1, k)
+        elif kind == 1:  # extremes: the largest products, a right shift
+            m, v = rng.choice([lo, hi], k), rng.choice([wlo, whi], k)
+        elif kind == 2:  # |p| <= 1: the largest left shift
+            m, v = rng.integers(-1, 2, k), rng.integers(-1, 2, k)
+        else:  # zero weights: A = 0 with N > 0
+            m, v = rng.integers(lo, hi + 1, k), np.zeros(k, dtype=np.int64)
+        out.append((m, v))
+    return out
+
+
+@pytest.mark.parametrize("params", [(4, 12, 16, 16, 17), (1, 3, 6, 5, 9), (5, 15, 24, 24, 30),
+                                    (16, 32, 16, 16, 17)])
+def test_norm_quantiser_exact_and_cycles_equal_the_formula(params, seed):
+    """Vectors through the front end alone (Amaranth simulator), every stream keeping up:
+    q, D and E equal :func:`quantise_weighted`'s, and from the first ``x`` transfer to the
+    last ``q`` transfer takes :meth:`NormQuantiserSpec.vector_cycles`, with the spec's
+    overhead (which the cycle model uses)."""
+    lanes, max_dim, in_width, weight_width, mant_bits = params
+    dut = NormQuantiser(lanes, max_dim, in_width, weight_width, mant_bits)
+    spec = dut.spec
     rng = np.random.default_rng(seed)
-    measured = []
+    print(f"seed {seed}")
+    vectors = _vectors(rng, spec, 8)
+    got = []
 
     async def bench(ctx):
         ctx.set(dut.q.ready, 1)
         ctx.set(dut.scale.ready, 1)
-        for groups in (1, 2, 3):
-            cyc, first, last, sent, got = 0, None, None, 0, 0
-            while got < groups:
-                ctx.set(dut.x.valid, sent < groups)
-                ctx.set(dut.x.payload, {"data": [int(v) for v in rng.integers(-999, 999, lanes)],
-                                        "last": sent == groups - 1})
-                x_go = sent < groups and ctx.get(dut.x.ready)
-                q_go = ctx.get(dut.q.valid)
+        for m, v in vectors:
+            g = -(-len(m) // lanes)
+            pad = g * lanes - len(m)
+            mp = np.concatenate([m, np.zeros(pad, dtype=np.int64)])
+            vp = np.concatenate([v, rng.integers(-1, 2, pad)])
+            cyc, first, sent, qs, scale = 0, None, 0, [], None
+            while True:
+                ctx.set(dut.x.valid, sent < g)
+                if sent < g:
+                    sl = slice(sent * lanes, (sent + 1) * lanes)
+                    ctx.set(dut.x.payload, {"data": [int(a) for a in mp[sl]],
+                                            "weight": [int(a) for a in vp[sl]],
+                                            "last": sent == g - 1})
+                x_go = sent < g and ctx.get(dut.x.ready)
+                q_go, q_val = ctx.get(dut.q.valid), ctx.get(dut.q.payload)
+                if ctx.get(dut.scale.valid):
+                    scale = ctx.get(dut.scale.payload)
                 await ctx.tick()
                 if x_go:
                     first = cyc if first is None else first
                     sent += 1
-                if q_go:
-                    got, last = got + 1, cyc
                 cyc += 1
+                if q_go:
+                    qs += [int(a) for a in q_val.data]
+                    if q_val.last:
+                        break
             ctx.set(dut.x.valid, 0)
-            measured.append((groups, last - first + 1))
+            got.append((np.array(qs), int(scale.scale), int(scale.exp), cyc - first, g))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    spec = RmsQuantiserSpec(lanes=lanes, recip_frac=recip_frac, rsqrt_frac=rsqrt_frac)
-    assert dut.overhead == spec.overhead == quantiser_overhead_cycles(lanes, recip_frac,
-                                                                       rsqrt_frac)
-    assert measured == [(g, spec.vector_cycles(g)) for g in (1, 2, 3)]
+    assert dut.overhead == spec.overhead
+    if (lanes, mant_bits) == (16, 17):
+        assert spec.overhead == quantiser_overhead_cycles(lanes, mant_bits)
+    for (m, v), (q, d, e, cycles, g) in zip(vectors, got, strict=True):
+        want = quantise_weighted(m, v, spec.fmt)
+        assert np.array_equal(q[:len(m)], want.q) and not q[len(m):].any()
+        assert (d, e) == (want.scale, want.exp)
+        assert cycles == spec.vector_cycles(g)
 
 
 @pytest.mark.parametrize("lanes,pipe", [(4, 0), (3, 1), (16, 0), (1, 0)])
 def test_unit_cycles_equal_cycle_model(lanes, pipe, seed):
     """Run products back to back with every stream keeping up; each product's cycles, from
     its first x transfer to its last y transfer, equal the cycle model's formula, and every
-    row sum and scale is bit-exact."""
+    row sum, D and E is bit-exact."""
     dut = BitLinearUnit(lanes=lanes, max_dim=40, tree_levels_per_stage=pipe)
     rng = np.random.default_rng(seed)
     print(f"seed {seed}")
@@ -120,12 +169,15 @@ def test_unit_cycles_equal_cycle_model(lanes, pipe, seed):
         ctx.set(dut.scale.ready, 1)
         for m, k in shapes:
             vec = rng.integers(-32768, 32768, k)
+            norm = rng.integers(-32768, 32768, k)
             w = rng.integers(-1, 2, (m, k))
             g = -(-k // lanes)
             pad = g * lanes - k
             mv = np.concatenate([vec, np.zeros(pad, dtype=np.int64)])
+            nv = np.concatenate([norm, np.zeros(pad, dtype=np.int64)])
             codes = np.concatenate([encode_codes(w), np.zeros((m, pad), np.int64)], axis=1)
-            xb = [([int(v) for v in mv[i * lanes:(i + 1) * lanes]], i == g - 1)
+            xb = [([int(v) for v in mv[i * lanes:(i + 1) * lanes]],
+                   [int(v) for v in nv[i * lanes:(i + 1) * lanes]], i == g - 1)
                   for i in range(g)]
             wb = [([int(c) for c in codes[r, i * lanes:(i + 1) * lanes]], i == g - 1,
                    i == g - 1 and r == m - 1) for r in range(m) for i in range(g)]
@@ -133,7 +185,8 @@ def test_unit_cycles_equal_cycle_model(lanes, pipe, seed):
             while len(ys) < m:
                 ctx.set(dut.x.valid, xi < g)
                 if xi < g:
-                    ctx.set(dut.x.payload, {"data": xb[xi][0], "last": xb[xi][1]})
+                    ctx.set(dut.x.payload, {"data": xb[xi][0], "weight": xb[xi][1],
+                                            "last": xb[xi][2]})
                 ctx.set(dut.w.valid, wi < len(wb))
                 if wi < len(wb):
                     ctx.set(dut.w.payload, dict(zip(("codes", "last", "final"), wb[wi],
@@ -152,7 +205,7 @@ def test_unit_cycles_equal_cycle_model(lanes, pipe, seed):
                     ys.append(y_val)
                     last = cyc
                 cyc += 1
-            results.append((m, k, vec, w, ys, scale, last - first + 1))
+            results.append((m, k, vec, norm, w, ys, scale, last - first + 1))
             ctx.set(dut.x.valid, 0)
             ctx.set(dut.w.valid, 0)
 
@@ -161,8 +214,8 @@ def test_unit_cycles_equal_cycle_model(lanes, pipe, seed):
     sim.add_testbench(bench)
     sim.run()
     assert len(results) == len(shapes)
-    for m, k, vec, w, ys, scale, cycles in results:
-        acc, want_scale = FixedBitLinear().device(vec, w)
-        assert ys == list(acc) and scale == want_scale
+    for m, k, vec, norm, w, ys, scale, cycles in results:
+        acc, want_scale, want_exp = NormBitLinear().device(vec, norm, w.astype(np.int8))
+        assert ys == list(acc) and (scale.scale, scale.exp) == (want_scale, want_exp)
         assert cycles == dut.spec.cycles(m, k) == bitlinear_unit_cycles(
             m, k, lanes, tree_levels_per_stage=pipe), (m, k)

@@ -1,12 +1,12 @@
 """The ``mmfree`` command line.
 
 One module per group of commands, each with ``add_parser(subparsers)`` and
-``run(args) -> int``: :mod:`.units` (generate, lint, cosim-unit, synth), :mod:`.run`
-(cosim), :mod:`mmfree.lm` (run), :mod:`.demo`, :mod:`.model` (project, compare, sweep),
-:mod:`.explore` (explore, regress), :mod:`.doctor`, :mod:`.board`, :mod:`.fusesoc`.
-:func:`main` runs the chosen command through :func:`.errors.run_command`, the one place
-where expected errors become a one-line ``mmfree: ...`` message and an exit code (0 done
-and every check met, 1 a check failed, 2 bad input or a missing tool).
+``run(args) -> int``: :mod:`.units` (generate, lint, cosim-unit, synth), :mod:`mmfree.lm`
+(run, and its alias cosim: run --backend rtl), :mod:`.demo`, :mod:`.model` (project,
+compare, sweep), :mod:`.explore` (explore, regress), :mod:`.doctor`, :mod:`.board`,
+:mod:`.fusesoc`. :func:`main` runs the chosen command through :func:`.errors.run_command`,
+the one place where expected errors become a one-line ``mmfree: ...`` message and an exit
+code (0 done and every check met, 1 a check failed, 2 bad input or a missing tool).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import warnings
 from collections.abc import Sequence
 
 from .. import lm
-from . import board, demo, doctor, explore, fusesoc, model, run, units
+from . import board, demo, doctor, explore, fusesoc, model, units
 from .errors import CHECK_FAILED, run_command
 from .options import HelpFormatter
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The command modules, in the order ``mmfree --help`` lists their commands.
-COMMANDS = (units, run, lm, demo, model, explore, doctor, board, fusesoc)
+COMMANDS = (units, lm, demo, model, explore, doctor, board, fusesoc)
 
 
 def build_parser() -> argparse.ArgumentParser:

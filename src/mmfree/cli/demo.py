@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..spec import UNITS, BitLinearUnitSpec
-from .errors import OK, UsageError
+from .errors import BAD_INPUT, CHECK_FAILED, OK, UsageError
 from .options import add_sim_option, add_unit_options, check_output_dir, simulators
 
 __all__ = ["add_parser", "run"]
@@ -13,39 +13,48 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``mmfree demo``."""
-    d = sub.add_parser("demo", help="the main job: generate the units, run the tiny model "
-                                    "with its BitLinears on the RTL, project the real models",
-                       description="Generate every unit's Verilog; run the tiny MatMul-free "
-                                   "LM with every BitLinear on the RTL on Icarus and "
-                                   "Verilator (tokens and cycles checked against the golden "
-                                   "model and the cycle model, as 'mmfree cosim'); print the "
+    d = sub.add_parser("demo", help="the main job: generate the units, run the shipped "
+                                    "HGRN-Bit with its BitLinears on the RTL, project the "
+                                    "real models",
+                       description="Generate every unit's Verilog; run the shipped HGRN-Bit "
+                                   "checkpoint (the released architecture, d 128) with every "
+                                   "BitLinear on the RTL on Icarus and Verilator (logits and "
+                                   "cycles checked against the integer backend and the cycle "
+                                   "model, as 'mmfree run --backend rtl'); print the "
                                    "370M/1.3B/2.7B projections on the hardware presets.")
     d.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
-    d.add_argument("--d", type=int, default=128, help="tiny model hidden size (default 128)")
-    d.add_argument("--layers", type=int, default=2, help="tiny model blocks (default 2)")
-    d.add_argument("--seed", type=int, default=1, help="tiny model weight seed (default 1)")
-    d.add_argument("--prompt", default="Hi", help="prompt text (default 'Hi')")
-    d.add_argument("--tokens", type=int, default=4, help="tokens to generate (default 4)")
+    d.add_argument("--ids", default="1,72,105",
+                   help="prompt token ids, comma-separated (default 1,72,105)")
+    d.add_argument("--tokens", type=int, default=2, help="tokens to generate (default 2)")
     add_unit_options(d, BitLinearUnitSpec, only=("lanes",), title="BitLinear unit")
     add_sim_option(d)
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import lm
+    from ..checkpoint import CheckpointError, open_checkpoint
     from ..flow.generate import write_unit
     from ..model import report
     from ..sim.cosim import build_root as cosim_build_root
-    from ..sim.model_cosim import size_unit
-    from .run import random_model, run_tiny_model
+    from ..sim.lm_cosim import size_unit
+    from ..tiny_checkpoint import default_path
     # every input is checked before anything is written or run
-    model, source = random_model(args.d, args.layers, seed=args.seed, lanes=args.lanes)
-    prompt = list(args.prompt.encode())
-    if not prompt or max(prompt) >= model.config.vocab:
-        raise UsageError(f"--prompt must be non-empty text of bytes below the model's "
-                         f"vocabulary ({model.config.vocab}), got {args.prompt!r}")
     if args.tokens < 1:
         raise UsageError(f"--tokens must be at least 1, got {args.tokens}")
     try:
-        unit = size_unit(model, lanes=args.lanes)
+        ckpt = open_checkpoint(default_path())
+        model = ckpt.load_model()
+    except CheckpointError as e:
+        raise UsageError(str(e)) from None
+    vocab = model.config.vocab_size
+    try:
+        prompt = [int(v) for v in args.ids.split(",")]
+    except ValueError:
+        raise UsageError(f"--ids must be comma-separated token ids, got {args.ids!r}") from None
+    if not prompt or not all(0 <= t < vocab for t in prompt):
+        raise UsageError(f"--ids: token ids must be in 0..{vocab - 1}, got {args.ids!r}")
+    try:
+        size_unit(model.config, lanes=args.lanes)
     except (TypeError, ValueError) as e:
         raise UsageError(f"invalid bitlinear-unit parameter: {e}") from None
     out = check_output_dir("-o/--output", args.output)
@@ -56,9 +65,19 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"-o/--output {out}: cannot write: {e.strerror}") from None
         print(f"   {name:20} {paths[0]}")
-    print("\n== 2. The tiny MatMul-free LM, every BitLinear on the RTL (Icarus and Verilator)")
-    status = run_tiny_model(model, source, f"random, seed {args.seed}", prompt, args.tokens,
-                            simulators(args.sim), unit)
+    print("\n== 2. The shipped HGRN-Bit, every BitLinear on the RTL (mmfree run --backend rtl)")
+    status = OK
+    for sim in simulators(args.sim):
+        print(f"-- {sim}")
+        try:
+            _, code = lm.run_rtl_checked(model, default_path(), prompt, args.tokens, sim,
+                                         args.lanes, lm.Sampler(), None, {})
+        except lm.InputError as e:
+            print(f"{sim}: not run: {e}")
+            code = BAD_INPUT
+        except lm.RtlFailed:
+            code = CHECK_FAILED
+        status = max(status, code)
     print("\n== 3. Projection for the real models (batch 1, 128-token prompt, 128 generated; "
           "mmfree project --help)")
     print(report.preset_table())

@@ -36,10 +36,9 @@ def expected_errors() -> dict[type[BaseException], int]:
     """
     from ..flow.synth import SynthesisError
     from ..flow.toolchain import ToolMissing
-    from ..golden.tiny_model import WeightFileError
     from ..model.config import ConfigError
     return {UsageError: BAD_INPUT, ToolMissing: BAD_INPUT, ConfigError: BAD_INPUT,
-            WeightFileError: BAD_INPUT, SynthesisError: CHECK_FAILED}
+            SynthesisError: CHECK_FAILED}
 
 
 def run_command(command: Callable[[argparse.Namespace], int | None],

@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ..golden.quantiser import RECIP_FRAC, RSQRT_FRAC
-from ..golden.tiny_model import TinyConfig
+from ..golden.hgrn_bit import HGRNBitConfig
+from ..golden.quantiser import MANT_BITS
 from ..spec import (
     BitLinearUnitSpec,
-    RmsQuantiserSpec,
+    NormQuantiserSpec,
     SparseTensorCoreSpec,
     TensorCoreSpec,
     TernaryCoreSpec,
@@ -54,31 +54,27 @@ def sparse_gemm_cycles(m: npt.ArrayLike, k: npt.ArrayLike, n: npt.ArrayLike,
         np.asarray(m), np.asarray(k), np.asarray(n)))
 
 
-def quantiser_overhead_cycles(lanes: int = RmsQuantiserSpec.lanes,
-                              recip_frac: int = RECIP_FRAC,
-                              rsqrt_frac: int = RSQRT_FRAC) -> int:
-    """RmsAbsmaxQuantiser: cycles from a vector's last input group to its scale output
-    (:attr:`RmsQuantiserSpec.overhead`)."""
-    return int(RmsQuantiserSpec(lanes=lanes, recip_frac=recip_frac,
-                                rsqrt_frac=rsqrt_frac).overhead)
+def quantiser_overhead_cycles(lanes: int = NormQuantiserSpec.lanes,
+                              mant_bits: int = MANT_BITS) -> int:
+    """NormQuantiser (the BitLinear front end): cycles from a vector's last input group to
+    its ``scale`` transfer (:attr:`NormQuantiserSpec.overhead`)."""
+    return int(NormQuantiserSpec(lanes=lanes, mant_bits=mant_bits).overhead)
 
 
 def bitlinear_unit_cycles(m: npt.ArrayLike, k: npt.ArrayLike, lanes: npt.ArrayLike,
-                          recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC,
-                          tree_levels_per_stage: int = 0) -> np.ndarray:
-    """BitLinearUnit (fused quantiser + ternary core), one M x K BitLinear product
-    (:meth:`BitLinearUnitSpec.cycles`): ``2G + overhead + 4 + M*G + latency`` with
-    ``G = ceil(K / lanes)``."""
-    spec = BitLinearUnitSpec(lanes=np.asarray(lanes), recip_frac=recip_frac,
-                             rsqrt_frac=rsqrt_frac, tree_levels_per_stage=tree_levels_per_stage)
+                          mant_bits: int = MANT_BITS,
+                          tree_levels_per_stage: int = BitLinearUnitSpec.tree_levels_per_stage
+                          ) -> np.ndarray:
+    """BitLinearUnit (front end + ternary core), one M x K BitLinear product
+    (:meth:`BitLinearUnitSpec.cycles`): ``2G + overhead + QUANT_STAGES + 1 + M*G + latency``
+    with ``G = ceil(K / lanes)``."""
+    spec = BitLinearUnitSpec(lanes=np.asarray(lanes), mant_bits=mant_bits,
+                             tree_levels_per_stage=tree_levels_per_stage)
     return np.asarray(spec.cycles(np.asarray(m), np.asarray(k)))
 
 
-def bitlinear_token_cycles(d: int, inter: int, vocab: int, layers: int, lanes: int,
-                           recip_frac: int = RECIP_FRAC, rsqrt_frac: int = RSQRT_FRAC,
-                           tree_levels_per_stage: int = 0) -> int:
-    """Cycles the BitLinear unit spends on one token of the tiny MatMul-free LM
-    (:meth:`mmfree.golden.tiny_model.TinyConfig.calls`), its products back to back."""
-    calls = TinyConfig(d, layers, vocab, inter).calls()
-    return int(sum(bitlinear_unit_cycles(m, k, lanes, recip_frac, rsqrt_frac,
-                                         tree_levels_per_stage) for _, m, k in calls))
+def bitlinear_token_cycles(config: HGRNBitConfig, unit: BitLinearUnitSpec) -> int:
+    """Cycles the BitLinear unit ``unit`` spends on one HGRN-Bit token of ``config``: its
+    ``6L + 1`` products (:meth:`HGRNBitConfig.bitlinears`) back to back, each
+    :meth:`BitLinearUnitSpec.cycles`. This is ``mmfree run --backend rtl``'s prediction."""
+    return sum(int(unit.cycles(m, k)) for _, m, k in config.bitlinears())

@@ -1,4 +1,5 @@
-"""Co-simulation of the BitLinear unit (fused quantiser + ternary core) on both simulators."""
+"""Co-simulation of the BitLinear unit (front end with the norm weight + ternary core) on both
+simulators."""
 
 import pytest
 
@@ -7,11 +8,11 @@ from mmfree.spec import BitLinearUnitSpec
 from . import cosim_report
 
 SIMS = ["icarus", "verilator"]
-# (lanes, max_dim, in_width, recip_frac, rsqrt_frac, acc_width, tree): the defaults on a
-# small buffer; narrow mantissas and short fractions (R and r at few bits, a 12-bit
-# accumulator that wraps on max-length sums); a lane count that is no power of two with a
-# pipelined tree. (One lane runs in tests/test_hdl_bitlinear_amaranth.py.)
-CONFIGS = [(8, 64, 16, 24, 32, 32, 0), (4, 40, 6, 5, 7, 12, 0), (5, 50, 12, 16, 20, 24, 1)]
+# (lanes, max_dim, in_width, weight_width, mant_bits, acc_width, tree): the default widths on
+# a small buffer with the default pipelined tree; narrow mantissas, the smallest P and a
+# 12-bit accumulator that wraps on max-length sums, one-stage tree; a lane count that is no
+# power of two. (One lane runs in tests/hdl/test_bitlinear_unit.py.)
+CONFIGS = [(8, 64, 16, 16, 17, 32, 2), (4, 40, 6, 5, 9, 12, 0), (5, 50, 12, 10, 20, 24, 1)]
 
 
 @pytest.mark.cosim

@@ -1,0 +1,91 @@
+"""HGRN-Bit with every BitLinear on the RTL (``mmfree run --backend rtl``).
+
+:func:`run_rtl` builds a :class:`~mmfree.hdl.bitlinear_unit.BitLinearUnit` sized for the
+checkpoint (:func:`size_unit`), runs the ``test_model`` testbench of
+:mod:`mmfree.sim.tb.bitlinear` on one simulator (the host part of each token in the
+testbench's Python, every BitLinear product on the simulated RTL through its
+:class:`~mmfree.sim.tb.bitlinear.ProductDriver`) and returns the tokens, the logits of every
+step, and the measured cycles of each token step (``mmfree run`` sets them beside the cycle
+model's prediction, :func:`mmfree.model.cycles.bitlinear_token_cycles`: the spec's formula
+over the ``6L + 1`` calls).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..golden.hgrn_bit import HGRNBitConfig
+from ..spec import BitLinearUnitSpec
+from . import cosim
+
+__all__ = ["RtlRun", "run_rtl", "size_unit"]
+
+
+def size_unit(config: HGRNBitConfig, **params: int) -> BitLinearUnitSpec:
+    """The BitLinear unit for a model: ``params`` as :class:`~mmfree.spec.BitLinearUnitSpec`
+    takes them; without ``max_dim``, the model's longest BitLinear input (``max(d, I)``)
+    rounded up to whole lane groups. Raises ``ValueError`` (naming the parameter) if it
+    cannot run the model."""
+    need = max(k for _, _, k in config.bitlinears())
+    lanes = params.get("lanes", BitLinearUnitSpec.lanes)
+    if "max_dim" not in params and isinstance(lanes, int) and lanes >= 1:
+        params["max_dim"] = -(-need // lanes) * lanes
+    spec = BitLinearUnitSpec(**params).validate()
+    if spec.max_dim < need:
+        raise ValueError(f"max_dim {spec.max_dim} is below the model's longest BitLinear "
+                         f"input ({need})")
+    return spec
+
+
+@dataclass
+class RtlRun:
+    """One simulator's run of the model."""
+
+    simulator: str
+    tokens: list[int]
+    stopped_at_eos: bool
+    logits: list[np.ndarray]  #: every step's logits (float64), prompt positions first
+    prompt_positions: int
+    mismatches: int  #: device outputs (row sums, D, E) differing from the golden model
+    step_cycles: list[int]  #: measured RTL cycles of each token step
+    step_wall_s: list[float]  #: simulation wall time of each token step
+    wall_s: float  #: the whole run, build included
+    run_dir: Path
+
+    @property
+    def prompt_logits(self) -> list[np.ndarray]:
+        return self.logits[:self.prompt_positions]
+
+
+def run_rtl(checkpoint: Path, prompt: Sequence[int], n_new: int,
+            simulator: str, unit: BitLinearUnitSpec, *, temperature: float = 0.0,
+            top_k: int = 0, seed: int | None = None, eos: int | None = None,
+            sim_seed: int = 1, waves: bool = False,
+            progress: Callable[[dict], None] | None = None) -> RtlRun:
+    """Run the prompt and generate up to ``n_new`` tokens of the checkpoint in folder
+    ``checkpoint`` with every BitLinear on ``unit``'s RTL on ``simulator``. Raises
+    ``RuntimeError`` if the testbench fails (a device output differed from the golden
+    model, or the simulation broke); the logs stay in the run folder."""
+    model = {"checkpoint": str(Path(checkpoint).resolve()), "prompt": list(prompt),
+             "n_new": n_new, "temperature": temperature, "top_k": top_k, "seed": seed,
+             "eos": eos}
+    t0 = time.monotonic()
+    res = cosim.run_unit(unit, simulator, seed=sim_seed, testcase="test_model", waves=waves,
+                         progress=progress, extra={"model": model})
+    wall = time.monotonic() - t0
+    rep = res.report
+    if res.failed or "model" not in rep:
+        raise RuntimeError(f"{simulator}: the model testbench failed "
+                           f"({rep.get('mismatches', '?')} device mismatches); logs in "
+                           f"{res.run_dir}")
+    out = rep["model"]
+    return RtlRun(simulator, out["tokens"], out["stopped_at_eos"],
+                  [np.asarray(lg, dtype=np.float64) for lg in out["logits"]],
+                  out["prompt_positions"], rep["mismatches"],
+                  [s["cycles"] for s in out["steps"]],
+                  [s["wall_s"] for s in out["steps"]], wall, res.run_dir)
