@@ -10,7 +10,7 @@ scale and the cycle count in bulk::
     session = BulkBitLinear(dut, spec)
     await session.start()
     session.add("lm_head", w_q)                       # once per matrix (or preload(...))
-    acc, scale, cycles = await session.product(m_vec, "lm_head")
+    acc, d, e, cycles = await session.product(m_vec, v_vec, "lm_head")
 
 The unit must be built with a ``w`` memory of at least :func:`weight_depth` beats
 (``mmfree.sim.bulk.run_unit(..., depths=session_depths(spec, shapes))``).
@@ -49,14 +49,19 @@ def weight_beats(spec: BitLinearUnitSpec, w_q: np.ndarray) -> tuple[dict, int]:
     return {"codes": codes.reshape(m * g, n), "last": last, "final": final}, m * g
 
 
-def x_beats(spec: BitLinearUnitSpec, m_vec: np.ndarray) -> tuple[dict, int]:
-    """The ``x`` beat values of one input vector (mantissas), zero-padded to whole groups."""
+def x_beats(spec: BitLinearUnitSpec, m_vec: np.ndarray, v_vec: np.ndarray
+            ) -> tuple[dict, int]:
+    """The ``x`` beat values of one input vector (mantissas ``m_vec``) and its RMSNorm
+    weights ``v_vec``, zero-padded to whole groups."""
     n = spec.lanes
     k = len(m_vec)
     g = -(-k // n)
+    m = np.zeros(g * n, dtype=np.int64)
+    m[:k] = m_vec
     v = np.zeros(g * n, dtype=np.int64)
-    v[:k] = m_vec
-    return {"data": v.reshape(g, n), "last": (np.arange(g) == g - 1).astype(np.int64)}, g
+    v[:k] = v_vec
+    return {"data": m.reshape(g, n), "weight": v.reshape(g, n),
+            "last": (np.arange(g) == g - 1).astype(np.int64)}, g
 
 
 def weight_depth(spec: BitLinearUnitSpec, shapes: Iterable[tuple[int, int]]) -> int:
@@ -117,18 +122,21 @@ class BulkBitLinear:
         for key, w_q in matrices.items():
             self.add(key, w_q)
 
-    async def product(self, m_vec: np.ndarray, key: Hashable
-                      ) -> tuple[np.ndarray, int, int]:
-        """``W_q`` (resident under ``key``) times the quantised ``m_vec``: returns the row
-        sums, the scale ``D`` and the cycles from the first ``x`` transfer to the last ``y``
-        transfer. Raises ``RuntimeError`` if the unit misbehaves (wrong number of outputs,
-        x/z, a timeout, a reset-contract violation); the values are checked by the caller."""
+    async def product(self, m_vec: np.ndarray, v_vec: np.ndarray, key: Hashable
+                      ) -> tuple[np.ndarray, int, int, int]:
+        """``W_q`` (resident under ``key``) times the normalised, quantised ``m_vec`` (RMSNorm
+        weights ``v_vec``): returns the row sums, ``D``, ``E`` and the cycles from the first
+        ``x`` transfer to the last ``y`` transfer (the shape of
+        :class:`mmfree.sim.tb.bitlinear.ProductDriver`, with a resident matrix's key in place
+        of its codes). Raises ``RuntimeError`` if the unit misbehaves (wrong number of
+        outputs, x/z, a timeout, a reset-contract violation); the caller checks the values."""
         k = self.matrices[key][3]
         if len(m_vec) != k:
             raise ValueError(f"matrix {key!r} takes {k} inputs, the vector has {len(m_vec)}")
-        xv, g = x_beats(self.spec, np.asarray(m_vec))
+        xv, g = x_beats(self.spec, np.asarray(m_vec), np.asarray(v_vec))
         res = await self.product_beats(xv, g, key)
-        return (res.captures["y"].values(), int(res.captures["scale"].values()[0]),
+        out = res.captures["scale"].values()
+        return (res.captures["y"].values(), int(out["scale"][0]), int(out["exp"][0]),
                 self.cycles(res))
 
     async def product_beats(self, x_value: dict, groups: int, key: Hashable

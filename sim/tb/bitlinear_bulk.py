@@ -11,10 +11,6 @@ Configuration (``$MMFREE_TB_CONFIG``): the unit's parameters
   offered in reset (what came out must be a prefix of the expected outputs, nothing may
   leak after it, and the sticky ``error`` flag stays low). Every row sum and every ``D`` is
   compared with :meth:`mmfree.golden.quantiser.FixedBitLinear.device`.
-* for :func:`test_tiny_model`: ``model``, ``prompt``, ``n_new`` as for
-  :mod:`mmfree.sim.tb.bitlinear`: the tiny model with every BitLinear on the RTL through
-  :class:`mmfree.sim.bulk_bitlinear.BulkBitLinear` (weights resident, one segment per
-  product), every output checked, per-token progress to ``$MMFREE_TB_PROGRESS``.
 
 Seeds are logged and in the report (replay: the same ``COCOTB_RANDOM_SEED``).
 """
@@ -26,9 +22,8 @@ import time
 import cocotb
 import numpy as np
 
-from mmfree.golden.quantiser import FixedBitLinear
-from mmfree.golden.tiny_model import Greedy, TinyConfig, TinyModel, load_weights, token_step
-from mmfree.sim.bulk_bitlinear import BulkBitLinear, weight_beats, x_beats
+from mmfree.golden.quantiser import NormBitLinear
+from mmfree.sim.bulk_bitlinear import weight_beats, x_beats
 from mmfree.sim.kit import Report, component_of
 from mmfree.sim.kit.bench import progress
 from mmfree.sim.kit.bulk import BulkHarness, play, segment_mode
@@ -39,8 +34,9 @@ REPORT = Report(products=0, transactions=0, segments=0, resets=0, stalled_segmen
 SPEC: BitLinearUnitSpec = REPORT.spec(BitLinearUnitSpec)
 CFG = REPORT["config"]
 N, MAX_DIM = SPEC.lanes, SPEC.max_dim
-ARITH = FixedBitLinear(SPEC.in_width, SPEC.recip_frac, SPEC.rsqrt_frac, SPEC.acc_width)
-LO, HI = -(1 << (ARITH.in_width - 1)), (1 << (ARITH.in_width - 1)) - 1
+ARITH = NormBitLinear(SPEC.fmt, SPEC.acc_width)
+LO, HI = -(1 << (SPEC.in_width - 1)), (1 << (SPEC.in_width - 1)) - 1
+WLO, WHI = -(1 << (SPEC.weight_width - 1)), (1 << (SPEC.weight_width - 1)) - 1
 DEPTHS = {k: int(v) for k, v in CFG.get("bulk_depths", {}).items()}
 CLOCK = CFG.get("bulk_clock", "hdl")
 
@@ -93,11 +89,14 @@ async def test_regression(dut):
             if nx + g > h.depths["x"] or nw + m * g > h.depths["w"]:
                 break
             vec, w_q = vector(rng, k), rng.integers(-1, 2, (m, k))
-            xs.append(x_beats(SPEC, vec)[0])
+            v = rng.integers(WLO, WHI + 1, k)
+            if rng.integers(8) == 0:
+                v[rng.random(k) < 0.5] = 0
+            xs.append(x_beats(SPEC, vec, v)[0])
             ws.append(weight_beats(SPEC, w_q)[0])
-            acc, scale = ARITH.device(vec, w_q)
+            acc, scale, exp = ARITH.device(vec, v, w_q.astype(np.int8))
             ys.append(np.asarray(acc))
-            ds.append(scale)
+            ds.append((scale, exp))
             nx += g
             nw += m * g
         xv = {key: np.concatenate([b[key] for b in xs]) for key in xs[0]}
@@ -110,7 +109,9 @@ async def test_regression(dut):
         reset_at = int(rng.integers(1, nx + nw + 2 * SPEC.overhead)) if mode == "reset" else 0
         b, res = await play(h, REPORT, dut._log, label,
                             beats={"w": (wv, nw), "x": (xv, nx)},
-                            expect={"y": np.concatenate(ys), "scale": np.array(ds)},
+                            expect={"y": np.concatenate(ys), "scale": {
+                                name: np.array([d[j] for d in ds], dtype=np.int64)
+                                for j, name in enumerate(("scale", "exp"))}},
                             stall=stall, reset_at=reset_at, pre_reset=3 if seg == 0 else 0,
                             seed=int(rng.integers(1 << 31)), drain=SPEC.latency + 3,
                             transactions="transactions")
@@ -137,60 +138,3 @@ async def test_regression(dut):
     REPORT["cycles_per_s"] = h.cycles / max(REPORT["wall_s"], 1e-9)
     REPORT.write()
     assert bad == 0, f"{bad} mismatches (outputs, cycle counts, reset contract)"
-
-
-@cocotb.test(skip="model" not in CFG)
-async def test_tiny_model(dut):
-    """The tiny MatMul-free LM with every BitLinear on the RTL (weights resident in the
-    bulk wrapper, one segment per product); the host does the rest."""
-    spec = CFG["model"]
-    if "weights" in spec:
-        model = load_weights(spec["weights"])
-    else:
-        model = TinyModel.random(TinyConfig(int(spec["d"]), int(spec["layers"]),
-                                            int(spec["vocab"]), int(spec.get("inter", 0))),
-                                 int(spec["seed"]))
-    REPORT["tests"]["test_tiny_model"] = cocotb.RANDOM_SEED
-    session = BulkBitLinear(dut, SPEC, DEPTHS, CLOCK)
-    await session.start()
-    session.preload({name: model.matrices[name].w_q for name, _, _ in model.config.calls()})
-    greedy = Greedy(CFG["prompt"], int(CFG["n_new"]))
-    state = model.init_state()
-    steps: list[dict] = []
-    bad = 0
-    while not greedy.done:
-        t0 = time.perf_counter()
-        calls: list[dict] = []
-        gen = token_step(model, greedy.next_token(), state)
-        call = next(gen)
-        while True:
-            m_vec = ARITH.mantissas(call.x)
-            acc, scale, cycles = await session.product(m_vec, call.name)
-            want_acc, want_scale = ARITH.device(m_vec, call.matrix.w_q)
-            REPORT["products"] += 1
-            bad += REPORT.compare(dut._log, call.name, [*acc, scale],
-                                  [*want_acc, want_scale])
-            m, k = call.matrix.w_q.shape
-            bad += REPORT.check_cycles(dut._log, call.name, cycles, int(SPEC.cycles(m, k)),
-                                       record=[m, k])
-            calls.append({"name": call.name, "m": m, "k": k, "cycles": cycles})
-            y = ARITH.rescale(acc, scale, len(m_vec), call.matrix.row_scales)
-            try:
-                call = gen.send(y)
-            except StopIteration as stop:
-                logits, state = stop.value
-                break
-        before = len(greedy.result.tokens)
-        greedy.observe(logits)
-        step = {"step": len(steps), "cycles": sum(c["cycles"] for c in calls),
-                "wall_s": time.perf_counter() - t0, "calls": calls,
-                "token": greedy.result.tokens[-1] if len(greedy.result.tokens) > before
-                else None}
-        steps.append(step)
-        progress({k: v for k, v in step.items() if k != "calls"}
-                 | {"generated": len(greedy.result.tokens), "n_new": greedy.n_new,
-                    "mismatches": REPORT["mismatches"]})
-    REPORT["model"] = {"tokens": greedy.result.tokens, "steps": steps,
-                       "logits": [[float(v) for v in lg] for lg in greedy.result.logits]}
-    REPORT.write()
-    assert bad == 0
