@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.lib import wiring
-from cocotb_tools.runner import Icarus, get_results, get_runner
+from cocotb_tools.runner import Icarus, Verilator, get_results, get_runner
 
 from ..flow import toolchain
 from ..flow.generate import to_verilog
@@ -58,6 +58,19 @@ class _IcarusDump(Icarus):
     def _test_command(self) -> list:
         return [[(f"-{self.fmt}" if arg in ("-none", "-fst", "-vcd") else arg) for arg in cmd]
                 for cmd in super()._test_command()]
+
+
+class _VerilatorPortsOnly(Verilator):
+    """Verilator runner that does not make every signal public (``--public-flat-rw``).
+
+    cocotb asks for it so a testbench can reach any signal, and it costs Verilator most of
+    its optimisations. The bulk harness's wrapper touches only its own ports, which it marks
+    public itself (``/*verilator public_flat_rw*/``), so its builds leave the flag out.
+    """
+
+    def _build_command(self) -> list:
+        return [[arg for arg in cmd if arg != "--public-flat-rw"]
+                for cmd in super()._build_command()]
 
 
 def _dump_module(top: str, file: str) -> str:
@@ -123,6 +136,8 @@ class CosimResult:
 def run(component: wiring.Component, top: str, simulator: str, test_module: str, *,
         config: dict, seed: int, testcase: str | None = None, waves: bool | str = False,
         root: Path | None = None, build_args: list[str] | None = None,
+        extra_build_args: list[str] | None = None, wrapper: tuple[str, str] | None = None,
+        plusargs: list[str] | None = None,
         progress: Callable[[dict], None] | None = None,
         ticker: bool = False) -> CosimResult:
     """Generate ``component``'s Verilog as module ``top``, build it, run ``test_module``.
@@ -132,7 +147,11 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
 
     ``config`` reaches the testbench as JSON in ``$MMFREE_TB_CONFIG``; ``seed`` seeds
     cocotb's random generator (and so the testbench's stimulus). ``build_args`` replaces the
-    simulator's default build arguments (for experiments). ``progress`` is called with each
+    simulator's default build arguments (for experiments); ``extra_build_args`` are added to
+    them (e.g. Verilator coverage). ``wrapper`` is ``(module, Verilog text)`` of a top level
+    that instantiates ``top`` (the bulk harness, :mod:`mmfree.sim.bulk`): it is compiled with
+    the unit and becomes the simulation's top. ``plusargs`` go to the simulation (e.g.
+    ``+verilator+coverage+file+PATH``). ``progress`` is called with each
     JSON line the testbench appends to ``$MMFREE_TB_PROGRESS`` while it runs. With ``ticker``
     the build and the run show their progress on standard error
     (:class:`mmfree.flow.progress.Ticker`). Under pytest a
@@ -150,6 +169,11 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
     toolchain.apply_env(sim.env)
     text = to_verilog(component, top)
     args = _build_args(simulator) if build_args is None else list(build_args)
+    args += list(extra_build_args or [])
+    unit_top = top
+    wrap_text = ""
+    if wrapper is not None:
+        top, wrap_text = wrapper
     # Icarus waveforms: cocotb's dump module is SystemVerilog, which the Verilog-2005 build
     # cannot read, so a Verilog-2005 dump module of our own is compiled in instead.
     vcd_dump = waves and simulator == "icarus"
@@ -159,21 +183,31 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
         toolchain.check_fst_headers()
         args += ["--trace-fst"]
         test_args = ["--trace-file", WAVES]
-    digest = hashlib.sha256("\0".join([text, simulator, *args, dump_text]).encode()
-                            ).hexdigest()[:16]
+    digest = hashlib.sha256("\0".join([text, simulator, *args, dump_text, wrap_text]
+                                      ).encode()).hexdigest()[:16]
     build_dir = (root or build_root()) / simulator / f"{top}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)
-    source = build_dir / f"{top}.v"
+    source = build_dir / f"{unit_top}.v"
     if not source.exists() or source.read_text() != text:
         source.write_text(text)
     sources = [source]
+    if wrapper is not None:
+        wrap_source = build_dir / f"{top}.v"
+        if not wrap_source.exists() or wrap_source.read_text() != wrap_text:
+            wrap_source.write_text(wrap_text)
+        sources.append(wrap_source)
     if vcd_dump:
         dump = build_dir / "mmfree_vcd_dump.v"
         dump.write_text(dump_text)
         sources.append(dump)
         args += ["-s", "mmfree_vcd_dump"]
 
-    runner = _IcarusDump(fmt) if vcd_dump else get_runner(simulator)
+    if vcd_dump:
+        runner = _IcarusDump(fmt)
+    elif wrapper is not None and simulator == "verilator":
+        runner = _VerilatorPortsOnly()
+    else:
+        runner = get_runner(simulator)
     try:
         with Ticker(f"{simulator}: building {top}", ticker):
             runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
@@ -199,7 +233,7 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
                                   seed=seed, extra_env=env, build_dir=build_dir,
                                   test_dir=test_dir, waves=waves and not vcd_dump,
                                   timescale=TIMESCALE, log_file=log,
-                                  test_args=test_args)
+                                  test_args=test_args, plusargs=list(plusargs or []))
         tests, failed = get_results(results)
     except BaseException:
         _show_tail(log)
