@@ -7,6 +7,7 @@ Folders live under ``$MMFREE_BUILD_DIR`` (default ``./sim_build``).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -133,6 +134,43 @@ class CosimResult:
     run_dir: Path  #: logs and waveforms; removed after a passing run without waveforms
 
 
+
+def _build(build_dir: Path, unit_top: str, top: str, text: str, wrapper: object,
+           wrap_text: str, vcd_dump: bool, dump_text: str, fmt: str, simulator: str,
+           args: list[str], waves: bool, ticker: object) -> object:
+    """Write the sources into ``build_dir`` and build them; returns the runner."""
+    source = build_dir / f"{unit_top}.v"
+    if not source.exists() or source.read_text() != text:
+        source.write_text(text)
+    sources = [source]
+    if wrapper is not None:
+        wrap_source = build_dir / f"{top}.v"
+        if not wrap_source.exists() or wrap_source.read_text() != wrap_text:
+            wrap_source.write_text(wrap_text)
+        sources.append(wrap_source)
+    if vcd_dump:
+        dump = build_dir / "mmfree_vcd_dump.v"
+        dump.write_text(dump_text)
+        sources.append(dump)
+        args += ["-s", "mmfree_vcd_dump"]
+
+    if vcd_dump:
+        runner = _IcarusDump(fmt)
+    elif wrapper is not None and simulator == "verilator":
+        runner = _VerilatorPortsOnly()
+    else:
+        runner = get_runner(simulator)
+    try:
+        with Ticker(f"{simulator}: building {top}", ticker):
+            runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
+                         build_args=args, timescale=TIMESCALE,
+                         waves=waves and not vcd_dump, log_file=build_dir / "build.log")
+    except BaseException:
+        _show_tail(build_dir / "build.log")
+        raise
+    return runner
+
+
 def run(component: wiring.Component, top: str, simulator: str, test_module: str, *,
         config: dict, seed: int, testcase: str | None = None, waves: bool | str = False,
         root: Path | None = None, build_args: list[str] | None = None,
@@ -187,35 +225,16 @@ def run(component: wiring.Component, top: str, simulator: str, test_module: str,
                                       ).encode()).hexdigest()[:16]
     build_dir = (root or build_root()) / simulator / f"{top}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)
-    source = build_dir / f"{unit_top}.v"
-    if not source.exists() or source.read_text() != text:
-        source.write_text(text)
-    sources = [source]
-    if wrapper is not None:
-        wrap_source = build_dir / f"{top}.v"
-        if not wrap_source.exists() or wrap_source.read_text() != wrap_text:
-            wrap_source.write_text(wrap_text)
-        sources.append(wrap_source)
-    if vcd_dump:
-        dump = build_dir / "mmfree_vcd_dump.v"
-        dump.write_text(dump_text)
-        sources.append(dump)
-        args += ["-s", "mmfree_vcd_dump"]
-
-    if vcd_dump:
-        runner = _IcarusDump(fmt)
-    elif wrapper is not None and simulator == "verilator":
-        runner = _VerilatorPortsOnly()
-    else:
-        runner = get_runner(simulator)
+    # One builder at a time per folder: parallel test workers (pytest-xdist, Dask) that build
+    # the same design wait for the first and then find its build up to date.
+    lock = open(build_dir / ".build.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-        with Ticker(f"{simulator}: building {top}", ticker):
-            runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
-                         build_args=args, timescale=TIMESCALE,
-                         waves=waves and not vcd_dump, log_file=build_dir / "build.log")
-    except BaseException:
-        _show_tail(build_dir / "build.log")
-        raise
+        runner = _build(build_dir, unit_top, top, text, wrapper, wrap_text, vcd_dump,
+                        dump_text, fmt, simulator, args, waves, ticker)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
     name = testcase or "all"
     test_dir = build_dir / f"run-{name}-{os.getpid()}"
     report_path = test_dir / "report.json"
