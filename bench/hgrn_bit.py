@@ -13,7 +13,7 @@ Table 2 (scale): a random checkpoint at the 370M / 1.3B (/ 2.7B) dimensions (voc
 ``mmfree.checkpoint`` in a fresh process: load + quantise time, peak RSS (``VmHWM``)
 and seconds per token of the integer and float pipelines. The checkpoint is deleted after.
 
-    .venv/bin/python bench/hgrn_bit.py [--sizes 370M,1.3B] [--scratch /work/scratch]
+    .venv/bin/python bench/hgrn_bit.py [--sizes 370M,1.3B] [--scratch DIR]
                                        [--text-bytes 600] [--tokens 3] [--skip-scale]
 """
 

@@ -6,7 +6,7 @@ The parameters are a flat ``dict`` keyed by the released checkpoint's tensor nam
 
 What is computed (``ridgerchu/matmulfreellm``, ``mmfreelm/models/hgrn_bit/modeling_hgrn_bit.py``,
 ``mmfreelm/layers/hgrn_bit.py``, ``mmfreelm/ops/fusedbitnet.py``; see
-``/work/shared/reference/hgrn-bit.md`` in the project notes):
+``shared/reference/hgrn-bit.md`` in the project notes):
 
 * **BitLinear** (``FusedBitLinear``): ``x_hat = x / sqrt(mean(x^2) + 1e-6) * norm.weight``;
   per-token absmax int8 of ``x_hat`` (``127 / max(max|x_hat|, 1e-5)``, rounded half away from
