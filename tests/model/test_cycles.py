@@ -15,7 +15,9 @@ SHAPES = 22
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("packed,pipe", [(False, 0), (True, 0), (False, 1), (True, 2)])
+@pytest.mark.parametrize("packed,pipe", [(False, 0), (True, 2),
+                                         pytest.param(True, 0, marks=pytest.mark.slow),
+                                         pytest.param(False, 1, marks=pytest.mark.slow)])
 def test_ternary_matvec_cycles_equal_rtl(packed, pipe, seed):
     require_simulator("verilator")
     rng = np.random.default_rng(seed)
@@ -31,7 +33,8 @@ def test_ternary_matvec_cycles_equal_rtl(packed, pipe, seed):
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("sparse,dsp", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("sparse,dsp", [(False, True), (True, False),
+                                        pytest.param(False, False, marks=pytest.mark.slow)])
 def test_tensor_gemm_cycles_equal_rtl(sparse, dsp, seed):
     require_simulator("verilator")
     rng = np.random.default_rng(seed)

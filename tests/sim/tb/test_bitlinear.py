@@ -12,7 +12,10 @@ SIMS = ["icarus", "verilator"]
 # a small buffer with the default pipelined tree; narrow mantissas, the smallest P and a
 # 12-bit accumulator that wraps on max-length sums, one-stage tree; a lane count that is no
 # power of two. (One lane runs in tests/hdl/test_bitlinear_unit.py.)
-CONFIGS = [(8, 64, 16, 16, 17, 32, 2), (4, 40, 6, 5, 9, 12, 0), (5, 50, 12, 10, 20, 24, 1)]
+# the shipped model's unit in the default run; two more formats under -m slow (time budget)
+CONFIGS = [(8, 64, 16, 16, 17, 32, 2),
+           pytest.param((4, 40, 6, 5, 9, 12, 0), marks=pytest.mark.slow),
+           pytest.param((5, 50, 12, 10, 20, 24, 1), marks=pytest.mark.slow)]
 
 
 @pytest.mark.cosim

@@ -10,7 +10,10 @@ SIMS = ["icarus", "verilator"]
 # (lanes, max_dim, in_width, weight_width, mant_bits): the default widths on a small buffer;
 # narrow mantissas with the smallest P (left and right shifts at every K); a lane count that
 # is no power of two with wide mantissas and P = 24 (products of 48 bits).
-CONFIGS = [(8, 64, 16, 16, 17), (4, 22, 6, 5, 9), (5, 40, 24, 24, 24)]
+# the small formats in the default run (every branch of the shifts and roundings), the
+# contract's format and the widest ones under -m slow (the default suite's time budget)
+CONFIGS = [pytest.param((8, 64, 16, 16, 17), marks=pytest.mark.slow), (4, 22, 6, 5, 9),
+           pytest.param((5, 40, 24, 24, 24), marks=pytest.mark.slow)]
 
 
 @pytest.mark.cosim
