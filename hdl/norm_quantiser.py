@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.quantiser import Q_MAX, NormQuantFormat
 from ..spec.bitlinear_unit import ACT_BITS, NormQuantiserSpec
-from ._arith import adder_levels, leading_one, shift_right_staged
+from ._arith import adder_levels, leading_one_staged, shift_right_staged, signed_sum
 from .credit_queue import CreditQueue
 from .serial_divider import SerialDivider
 from .serial_isqrt import SerialIsqrt
@@ -210,15 +210,21 @@ class NormQuantiser(wiring.Component):
             m.d.sync += [amax.eq(Mux(mags[0] > amax, mags[0], amax)), sumsq.eq(sumsq + tsum)]
 
         # --- per-vector part ---------------------------------------------------------------
-        lead_a = Signal(max(1, (mw - 1).bit_length()))  # L - 1 (0 for A = 0)
-        lead_n = Signal(max(1, (nw - 1).bit_length()))  # bit_length(N) - 1
+        # leading ones of A and N in two steps (8-bit slices, free-running; then across the
+        # slices, into lead_a and lead_n in the prep state)
+        lead_a_next, a_nonzero = leading_one_staged(m, amax, "amax")
+        lead_n_next, _ = leading_one_staged(m, sumsq, "sumsq")
+        lead_a = Signal(len(lead_a_next))  # L - 1 (0 for A = 0): the shift of every a_i
+        lead_n = Signal(len(lead_n_next))  # bit_length(N) - 1
         zero = Signal()
-        a_by = Signal(len(lead_a))  # L - 1: a_i = (|p_i| << (P-1)) >> (L-1)
-        n_by = Signal(range(nw + 2))  # bit_length(N) rounded up to even: 2t + 2P
         exp = Signal(signed(ew))
-        # free-running normalising shifts (their inputs hold through the states that use them)
-        _, norm_max = shift_right_staged(m, amax.as_unsigned() << (p - 1), a_by, p, "amax")
-        _, sumsq_norm = shift_right_staged(m, sumsq << (2 * p), n_by, 2 * p, "sumsq")
+        # free-running normalising shifts (their inputs hold through the states that use
+        # them): a_i = (|p_i| << (P-1)) >> (L-1), and N' = (N << 2P) >> (2t + 2P) with
+        # 2t + 2P = bit_length(N) rounded up to even = (lead_n | 1) + 1, shifted as
+        # (N << (2P - 1)) >> (lead_n | 1): no adder on the shift amount
+        n_by = Cat(Const(1, 1), lead_n[1:])
+        _, norm_max = shift_right_staged(m, amax.as_unsigned() << (p - 1), lead_a, p, "amax")
+        _, sumsq_norm = shift_right_staged(m, sumsq << (2 * p - 1), n_by, 2 * p, "sumsq")
         recip = Signal(p)
         norm_op, root_op = Signal(p), Signal(p)  # operand registers of D = Â * r
         scale_prod = Signal(self.fmt.scale_width)  # its product register (D < 2**(2P-1))
@@ -239,24 +245,34 @@ class NormQuantiser(wiring.Component):
         rcount = Signal(range(groups))
         count = Signal(range(groups))  # input groups of the vector being loaded
         groups_m1 = Signal(range(groups))  # G - 1 of the vector being emitted
+        groups_m2 = Signal(range(groups))  # G - 2 (modulo the counter's range)
+        # flip-flops equal to count == groups - 1 and rcount == groups_m1, kept beside the
+        # counters so that no compare lies on the paths they gate
+        full = Signal(init=groups == 1)
+        rlast = Signal(init=1)
         issue = st["quant"] & outq.may_take
-        m.d.comb += rd.addr.eq(rcount)
+        # the read is disabled while the load pass writes (they never overlap: a vector is
+        # read back only after its last group is written, and the next one loads after
+        # that), so synthesis needs no read-during-write bypass behind the block RAM
+        m.d.comb += [rd.addr.eq(rcount), rd.en.eq(~v3)]
         stages = NormQuantiserSpec.QUANT_STAGES
         qv = [Signal(name=f"q{k}_valid") for k in range(1, stages + 1)]
         ql = [Signal(name=f"q{k}_last") for k in range(1, stages + 1)]
-        m.d.sync += [qv[0].eq(issue), ql[0].eq(rcount == groups_m1)]
+        m.d.sync += [qv[0].eq(issue), ql[0].eq(rlast)]
         m.d.sync += [a.eq(b) for a, b in zip(qv[1:] + ql[1:], qv[:-1] + ql[:-1], strict=True)]
         recip_op = Signal(p)  # a free-running copy of R: the multipliers' operand register
         m.d.sync += recip_op.eq(recip)
         # the buffer's output, registered: a block RAM's clock-to-output time (5.8 ns on
-        # ECP5 without its own output register) leaves no room for logic behind it
-        read = Signal(data.ArrayLayout(lane, n))
+        # ECP5 without its own output register) leaves no room for logic behind it. Without
+        # enable or reset, so that the ECP5 flow moves it into the block RAM's output
+        # register (mmfree.flow.ecp5_bram)
+        read = Signal(data.ArrayLayout(lane, n), reset_less=True)
         m.d.sync += read.eq(rd.data)
         q_next = []
         for i in range(n):
             # q1: the read register, q2: coarse shift, q3: fine shift (a_i), q4: a_i * R,
             # q5: its copy, q6: rounded, into the queue
-            _, a_i = shift_right_staged(m, read[i].mag << (p - 1), a_by, p, f"a{i}")
+            _, a_i = shift_right_staged(m, read[i].mag << (p - 1), lead_a, p, f"a{i}")
             neg = [Signal(name=f"q{k}_neg{i}") for k in range(3, stages)]
             m.d.sync += [neg[0].eq(read[i].neg),
                          *(a.eq(b) for a, b in zip(neg[1:], neg[:-1], strict=True))]
@@ -264,13 +280,18 @@ class NormQuantiser(wiring.Component):
             scaled = Signal(2 * p - f + 1, name=f"q4_prod{i}")
             top = Signal(2 * p - f + 1, name=f"q5_prod{i}")
             m.d.sync += [scaled.eq((a_i * recip_op)[f - 1:]), top.eq(scaled)]
-            # round half away from zero on the magnitude: floor((a R + 2**(f-1)) / 2**f)
-            rounded = Signal(len(top), name=f"q_round{i}")
-            m.d.comb += rounded.eq((top + Const(1, len(top)))[1:])
-            mag = Signal(7, name=f"q_mag{i}")  # min(127, rounded): never acts (a_i <= Â)
-            m.d.comb += mag.eq(Mux(rounded[7:].any(), Q_MAX, rounded[:7]))
+            # round half away from zero on the magnitude, with the sign, in one adder: with
+            # t = top = floor(a R / 2**(f-1)), the rounded magnitude is (t + 1) >> 1 and its
+            # negation -((t + 1) >> 1) = (-t) >> 1 (arithmetic shift), so
+            # q = ((~neg) + t) >> 1 or ((~neg) - t) >> 1: one carry chain whose sign select
+            # shares the chain's LUTs. min(127, .) never acts: a_i <= Â, so
+            # a_i R <= Â R <= 127 * 2**f and the rounded magnitude is at most 127.
+            pos = Signal(signed(2), name=f"q_pos{i}")
+            t = Signal(signed(len(top) + 1), name=f"q_top{i}")
+            m.d.comb += [pos.eq(Cat(~neg[-1], Const(0, 1))), t.eq(top)]
+            total = signed_sum(m, pos, t, neg[-1], len(top) + 2, f"q_round{i}")
             q = Signal(signed(ACT_BITS), name=f"q_out{i}")  # registered: the queue's
-            m.d.sync += q.eq(Mux(neg[-1], -mag, mag))  # LUT RAM write follows
+            m.d.sync += q.eq(total[1:ACT_BITS + 1])  # LUT RAM write follows
             q_next.append(q)
         m.d.comb += [outq.take.eq(issue), outq.put.eq(qv[-1]), outq.data.last.eq(ql[-1]),
                      *(outq.data.data[i].eq(q_next[i]) for i in range(n))]
@@ -280,30 +301,28 @@ class NormQuantiser(wiring.Component):
             m.d.sync += self.scale.valid.eq(0)
         with m.If(st["load"]):
             m.d.comb += self.x.ready.eq(~ResetSignal())
-            m.d.comb += ends.eq(self.x.payload.last | (count == groups - 1))
+            m.d.comb += ends.eq(self.x.payload.last | full)
             with m.If(fire):
-                m.d.sync += count.eq(count + 1)
+                m.d.sync += [count.eq(count + 1), full.eq(count == groups - 2)]
                 with m.If(ends):
-                    m.d.sync += [groups_m1.eq(count), count.eq(0),
-                                 *goto("load", "drain")]
+                    m.d.sync += [groups_m1.eq(count), groups_m2.eq(count - 1), count.eq(0),
+                                 full.eq(groups == 1),
+                                 rlast.eq(rcount == count), *goto("load", "drain")]
                     with m.If(~self.x.payload.last):
                         m.d.sync += self.truncated.eq(1)
         with m.If(st["drain"] & valid & last):  # the last group's A and N are in this edge
             m.d.sync += goto("drain", "lod")
-        with m.If(st["lod"]):
-            m.d.sync += [lead_a.eq(leading_one(m, amax, "amax")),
-                         lead_n.eq(leading_one(m, sumsq, "sumsq")),
-                         zero.eq(~amax.any()), *goto("lod", "prep")]
+        with m.If(st["lod"]):  # the slices' leading ones load at this edge
+            m.d.sync += goto("lod", "prep")
         with m.If(st["prep"]):
-            # with b = bit_length(N) = lead_n + 1: b rounded up to even is (lead_n | 1) + 1,
-            # and E = L - ceil(b / 2) = lead_a - floor(lead_n / 2)
-            lead_s, half_s = Signal(signed(ew + 1)), Signal(signed(ew + 1))
-            m.d.comb += [lead_s.eq(lead_a), half_s.eq(lead_n[1:])]
-            m.d.sync += [a_by.eq(lead_a), n_by.eq((lead_n | 1) + 1),
-                         exp.eq(Mux(zero, 0, lead_s - half_s)),
+            m.d.sync += [lead_a.eq(lead_a_next), lead_n.eq(lead_n_next), zero.eq(~a_nonzero),
                          *goto("prep", "coarse")]
         with m.If(st["coarse"]):
-            m.d.sync += goto("coarse", "fine")
+            # with b = bit_length(N) = lead_n + 1: E = L - ceil(b / 2)
+            # = lead_a - floor(lead_n / 2) (needed only at the scale output)
+            lead_s, half_s = Signal(signed(ew + 1)), Signal(signed(ew + 1))
+            m.d.comb += [lead_s.eq(lead_a), half_s.eq(lead_n[1:])]
+            m.d.sync += [exp.eq(Mux(zero, 0, lead_s - half_s)), *goto("coarse", "fine")]
         with m.If(st["fine"]):
             m.d.sync += goto("fine", "start")
         with m.If(st["start"]):
@@ -323,9 +342,11 @@ class NormQuantiser(wiring.Component):
         with m.If(st["emit"] & self.scale.ready):
             m.d.sync += goto("emit", "quant")
         with m.If(issue):
-            m.d.sync += rcount.eq(rcount + 1)
-            with m.If(rcount == groups_m1):  # last group read: the next vector may load
-                m.d.sync += [rcount.eq(0), amax.eq(0), sumsq.eq(0), *goto("quant", "load")]
+            # rcount + 1 == groups_m1 (rcount < groups_m1 here: no wrap)
+            m.d.sync += [rcount.eq(rcount + 1), rlast.eq(rcount == groups_m2)]
+            with m.If(rlast):  # last group read: the next vector may load
+                m.d.sync += [rcount.eq(0), rlast.eq(groups_m1 == 0), amax.eq(0), sumsq.eq(0),
+                             *goto("quant", "load")]
         return m
 
 

@@ -56,14 +56,15 @@ class SerialDivider(wiring.Component):
         bits = Signal(nw)  # dividend bits shift out at the top, quotient bits in at the bottom
         count = Signal(range(nw + 1))
         trial = Signal(dw + 1)
+        busy = Signal()  # a flip-flop equal to count != 0 (no compare on the busy path)
         m.d.comb += [
             trial.eq(Cat(bits[-1], rem)),
             self.quotient.eq(bits),
-            self.busy.eq(count != 0),
+            self.busy.eq(busy),
         ]
         diff = trial - divisor  # top bit (dw + 1) set: the trial was below the divisor
-        with m.If(count != 0):
-            m.d.sync += count.eq(count - 1)
+        with m.If(busy):
+            m.d.sync += [count.eq(count - 1), busy.eq(count != 1)]
             with m.If(~diff[-1]):
                 m.d.sync += [rem.eq(diff[:dw]), bits.eq(Cat(1, bits[:-1]))]
             with m.Else():
@@ -71,5 +72,5 @@ class SerialDivider(wiring.Component):
         with m.Elif(self.start):
             m.d.sync += [divisor.eq(self.divisor), rem.eq(self.high),
                          bits.eq(self.dividend),
-                         count.eq(nw)]
+                         count.eq(nw), busy.eq(1)]
         return m

@@ -45,21 +45,24 @@ class SerialIsqrt(wiring.Component):
         root = Signal(n + 2)  # top two bits stay 0; the width matches the trial's operands
         rem = Signal(n + 2)  # the remainder never exceeds 2 * root
         count = Signal(range(n + 1))
+        busy = Signal()  # a flip-flop equal to count != 0 (no compare on the busy path)
         cur = Signal(n + 4)
         trial = Signal(n + 4)  # as wide as cur: the subtraction's operands match
         m.d.comb += [
             cur.eq(Cat(rad[-2:], rem)),
             trial.eq(Cat(Const(1, 2), root)),
             self.root.eq(root[:n]),
-            self.busy.eq(count != 0),
+            self.busy.eq(busy),
         ]
         diff = cur - trial  # top bit (n + 4) set: the trial exceeded the remainder
-        with m.If(count != 0):
-            m.d.sync += [count.eq(count - 1), rad.eq(Cat(Const(0, 2), rad[:-2]))]
+        with m.If(busy):
+            m.d.sync += [count.eq(count - 1), busy.eq(count != 1),
+                         rad.eq(Cat(Const(0, 2), rad[:-2]))]
             with m.If(~diff[-1]):
                 m.d.sync += [rem.eq(diff[:n + 2]), root.eq(Cat(1, root[:n - 1]))]
             with m.Else():
                 m.d.sync += [rem.eq(cur[:n + 2]), root.eq(Cat(0, root[:n - 1]))]
         with m.Elif(self.start):
-            m.d.sync += [rad.eq(self.radicand), root.eq(0), rem.eq(0), count.eq(n)]
+            m.d.sync += [rad.eq(self.radicand), root.eq(0), rem.eq(0), count.eq(n),
+                         busy.eq(1)]
         return m
