@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.quantiser import Q_MAX, NormQuantFormat
 from ..spec.bitlinear_unit import ACT_BITS, NormQuantiserSpec
-from ._arith import adder_levels, leading_one_staged, shift_right_staged, signed_sum
+from ._arith import adder_levels, leading_one_staged, shift_right_staged
 from .credit_queue import CreditQueue
 from .serial_divider import SerialDivider
 from .serial_isqrt import SerialIsqrt
@@ -85,22 +85,25 @@ class NormQuantiser(wiring.Component):
     operands and results; their copies; magnitudes and signs, written to a buffer of
     ``ceil(max_dim / lanes)`` words of block RAM; one register stage per level of the max
     and adder trees; the ``A`` and ``N`` accumulators) feeds the per-vector part:
-    leading-one detection of ``A`` and ``N``, shift amounts and ``E``, the coarse and the
-    fine normalising shift, then two restoring dividers in parallel (``P`` and ``2P - 1``
-    quotient bits), a bit-serial square root (``P`` bits) and ``D = Â r`` (registered
-    operands and product). ``scale`` is valid a fixed
+    leading-one detection of ``A`` and ``N`` in two steps (8-bit slices, then across the
+    slices; the shift amounts are the leading-one positions themselves), the coarse and the
+    fine normalising shift (``E`` beside them), then two restoring dividers in parallel
+    (``P`` and ``2P - 1`` quotient bits), a bit-serial square root (``P`` bits) and
+    ``D = Â r`` (registered operands and product). ``scale`` is valid a fixed
     :attr:`~mmfree.spec.NormQuantiserSpec.overhead` cycles after the last group's transfer.
     After its transfer the ``G`` groups are read back through a free-running pipeline
-    (buffer read and its register; coarse and fine shift; the product ``a_i R`` and its
-    copy; the rounded value, into the output queue, :class:`~mmfree.hdl.credit_queue.CreditQueue`: a
+    (buffer read and its register, which the ECP5 flow places in the block RAM; coarse and
+    fine shift; the product ``a_i R`` and its copy; the rounded value with its sign, one
+    carry chain, into the output queue, :class:`~mmfree.hdl.credit_queue.CreditQueue`: a
     group is read only while the queue has room for it) and leave one per cycle while ``q``
     is ready, the first ``QUANT_STAGES + 2`` cycles after the ``scale`` transfer
     (:meth:`~mmfree.spec.NormQuantiserSpec.vector_cycles` ``= 2G + overhead +
     QUANT_STAGES + 1``). ``x`` is not ready from the last group's transfer until the last
     group has been read back (the next vector may load while the last ``q`` groups drain).
     No count depends on the data. Every multiplier has registered operands and a registered
-    product, every divider/root step is one subtraction per cycle, and every tree level is
-    its own stage: the clock is not limited by a wide multiply.
+    product, every divider/root step is one subtraction per cycle, every tree level is
+    its own stage, and the control flags (busy, the last read, the full buffer) are
+    flip-flops: the clock is not limited by a wide multiply or a compare.
     Synchronous reset returns to the load phase, discards a partial vector and clears
     ``truncated``; ``x.ready`` is low while ``rst`` is high.
 
@@ -212,7 +215,7 @@ class NormQuantiser(wiring.Component):
         # --- per-vector part ---------------------------------------------------------------
         # leading ones of A and N in two steps (8-bit slices, free-running; then across the
         # slices, into lead_a and lead_n in the prep state)
-        lead_a_next, a_nonzero = leading_one_staged(m, amax, "amax")
+        lead_a_next, a_nonzero = leading_one_staged(m, amax, "amax", nonzero=True)
         lead_n_next, _ = leading_one_staged(m, sumsq, "sumsq")
         lead_a = Signal(len(lead_a_next))  # L - 1 (0 for A = 0): the shift of every a_i
         lead_n = Signal(len(lead_n_next))  # bit_length(N) - 1
@@ -282,16 +285,13 @@ class NormQuantiser(wiring.Component):
             m.d.sync += [scaled.eq((a_i * recip_op)[f - 1:]), top.eq(scaled)]
             # round half away from zero on the magnitude, with the sign, in one adder: with
             # t = top = floor(a R / 2**(f-1)), the rounded magnitude is (t + 1) >> 1 and its
-            # negation -((t + 1) >> 1) = (-t) >> 1 (arithmetic shift), so
-            # q = ((~neg) + t) >> 1 or ((~neg) - t) >> 1: one carry chain whose sign select
-            # shares the chain's LUTs. min(127, .) never acts: a_i <= Â, so
-            # a_i R <= Â R <= 127 * 2**f and the rounded magnitude is at most 127.
-            pos = Signal(signed(2), name=f"q_pos{i}")
-            t = Signal(signed(len(top) + 1), name=f"q_top{i}")
-            m.d.comb += [pos.eq(Cat(~neg[-1], Const(0, 1))), t.eq(top)]
-            total = signed_sum(m, pos, t, neg[-1], len(top) + 2, f"q_round{i}")
+            # negation -((t + 1) >> 1) = (-t) >> 1 = (~t + 1) >> 1 (arithmetic shift), so
+            # q = ((t ^ sign) + 1) >> 1: one carry chain after the XOR. min(127, .) never
+            # acts: a_i <= Â, so a_i R <= Â R <= 127 * 2**f and the magnitude is <= 127.
+            flip = Signal(len(top) + 1, name=f"q_flip{i}")
+            m.d.comb += flip.eq(Cat(top, Const(0, 1)) ^ neg[-1].replicate(len(top) + 1))
             q = Signal(signed(ACT_BITS), name=f"q_out{i}")  # registered: the queue's
-            m.d.sync += q.eq(total[1:ACT_BITS + 1])  # LUT RAM write follows
+            m.d.sync += q.eq((flip + 1)[1:ACT_BITS + 1])  # LUT RAM write follows
             q_next.append(q)
         m.d.comb += [outq.take.eq(issue), outq.put.eq(qv[-1]), outq.data.last.eq(ql[-1]),
                      *(outq.data.data[i].eq(q_next[i]) for i in range(n))]
@@ -303,7 +303,9 @@ class NormQuantiser(wiring.Component):
             m.d.comb += self.x.ready.eq(~ResetSignal())
             m.d.comb += ends.eq(self.x.payload.last | full)
             with m.If(fire):
-                m.d.sync += [count.eq(count + 1), full.eq(count == groups - 2)]
+                m.d.sync += [count.eq(count + 1),
+                             full.eq(count == Const(groups - 2, len(count)) if groups > 1
+                                     else 1)]
                 with m.If(ends):
                     m.d.sync += [groups_m1.eq(count), groups_m2.eq(count - 1), count.eq(0),
                                  full.eq(groups == 1),
@@ -345,7 +347,7 @@ class NormQuantiser(wiring.Component):
             # rcount + 1 == groups_m1 (rcount < groups_m1 here: no wrap)
             m.d.sync += [rcount.eq(rcount + 1), rlast.eq(rcount == groups_m2)]
             with m.If(rlast):  # last group read: the next vector may load
-                m.d.sync += [rcount.eq(0), rlast.eq(groups_m1 == 0), amax.eq(0), sumsq.eq(0),
+                m.d.sync += [rcount.eq(0), rlast.eq(~groups_m1.any()), amax.eq(0), sumsq.eq(0),
                              *goto("quant", "load")]
         return m
 

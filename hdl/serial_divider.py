@@ -64,7 +64,7 @@ class SerialDivider(wiring.Component):
         ]
         diff = trial - divisor  # top bit (dw + 1) set: the trial was below the divisor
         with m.If(busy):
-            m.d.sync += [count.eq(count - 1), busy.eq(count != 1)]
+            m.d.sync += [count.eq(count - 1), busy.eq(count[1:].any() | ~count[0])]
             with m.If(~diff[-1]):
                 m.d.sync += [rem.eq(diff[:dw]), bits.eq(Cat(1, bits[:-1]))]
             with m.Else():

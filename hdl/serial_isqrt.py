@@ -56,7 +56,7 @@ class SerialIsqrt(wiring.Component):
         ]
         diff = cur - trial  # top bit (n + 4) set: the trial exceeded the remainder
         with m.If(busy):
-            m.d.sync += [count.eq(count - 1), busy.eq(count != 1),
+            m.d.sync += [count.eq(count - 1), busy.eq(count[1:].any() | ~count[0]),
                          rad.eq(Cat(Const(0, 2), rad[:-2]))]
             with m.If(~diff[-1]):
                 m.d.sync += [rem.eq(diff[:n + 2]), root.eq(Cat(1, root[:n - 1]))]

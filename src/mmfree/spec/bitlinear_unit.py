@@ -82,7 +82,7 @@ class NormQuantiserSpec(UnitSpec):
         ``scale`` (``scale`` ready): the load pipeline to the accumulators' last update and
         the cycle after it (group register, products and squares, their copies, magnitudes,
         the tree stages, the accumulators: ``5 + tree_stages``); the normalisation
-        (leading-one detection, shift amounts and ``E``, coarse and fine shifts: 4); one to
+        (leading-one detection in two steps, coarse and fine shifts: 4); one to
         start the dividers and the longer division (``max(P, 2P - 1)``: ``2P - 1``); one to
         start the square root and the root (``P``); the root's copy, the product
         ``D = Â * r`` and the ``scale`` register (3)."""
