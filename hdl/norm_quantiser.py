@@ -93,9 +93,10 @@ class NormQuantiser(wiring.Component):
     :attr:`~mmfree.spec.NormQuantiserSpec.overhead` cycles after the last group's transfer.
     After its transfer the ``G`` groups are read back through a free-running pipeline
     (buffer read and its register, which the ECP5 flow places in the block RAM; coarse and
-    fine shift; the product ``a_i R`` and its copy; the rounded value with its sign, one
-    carry chain, into the output queue, :class:`~mmfree.hdl.credit_queue.CreditQueue`: a
-    group is read only while the queue has room for it) and leave one per cycle while ``q``
+    fine shift; ``a_i``'s copy, the multiplier's operand register; the product ``a_i R``
+    and its copy; the rounded value with its sign, one carry chain, into the output queue,
+    :class:`~mmfree.hdl.credit_queue.CreditQueue`: a group is read only while the queue has
+    room for it) and leave one per cycle while ``q``
     is ready, the first ``QUANT_STAGES + 2`` cycles after the ``scale`` transfer
     (:meth:`~mmfree.spec.NormQuantiserSpec.vector_cycles` ``= 2G + overhead +
     QUANT_STAGES + 1``). ``x`` is not ready from the last group's transfer until the last
@@ -243,7 +244,7 @@ class NormQuantiser(wiring.Component):
 
         # --- quantise pass (free-running, credits from the output queue) ---------------------
         m.submodules.outq = outq = CreditQueue(q_layout(n), CreditQueue.depth_for(
-            NormQuantiserSpec.QUANT_STAGES + 1))  # a group read in t may leave in t + 7
+            NormQuantiserSpec.QUANT_STAGES + 1))  # a group read in t may leave in t + 8
         wiring.connect(m, outq.o, wiring.flipped(self.q))
         rcount = Signal(range(groups))
         count = Signal(range(groups))  # input groups of the vector being loaded
@@ -273,16 +274,19 @@ class NormQuantiser(wiring.Component):
         m.d.sync += read.eq(rd.data)
         q_next = []
         for i in range(n):
-            # q1: the read register, q2: coarse shift, q3: fine shift (a_i), q4: a_i * R,
-            # q5: its copy, q6: rounded, into the queue
+            # q1: the buffer read, q2: its register, q3: coarse shift, q4: fine shift (a_i),
+            # q5: a_i's copy, q6: a_i * R, q7: its copy, q8: rounded, into the queue. The copy
+            # of a_i is the multiplier's operand register (the ECP5 flow moves it into the
+            # DSP block): the route into the block starts from a flip-flop, not after the shift
             _, a_i = shift_right_staged(m, read[i].mag << (p - 1), lead_a, p, f"a{i}")
             neg = [Signal(name=f"q{k}_neg{i}") for k in range(3, stages)]
             m.d.sync += [neg[0].eq(read[i].neg),
                          *(a.eq(b) for a, b in zip(neg[1:], neg[:-1], strict=True))]
             # the product from its rounding bit (f - 1) up: 2P - f + 1 = 9 bits
-            scaled = Signal(2 * p - f + 1, name=f"q4_prod{i}")
-            top = Signal(2 * p - f + 1, name=f"q5_prod{i}")
-            m.d.sync += [scaled.eq((a_i * recip_op)[f - 1:]), top.eq(scaled)]
+            a_op = Signal(p, name=f"q5_a{i}")
+            scaled = Signal(2 * p - f + 1, name=f"q6_prod{i}")
+            top = Signal(2 * p - f + 1, name=f"q7_prod{i}")
+            m.d.sync += [a_op.eq(a_i), scaled.eq((a_op * recip_op)[f - 1:]), top.eq(scaled)]
             # round half away from zero on the magnitude, with the sign, in one adder: with
             # t = top = floor(a R / 2**(f-1)), the rounded magnitude is (t + 1) >> 1 and its
             # negation -((t + 1) >> 1) = (-t) >> 1 = (~t + 1) >> 1 (arithmetic shift), so

@@ -47,8 +47,10 @@ class NormQuantiserSpec(UnitSpec):
 
     #: cycles of the quantise pass from a group's read to its result entering the output
     #: queue: the buffer read and its register, the coarse and the fine normalising shift,
-    #: the product ``a_i * R`` and its copy, the rounded int8 value
-    QUANT_STAGES: ClassVar[int] = 7
+    #: the multiplier's operand register (``a_i``'s copy, 8 since the 150 MHz work: the
+    #: route into the DSP block starts from a flip-flop), the product ``a_i * R`` and its
+    #: copy, the rounded int8 value
+    QUANT_STAGES: ClassVar[int] = 8
 
     @property
     def fmt(self) -> NormQuantFormat:
