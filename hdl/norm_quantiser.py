@@ -83,8 +83,10 @@ class NormQuantiser(wiring.Component):
     groups: ``x`` is ready in the load phase and takes one group per cycle. A free-running
     load pipeline (group register; products and squares, in DSP blocks with registered
     operands and results; their copies; magnitudes and signs, written to a buffer of
-    ``ceil(max_dim / lanes)`` words of block RAM; one register stage per level of the max
-    and adder trees; the ``A`` and ``N`` accumulators) feeds the per-vector part:
+    ``ceil(max_dim / lanes)`` words of block RAM; one register stage per level of the adder
+    tree and two (compare, then select) per level of the max tree; the ``N`` accumulator,
+    and two ``A`` accumulators that take the groups in turn, each with a compare and a
+    select stage, and the larger of the two) feeds the per-vector part:
     leading-one detection of ``A`` and ``N`` in two steps (8-bit slices, then across the
     slices; the shift amounts are the leading-one positions themselves), the coarse and the
     fine normalising shift (``E`` beside them), then two restoring dividers in parallel
@@ -186,32 +188,65 @@ class NormQuantiser(wiring.Component):
             m.d.comb += [wr.data[i].mag.eq(mag3[i]), wr.data[i].neg.eq(neg3[i])]
         with m.If(v3):
             m.d.sync += wcount.eq(Mux(e3, 0, wcount + 1))
-        # the max and adder trees, one register stage per level
-        mags, sums, valid, last = list(mag3), list(sq3), v3, e3
+        # the adder tree, one register stage per level, into the N accumulator
+        sums, valid, last = list(sq3), v3, e3
         tree_w = 2 * iw + (n - 1).bit_length()
         for level in range(self.spec.tree_stages):
-            nxt_m, nxt_s = [], []
-            for j in range(0, len(mags), 2):
-                big = Signal(mw, name=f"t{level}_max{j // 2}")
-                if j + 1 < len(mags):
-                    m.d.sync += big.eq(Mux(mags[j] > mags[j + 1], mags[j], mags[j + 1]))
-                else:
-                    m.d.sync += big.eq(mags[j])
-                nxt_m.append(big)
             summed = adder_levels(m, sums, tree_w, 1, name=f"sq{level}", first_level=level + 1)
+            sums = []
             for j, s in enumerate(summed):
                 r = Signal(signed(len(s)), name=f"t{level}_sum{j}")
                 m.d.sync += r.eq(s)
-                nxt_s.append(r)
-            tv, tl = Signal(name=f"t{level}_valid"), Signal(name=f"t{level}_last")
-            m.d.sync += [tv.eq(valid), tl.eq(last)]
-            mags, sums, valid, last = nxt_m, nxt_s, tv, tl
-        amax = Signal(mw)
+                sums.append(r)
+            tv = Signal(name=f"t{level}_valid")
+            m.d.sync += tv.eq(valid)
+            valid = tv
         sumsq = Signal(nw)
         tsum = Signal(nw)
         m.d.comb += tsum.eq(sums[0].as_unsigned()[:nw] if len(sums[0]) >= nw else sums[0])
         with m.If(valid):
-            m.d.sync += [amax.eq(Mux(mags[0] > amax, mags[0], amax)), sumsq.eq(sumsq + tsum)]
+            m.d.sync += sumsq.eq(sumsq + tsum)
+        # the max tree, two register stages per level: the compare, then the select (a
+        # compare's carry chain and the select's fan-out do not fit one 150 MHz cycle)
+        mags, valid, last = list(mag3), v3, e3
+        for level in range(self.spec.tree_stages):
+            nxt = []
+            for j in range(0, len(mags), 2):
+                big = Signal(mw, name=f"t{level}_max{j // 2}")
+                if j + 1 < len(mags):
+                    gt = Signal(name=f"t{level}_gt{j // 2}")
+                    lo, hi = (Signal(mw, name=f"t{level}_max{j // 2}_{k}") for k in "ab")
+                    m.d.sync += [gt.eq(mags[j] > mags[j + 1]), lo.eq(mags[j]),
+                                 hi.eq(mags[j + 1]), big.eq(Mux(gt, lo, hi))]
+                else:
+                    held = Signal(mw, name=f"t{level}_max{j // 2}_a")
+                    m.d.sync += [held.eq(mags[j]), big.eq(held)]
+                nxt.append(big)
+            tv_a, tv_b = (Signal(name=f"t{level}_{k}_valid") for k in "ab")
+            tl_a, tl_b = (Signal(name=f"t{level}_{k}_last") for k in "ab")
+            m.d.sync += [tv_a.eq(valid), tl_a.eq(last), tv_b.eq(tv_a), tl_b.eq(tl_a)]
+            mags, valid, last = nxt, tv_b, tl_b
+        # A = the largest group maximum, in two accumulators that take the groups in turn,
+        # so that each has two cycles per update: the compare into a flip-flop, then the
+        # select; then A = the larger of the two (compare, then select), free-running
+        turn = Signal()  # which accumulator takes the next group
+        accs = [Signal(mw, name=f"amax{k}") for k in range(2)]
+        for k, acc in enumerate(accs):
+            gt, cand, pend = (Signal(name=f"amax{k}_gt"), Signal(mw, name=f"amax{k}_cand"),
+                              Signal(name=f"amax{k}_pending"))
+            m.d.sync += [gt.eq(mags[0] > acc), cand.eq(mags[0]),
+                         pend.eq(valid & (turn == k))]
+            with m.If(pend):
+                m.d.sync += acc.eq(Mux(gt, cand, acc))
+        with m.If(valid):
+            m.d.sync += turn.eq(~turn)
+        acc_gt = Signal()
+        amax = Signal(mw)
+        m.d.sync += [acc_gt.eq(accs[0] > accs[1]), amax.eq(Mux(acc_gt, accs[0], accs[1]))]
+        # the last group's A is in amax three cycles after it leaves the tree
+        a_done = [Signal(name=f"amax_done{k}") for k in range(3)]
+        m.d.sync += [a_done[0].eq(valid & last), a_done[1].eq(a_done[0]),
+                     a_done[2].eq(a_done[1])]
 
         # --- per-vector part ---------------------------------------------------------------
         # leading ones of A and N in two steps (8-bit slices, free-running; then across the
@@ -316,7 +351,7 @@ class NormQuantiser(wiring.Component):
                                  rlast.eq(rcount == count), *goto("load", "drain")]
                     with m.If(~self.x.payload.last):
                         m.d.sync += self.truncated.eq(1)
-        with m.If(st["drain"] & valid & last):  # the last group's A and N are in this edge
+        with m.If(st["drain"] & a_done[2]):  # the last group's A is in amax at this edge
             m.d.sync += goto("drain", "lod")
         with m.If(st["lod"]):  # the slices' leading ones load at this edge
             m.d.sync += goto("lod", "prep")
@@ -351,7 +386,8 @@ class NormQuantiser(wiring.Component):
             # rcount + 1 == groups_m1 (rcount < groups_m1 here: no wrap)
             m.d.sync += [rcount.eq(rcount + 1), rlast.eq(rcount == groups_m2)]
             with m.If(rlast):  # last group read: the next vector may load
-                m.d.sync += [rcount.eq(0), rlast.eq(~groups_m1.any()), amax.eq(0), sumsq.eq(0),
+                m.d.sync += [rcount.eq(0), rlast.eq(~groups_m1.any()), turn.eq(0),
+                             *(acc.eq(0) for acc in accs), sumsq.eq(0),
                              *goto("quant", "load")]
         return m
 

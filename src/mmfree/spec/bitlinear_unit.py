@@ -81,15 +81,18 @@ class NormQuantiserSpec(UnitSpec):
     @property
     def overhead(self) -> Any:
         """Cycles from the transfer of a vector's last input group to the transfer of its
-        ``scale`` (``scale`` ready): the load pipeline to the accumulators' last update and
-        the cycle after it (group register, products and squares, their copies, magnitudes,
-        the tree stages, the accumulators: ``5 + tree_stages``); the normalisation
+        ``scale`` (``scale`` ready): the load pipeline to ``A``'s last update (group
+        register, products and squares, their copies, magnitudes: 4; the max tree, a
+        compare and a select stage per level: ``2 tree_stages``; the two interleaved ``A``
+        accumulators' compare and select: 2; the larger of the two, compare and select: 2;
+        ``8 + 2 tree_stages``, which was ``5 + tree_stages`` before the 150 MHz work: 7
+        cycles more at 16 lanes); the normalisation
         (leading-one detection in two steps, coarse and fine shifts: 4); one to
         start the dividers and the longer division (``max(P, 2P - 1)``: ``2P - 1``); one to
         start the square root and the root (``P``); the root's copy, the product
         ``D = Â * r`` and the ``scale`` register (3)."""
         divide = at_least(self.root_div_cycles, self.recip_cycles)
-        return (5 + self.tree_stages) + 4 + (1 + divide) + (1 + self.isqrt_cycles) + 3
+        return (8 + 2 * self.tree_stages) + 4 + (1 + divide) + (1 + self.isqrt_cycles) + 3
 
     @property
     def latency(self) -> Any:
