@@ -89,7 +89,7 @@ class NormQuantiser(wiring.Component):
     select stage, and the larger of the two) feeds the per-vector part:
     leading-one detection of ``A`` and ``N`` in two steps (8-bit slices, then across the
     slices; the shift amounts are the leading-one positions themselves), the coarse and the
-    fine normalising shift (``E`` beside them), then two restoring dividers in parallel
+    fine normalising shift (``E`` beside them), then two non-restoring dividers in parallel
     (``P`` and ``2P - 1`` quotient bits), a bit-serial square root (``P`` bits) and
     ``D = Â r`` (registered operands and product). ``scale`` is valid a fixed
     :attr:`~mmfree.spec.NormQuantiserSpec.overhead` cycles after the last group's transfer.

@@ -14,7 +14,7 @@ __all__ = ["SerialIsqrt"]
 
 class SerialIsqrt(wiring.Component):
     """``root = floor(sqrt(radicand))`` for an unsigned ``radicand_width``-bit radicand, by the
-    digit-by-digit (restoring) method: two radicand bits in, one root bit out per cycle.
+    digit-by-digit method, non-restoring: two radicand bits in, one root bit out per cycle.
 
     Ports: ``start`` in (pulse), ``radicand`` in, ``busy`` out, ``root`` out
     (``ceil(radicand_width / 2)`` bits).
