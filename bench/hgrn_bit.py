@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""HGRN-Bit: integer pipeline vs float reference, and the cost of big checkpoints.
+"""HGRN-Bit: bitlinear-int pipeline vs float reference, and the cost of big checkpoints.
 
-Table 1 (deviation): the integer (hardware) BitLinear pipeline against the float reference
+Table 1 (deviation): the bitlinear-int pipeline (hardware BitLinears, element-wise work in
+float64; ``mmfree run --backend bitlinear-int``) against the float reference
 (the released arithmetic in float64), teacher-forced on the same tokens (a text from CPython's
 own help topics, byte tokens): relative logit RMS, the largest logit difference, argmax
 agreement, perplexity under each pipeline. One more row per model measures dropping eps
@@ -130,8 +131,8 @@ def deviation_table(text_bytes: int) -> None:
     big_cfg = HGRNBitConfig(vocab_size=259, hidden_size=512, num_hidden_layers=4)
     big = HGRNBitModel.random(big_cfg, 7)
     no_eps = functools.partial(float_bitlinear, eps=0.0)
-    print(f"Table 1: integer vs float, teacher-forced on {len(text.encode())} bytes of held-out "
-          f"pydoc_data.topics ({len(tiny_ids)} BPE tokens for the shipped model, "
+    print(f"Table 1: bitlinear-int vs float, teacher-forced on {len(text.encode())} bytes of "
+          f"held-out pydoc_data.topics ({len(tiny_ids)} BPE tokens for the shipped model, "
           f"{len(byte_ids)} byte tokens for the random one); logit errors relative to the "
           "float logits' RMS")
     print("| model | comparison | steps | rel. logit RMS | max abs diff / RMS | argmax agree "
@@ -139,7 +140,7 @@ def deviation_table(text_bytes: int) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for label, model, ids in (("tiny (shipped, trained) d 128, 2 L", tiny, tiny_ids),
                               ("random d 512, 4 L", big, byte_ids[:300])):
-        for what, other in (("integer vs float", IntegerBitLinear()),
+        for what, other in (("bitlinear-int vs float", IntegerBitLinear()),
                             ("float eps 0 vs float", no_eps)):
             t0 = time.monotonic()
             r = compare(model, ids, float_bitlinear, other)
