@@ -9,6 +9,8 @@ the recurrence, the GLU, residual adds, the BitLinear rescale, the argmax) as th
 functions below, on numpy ``int64`` arrays, with the formats of ONE frozen
 :class:`FixedConfig`. A lane-parallel vector unit implements each ``vec_*`` / ``sc_*``
 function bit-exactly; :func:`fixed_token_step` is the order in which a token calls them.
+Formats, ops, table errors and the measured deviation from the float reference:
+docs/fixed-point.md.
 
 Number formats
 --------------
