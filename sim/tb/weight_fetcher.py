@@ -26,6 +26,7 @@ CFG = REPORT["config"]
 LATENCY = int(CFG.get("mem_latency", 8))
 RATE = tuple(CFG.get("mem_rate", [1, 1]))
 STALL = float(CFG.get("stall", 0.3))
+CONSUMER = float(CFG.get("consumer_stall", 0.0))  # test_cycles: ready low at this rate
 MEM_BYTES = 1 << 18
 BEAT = SPEC.data_width // 8
 
@@ -175,14 +176,17 @@ async def test_cycles(dut):
     await tb.start()
     bad = 0
     g = max(1, 4 * SPEC.groups_per_beat)
-    for rows in (1, 8, 40):
+    for rows in CFG.get("cycle_rows", [1, 8, 40]):
         w = random_matrix(np_rng, rows, g * SPEC.lanes)
         bad += await run_matrices(tb, mem, cmd, o, [w], f"cycles {rows}x{g}", np_rng)
         n = rows * g
         measured = o.cycles[-1] - cmd.sent_cycles[0] + 1
         predicted = float(SPEC.cycles(n, LATENCY, RATE[0] / RATE[1]))
         REPORT["cycle_table"].append([n, measured, predicted])
-        tb.log.info("%d groups: %d cycles, formula %.1f", n, measured, predicted)
+        REPORT["ar_cycles"] = [c - cmd.sent_cycles[0] for c, _, _ in mem.requests]
+        tb.log.info("%d groups: %d cycles, formula %.1f; AR at %s, first group at %d",
+                    n, measured, predicted, [c - cmd.sent_cycles[0] for c, _, _ in mem.requests],
+                    o.cycles[0] - cmd.sent_cycles[0])
         await ClockCycles(dut.clk, 4)
     REPORT.write()
     assert bad == 0

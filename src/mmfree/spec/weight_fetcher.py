@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..golden.weight_image import group_bits
+import numpy as np
+
 from .base import Bound, UnitSpec, ceil_div, check_int, param
 from .ternary_core import LANES, MAX_LANES
 
@@ -98,58 +100,110 @@ class WeightFetcherSpec(UnitSpec):
     # --- timing ------------------------------------------------------------------------------
 
     #: cycles from the command's transfer to the first AR transfer (``arready`` high): the
-    #: command register, the product ``rows * groups``, the beat count
-    AR_START: ClassVar[int] = 3
-    #: cycles from an R beat's transfer to its first group on ``o`` (the read FIFO)
+    #: command register, the product ``rows * groups``, the beat count, the AR register
+    AR_START: ClassVar[int] = 4
+    #: cycles from an R beat's transfer to its first group's on ``o`` (the read FIFO's two
+    #: registers; one more when a group spans several beats: the gather register)
     FIFO_LATENCY: ClassVar[int] = 2
-    #: cycles an outstanding-request slot stays taken beyond its burst's latency and beats
+    #: cycles a slot of ``outstanding`` stays taken beyond the memory latency and the
+    #: burst's beats (the request register; the slot is free the cycle after ``rlast``)
     SLOT_EXTRA: ClassVar[int] = 1
-    #: cycles from a group's transfer on ``o`` to a burst issued on its freed FIFO space
-    CREDIT_EXTRA: ClassVar[int] = 2
 
     @property
     def latency(self) -> int:
-        """Cycles from the command's transfer to the first group on ``o`` with a memory of
-        zero latency: :attr:`AR_START` + :attr:`FIFO_LATENCY`."""
-        return self.AR_START + self.FIFO_LATENCY
+        """Cycles from the command's transfer to the first group's with a memory of zero
+        latency: :attr:`AR_START` + the first group's beats and :attr:`FIFO_LATENCY`."""
+        return self.AR_START + self.FIFO_LATENCY + (1 if self.beats_per_group > 1 else 0)
 
-    def beat_rate(self, mem_latency: Any, mem_rate: Any = 1.0) -> Any:
-        """Sustained R beats per cycle: the memory's rate ``mem_rate`` (beats per cycle), or
-        less when the bursts in flight cannot cover its latency: ``outstanding`` bursts of
-        ``max_burst`` beats, each holding its slot ``mem_latency + max_burst / mem_rate +
-        SLOT_EXTRA`` cycles, and ``fifo_depth`` beats of FIFO space, each reserved for
-        ``mem_latency + FIFO_LATENCY + CREDIT_EXTRA`` cycles plus its wait in the FIFO."""
-        b = self.max_burst
-        slot = mem_latency + b / mem_rate + self.SLOT_EXTRA
-        by_slots = self.outstanding * b / slot
-        by_credits = self.fifo_depth / (mem_latency + self.FIFO_LATENCY + self.CREDIT_EXTRA
-                                        + b / mem_rate)
-        rate = min(mem_rate, 1.0) if isinstance(mem_rate, int | float) else mem_rate
-        import numpy as np
-        return np.minimum(np.minimum(rate, by_slots), by_credits)
+    def burst(self, groups: Any) -> Any:
+        """Beats of a full burst for ``groups`` lane groups: ``min(max_burst, B)``."""
+        return np.minimum(self.max_burst, self.beats(groups))
 
-    def cycles(self, groups: Any, mem_latency: Any = 0, mem_rate: Any = 1.0,
+    def _waves(self, b: Any, mem_latency: Any, rate: Any, q: Any = 1.0) -> tuple[Any, Any]:
+        """Bursts in flight at once and the cycles between the AR transfers of a burst and
+        of the one that reuses its place. ``outstanding`` slots: a slot is free the cycle
+        after the burst's ``rlast``, the next AR transfer one later: ``L + (b - 1) / rate +
+        2``. FIFO space for ``fifo_depth // b`` bursts, when fewer: a burst's space is free
+        the cycle after its last group left (the beat's ``FIFO_LATENCY``, then its groups
+        at ``q`` per cycle), the next AR transfer two later."""
+        hold = mem_latency + (b - 1) / rate
+        by_fifo = self.fifo_depth // b
+        slots = np.minimum(self.outstanding, by_fifo)
+        if self.beats_per_group == 1:
+            r = self.groups_per_beat
+            drain = np.maximum((b - 1) / rate + r - 1, (b * r - 1) / q)
+        else:
+            drain = (b - 1) / rate
+        by_space = mem_latency + self.FIFO_LATENCY + drain + 2
+        period = np.where(by_fifo < self.outstanding, np.maximum(by_space, hold + 2), hold + 2)
+        return slots, period
+
+    def beat_rate(self, groups: Any, mem_latency: Any, mem_rate: Any = 1.0,
+                  consumer_rate: Any = 1.0) -> Any:
+        """Sustained R beats per cycle reading ``groups`` lane groups: the memory's rate
+        ``mem_rate`` (beats per cycle, at most 1), or less when the bursts in flight cannot
+        cover the latency ``L``: ``slots`` bursts of ``b`` beats (:meth:`burst`) per
+        ``period`` cycles, ``slots = min(outstanding, fifo_depth // b)`` (see
+        :meth:`_waves`)."""
+        b = self.burst(groups)
+        rate = np.minimum(mem_rate, 1.0)
+        slots, period = self._waves(b, mem_latency, rate, np.minimum(consumer_rate, 1.0))
+        return np.minimum(rate, slots * b / period)
+
+    def cycles(self, groups: Any, mem_latency: Any = 2, mem_rate: Any = 1.0,
                consumer_rate: Any = 1.0) -> Any:
-        """Cycles to deliver ``groups`` lane groups, from the command's transfer to the last
-        group's transfer inclusive, with a memory that answers a burst ``mem_latency``
-        cycles after its AR transfer and delivers at most ``mem_rate`` beats per cycle, and
-        a consumer taking at most ``consumer_rate`` groups per cycle:
+        """Cycles to deliver ``N = groups`` lane groups in ``B`` beats (:meth:`beats`), from
+        the command's transfer to the last group's inclusive, with a memory answering
+        ``mem_latency`` (``L``) cycles after an AR transfer (to its first R transfer) at
+        ``mem_rate`` (``m``) beats per cycle at most, and a consumer taking ``consumer_rate``
+        groups per cycle at most (the port's limit is 1).
 
-        ``latency + mem_latency + max((B - 1) / beat_rate, (N - 1) / min(consumer_rate,
-        groups_per_beat * beat_rate... ))`` (see the code), ``N`` groups in ``B`` beats.
-        Exact (an integer) when nothing but the output's one group per cycle limits the
-        stream; otherwise a steady-state estimate (docs/memory-system.md gives its error
-        against the RTL)."""
-        import numpy as np
-        n = groups
-        b = self.beats(groups)
-        rate = self.beat_rate(mem_latency, mem_rate)
-        per_beat = self.data_width / self.group_bits  # groups per beat (a fraction if < 1)
-        group_rate = np.minimum(np.minimum(consumer_rate, 1.0), per_beat * rate)
-        body = np.maximum((n - 1) / group_rate, (b - 1) / rate)
-        return self.latency + mem_latency + body + 1
+        The last beat's R transfer, counted from the first AR transfer, is the later of
+        ``L + (B - 1) / m`` (the memory's rate) and ``w * period + k * b / m + L + (b_last - 1) / m``
+        (bursts in waves of ``slots``, a wave's bursts back to back on R: the last burst
+        is ``n_b - 1 = w * slots + k``, see :meth:`beat_rate`); its last group leaves ``FIFO_LATENCY + n_last - 1`` cycles
+        later (``n_last`` groups in it; + 1 through the gather register when a group spans
+        several beats). The last wave's groups (and the last burst's) leave from their
+        first beat on at ``min(q, m * groups per beat)`` per cycle. The port delivers at most ``q = min(consumer_rate, 1)`` groups per
+        cycle from the first group on. Total: ``AR_START +`` the later of the two ``+ 1``.
+        Exact when only the port's one group per cycle limits; otherwise an estimate
+        (periodic rate patterns and bursts meeting on the R channel;
+        docs/memory-system.md gives its error against the RTL)."""
+        n = np.asarray(groups)
+        m = np.minimum(mem_rate, 1.0)
+        big = self.beats(n)
+        b = self.burst(n)
+        n_b = ceil_div(big, self.max_burst)
+        b_last = big - (n_b - 1) * self.max_burst
+        q = np.minimum(consumer_rate, 1.0)
+        slots, period = self._waves(b, mem_latency, m, q)
+        w, k = (n_b - 1) // slots, (n_b - 1) % slots
+        last_beat = np.maximum(mem_latency + (big - 1) / m,
+                               w * period + k * b / m + mem_latency + (b_last - 1) / m)
+        p = self.beats_per_group
+        fifo = self.latency - self.AR_START  # R transfer to the group's first cycle on o
+        if p == 1:
+            n_last = n - (big - 1) * self.groups_per_beat
+            by_memory = last_beat + fifo + n_last - 1
+            last_groups = n - (n_b - 1) * self.max_burst * self.groups_per_beat
+            group_rate = np.minimum(q, m * self.groups_per_beat)
+        else:
+            by_memory = last_beat + fifo
+            last_groups = b_last // p
+            group_rate = np.minimum(q, m / p)
+        # the last wave's groups, from its first beat, at the port's (or memory's) rate
+        if p == 1:
+            wave_groups = n - w * slots * self.max_burst * self.groups_per_beat
+        else:
+            wave_groups = (big - w * slots * self.max_burst) // p
+        by_wave = (w * period + mem_latency + fifo + (p - 1) / m
+                   + (wave_groups - 1) / group_rate)
+        by_burst = np.maximum(by_wave, w * period + k * b / m + mem_latency + fifo
+                              + (p - 1) / m + (last_groups - 1) / group_rate)
+        by_port = fifo + mem_latency + (p - 1) / m + (n - 1) / q
+        return self.AR_START + np.maximum(np.maximum(by_memory, by_port), by_burst) + 1
 
     def cycle_formula(self) -> str:
-        return (f"{self.latency} + L + max((N - 1) / group_rate, (B - 1) / beat_rate) + 1 for N "
+        return (f"{self.latency} + L + max((B - 1) / r + n_last - 1, (N - 1) / q) + 1 for N "
                 f"groups in B = ceil(N * {self.group_bits} / {self.data_width}) beats, memory "
-                "latency L")
+                "latency L, beat rate r, group rate q (WeightFetcherSpec.cycles)")
