@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..golden.weight_image import group_bits
 import numpy as np
 
+from ..golden.weight_image import group_bits
 from .base import Bound, UnitSpec, ceil_div, check_int, param
 from .ternary_core import LANES, MAX_LANES
 
@@ -159,13 +159,15 @@ class WeightFetcherSpec(UnitSpec):
         groups per cycle at most (the port's limit is 1).
 
         The last beat's R transfer, counted from the first AR transfer, is the later of
-        ``L + (B - 1) / m`` (the memory's rate) and ``w * period + k * b / m + L + (b_last - 1) / m``
-        (bursts in waves of ``slots``, a wave's bursts back to back on R: the last burst
-        is ``n_b - 1 = w * slots + k``, see :meth:`beat_rate`); its last group leaves ``FIFO_LATENCY + n_last - 1`` cycles
-        later (``n_last`` groups in it; + 1 through the gather register when a group spans
-        several beats). The last wave's groups (and the last burst's) leave from their
-        first beat on at ``min(q, m * groups per beat)`` per cycle. The port delivers at most ``q = min(consumer_rate, 1)`` groups per
-        cycle from the first group on. Total: ``AR_START +`` the later of the two ``+ 1``.
+        ``L + (B - 1) / m`` (the memory's rate) and ``w * period + k * b / m + L +
+        (b_last - 1) / m`` (bursts in waves of ``slots``, a wave's bursts back to back on
+        R: the last burst is ``n_b - 1 = w * slots + k``, see :meth:`beat_rate`); its last
+        group leaves ``FIFO_LATENCY + n_last - 1`` cycles later (``n_last`` groups in it;
+        + 1 through the gather register when a group spans several beats). The last wave's
+        groups (and the last burst's) leave from their first beat on at ``min(q, m *
+        groups per beat)`` per cycle. The port delivers at most ``q = min(consumer_rate,
+        1)`` groups per cycle from the first group on. Total: ``AR_START +`` the latest of
+        these ``+ 1``.
         Exact when only the port's one group per cycle limits; otherwise an estimate
         (periodic rate patterns and bursts meeting on the R channel;
         docs/memory-system.md gives its error against the RTL)."""
