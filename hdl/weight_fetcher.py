@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, ResetSignal, Signal
+from amaranth import C, Cat, Module, Mux, ResetSignal, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.weight_fetcher import PAGE_BYTES, WeightFetcherSpec
-from .axi import BURST_INCR, RESP_OKAY, AxiReadSignature, size_code
+from .axi import BURST_INCR, AxiReadSignature, size_code
 from .bitlinear_unit import matrix_weight_layout
 from .trit_unpacker import packed_bytes
 
@@ -58,7 +58,7 @@ class WeightFetcher(wiring.Component):
       until it transfers); at most one group per cycle.
     * ``busy``: out, a command is being read or delivered.
     * ``error``: out, sticky until reset: an ``rresp`` other than OKAY (the data is
-      delivered anyway) or an empty command.
+      delivered anyway), an ``rid`` other than 0, or an empty command.
 
     Timing (:class:`mmfree.spec.WeightFetcherSpec`): the first AR request is valid
     :attr:`~mmfree.spec.WeightFetcherSpec.AR_START` cycles after the command's transfer; a
@@ -93,91 +93,117 @@ class WeightFetcher(wiring.Component):
         })
 
     def elaborate(self, platform: object) -> Module:
+        # Operands of every comparison and sum have equal widths (no Verilator WIDTH
+        # warnings: docs/lint.md).
         m = Module()
         spec = self.spec
         w, g = spec.data_width, spec.group_bits
         lw = spec.len_width
         beat_bytes = w // 8
         shift = beat_bytes.bit_length() - 1
+        page_beats = PAGE_BYTES // beat_bytes
         axi = self.axi
         rst = ResetSignal()
 
         m.submodules.rdata = rfifo = fifo.SyncFIFOBuffered(width=w, depth=spec.fifo_depth)
-        m.submodules.cmdq = cmdq = fifo.SyncFIFOBuffered(width=2 * lw, depth=2)
+        m.submodules.cmdq = cmdq = fifo.SyncFIFOBuffered(width=2 * lw, depth=3)
 
         # --- read side: commands to AR bursts ------------------------------------------------
-        addr = Signal(spec.addr_width)
+        # The address is the 4 KiB page and the beat index in it (``lo``); all burst-length
+        # arithmetic is ``cw`` bits wide.
+        lo_w = 12 - shift
+        fw = (spec.fifo_depth).bit_length()
+        cw = max(fw, spec.max_burst.bit_length(), lo_w + 1)
+        bw = max(2 * lw + 1, cw + 1)
+        page = Signal(spec.addr_width - 12)
+        lo = Signal(lo_w)
         rows, groups = Signal(lw), Signal(lw)
         total = Signal(2 * lw)  # lane groups of the command
-        beats_left = Signal(2 * lw + 1)
-        phase = Signal(range(4))  # 0 idle, 1 product, 2 beat count, 3 issuing
-        free = Signal(range(spec.fifo_depth + 1), init=spec.fifo_depth)  # FIFO credits
+        beats_left = Signal(bw)
+        idle = Signal(init=1)  # one-hot phases: idle, product, beat count, issuing
+        product, counting, issuing = Signal(), Signal(), Signal()
+        free = Signal(cw, init=spec.fifo_depth)  # FIFO credits
         inflight = Signal(range(spec.outstanding + 1))  # bursts presented, not yet complete
         error = Signal()
 
         cmd = self.cmd.payload
         m.d.comb += [
-            self.cmd.ready.eq((phase == 0) & cmdq.w_rdy & ~rst),
-            cmdq.w_data.eq(cmd.rows | (cmd.groups << lw)),
+            self.cmd.ready.eq(idle & cmdq.w_rdy & ~rst),
+            cmdq.w_data.eq(Cat((cmd.rows - 1)[:lw], (cmd.groups - 1)[:lw])),
         ]
         with m.If(self.cmd.valid & self.cmd.ready):
-            with m.If((cmd.rows == 0) | (cmd.groups == 0)):
+            with m.If(~cmd.rows.any() | ~cmd.groups.any()):
                 m.d.sync += error.eq(1)
             with m.Else():
                 m.d.comb += cmdq.w_en.eq(1)
-                m.d.sync += [addr.eq(cmd.addr >> shift << shift), rows.eq(cmd.rows),
-                             groups.eq(cmd.groups), phase.eq(1)]
-        with m.If(phase == 1):
-            m.d.sync += [total.eq(rows * groups), phase.eq(2)]
-        with m.If(phase == 2):
+                m.d.sync += [page.eq(cmd.addr[12:]), lo.eq(cmd.addr[shift:12]),
+                             rows.eq(cmd.rows), groups.eq(cmd.groups), idle.eq(0),
+                             product.eq(1)]
+        with m.If(product):
+            m.d.sync += [total.eq(rows * groups), product.eq(0), counting.eq(1)]
+        with m.If(counting):
             if g <= w:
-                per_beat = w // g
-                m.d.sync += beats_left.eq((total + per_beat - 1) >> (per_beat.bit_length() - 1))
+                k = (w // g).bit_length() - 1
+                whole = total[k:]
+                m.d.sync += beats_left.eq(Mux(total[:k].any(), whole + 1, whole) if k else total)
             else:
-                m.d.sync += beats_left.eq(total << ((g // w).bit_length() - 1))
-            m.d.sync += phase.eq(3)
+                m.d.sync += beats_left.eq(Cat(C(0, (g // w).bit_length() - 1), total))
+            m.d.sync += [counting.eq(0), issuing.eq(1)]
 
         # burst length: the smallest of max_burst, the beats left and the beats to the page end
-        page_left = Signal(range(PAGE_BYTES // beat_bytes + 1))
-        m.d.comb += page_left.eq((PAGE_BYTES - addr[:12]) >> shift)
-        blen = Signal(range(spec.max_burst + 1))
-        m.d.comb += blen.eq(spec.max_burst)
-        with m.If(beats_left < spec.max_burst):
-            m.d.comb += blen.eq(beats_left)
-        page_min = Signal.like(blen)
-        m.d.comb += page_min.eq(Mux(page_left < blen, page_left, blen))
+        p2 = spec.max_burst.bit_length() - 1
+        blen = Signal(cw)
+        m.d.comb += blen.eq(Mux(beats_left[p2:].any(), C(spec.max_burst, cw), beats_left[:cw]))
+        to_page = Signal(cw)  # 1..page_beats: ~lo + 1, or the whole page when lo is 0
+        m.d.comb += to_page.eq(Mux(lo.any(), Cat((~lo + 1)[:lo_w], C(0, cw - lo_w)),
+                                   C(page_beats, cw)))
+        burst = Signal(cw)
+        m.d.comb += burst.eq(Mux(to_page < blen, to_page, blen))
 
         ar_free = ~axi.arvalid | axi.arready
         present = Signal()
-        m.d.comb += present.eq((phase == 3) & (beats_left != 0) & ar_free
-                               & (inflight < spec.outstanding) & (free >= page_min))
+        m.d.comb += present.eq(issuing & beats_left.any() & ar_free
+                               & (inflight < C(spec.outstanding, len(inflight)))
+                               & (free >= burst))
+        lo_cw = Signal(cw)  # lo widened by a real multiplexer, so the sum's operands match
+        m.d.comb += lo_cw.eq(Mux(lo.any(), Cat(lo, C(0, cw - lo_w)), C(0, cw)))
+        lo_next = Signal(lo_w + 1)  # the beat index after the burst; its top bit: page end
+        m.d.comb += lo_next.eq((lo_cw + burst)[:lo_w + 1])
+        taken = Signal(bw)
+        m.d.comb += taken.eq(Mux(present, Cat(burst, C(0, bw - cw)), C(0, bw)))
         with m.If(axi.arvalid & axi.arready):
             m.d.sync += axi.arvalid.eq(0)
         with m.If(present):
-            m.d.sync += [axi.arvalid.eq(1), axi.araddr.eq(addr), axi.arlen.eq(page_min - 1),
-                         addr.eq(addr + (page_min << shift)),
-                         beats_left.eq(beats_left - page_min)]
-        with m.If((phase == 3) & (beats_left == 0)):
-            m.d.sync += phase.eq(0)
+            m.d.sync += [axi.arvalid.eq(1), axi.araddr.eq(Cat(C(0, shift), lo, page)),
+                         axi.arlen.eq((burst - 1)[:8]), lo.eq(lo_next[:lo_w]),
+                         beats_left.eq(beats_left - taken)]
+            with m.If(lo_next[lo_w]):  # the burst ended at the page's end
+                m.d.sync += page.eq(page + 1)
+        with m.If(issuing & ~beats_left.any()):
+            m.d.sync += [issuing.eq(0), idle.eq(1)]
         m.d.comb += [axi.arid.eq(0), axi.arsize.eq(size_code(w)), axi.arburst.eq(BURST_INCR)]
 
         # R beats into the FIFO; credits and slots
         r_fire = axi.rvalid & axi.rready
         m.d.comb += [axi.rready.eq(rfifo.w_rdy & ~rst), rfifo.w_en.eq(r_fire),
                      rfifo.w_data.eq(axi.rdata)]
-        with m.If(r_fire & (axi.rresp != RESP_OKAY)):
+        with m.If(r_fire & (axi.rresp.any() | axi.rid.any())):  # not OKAY, or not our ID
             m.d.sync += error.eq(1)
-        m.d.sync += [
-            inflight.eq(inflight + present - (r_fire & axi.rlast)),
-            free.eq(free - Mux(present, page_min, 0) + rfifo.r_en),
-        ]
+        done = r_fire & axi.rlast
+        with m.If(present & ~done):
+            m.d.sync += inflight.eq(inflight + 1)
+        with m.If(done & ~present):
+            m.d.sync += inflight.eq(inflight - 1)
+        back = Signal(cw + 1)  # credits after the FIFO's pop this cycle
+        m.d.comb += back.eq(Mux(rfifo.r_en, free + 1, Cat(free, C(0, 1))))
+        m.d.sync += free.eq((back - taken[:cw + 1])[:cw])
 
         # --- output side: beats to lane groups -------------------------------------------------
-        o_rows = cmdq.r_data[:lw]
-        o_groups = cmdq.r_data[lw:]
+        rows_m1 = cmdq.r_data[:lw]  # the queue holds rows - 1 and groups - 1
+        groups_m1 = cmdq.r_data[lw:]
         gi, ri = Signal(lw), Signal(lw)  # group in the row, row
-        last = gi == o_groups - 1
-        final = last & (ri == o_rows - 1)
+        last, final = Signal(), Signal()
+        m.d.comb += [last.eq(gi == groups_m1), final.eq(last & (ri == rows_m1))]
         fire = self.o.valid & self.o.ready
         payload = self.o.payload
         group_field = payload.packed if spec.packed else payload.codes
@@ -193,15 +219,20 @@ class WeightFetcher(wiring.Component):
 
         if g <= w:
             per_beat = w // g
-            j = Signal(range(per_beat))  # the group of the head beat
-            m.d.comb += [
-                self.o.valid.eq(cmdq.r_rdy & rfifo.r_rdy),
-                group_field.eq(rfifo.r_data.word_select(j, g) if per_beat > 1 else rfifo.r_data),
-            ]
-            with m.If(fire):
-                end = final if per_beat == 1 else (final | (j == per_beat - 1))
-                m.d.comb += rfifo.r_en.eq(end)
-                if per_beat > 1:
+            m.d.comb += self.o.valid.eq(cmdq.r_rdy & rfifo.r_rdy)
+            if per_beat == 1:
+                m.d.comb += group_field.eq(rfifo.r_data)
+                with m.If(fire):
+                    m.d.comb += rfifo.r_en.eq(1)
+            else:
+                j = Signal(range(per_beat))  # the group of the head beat
+                with m.Switch(j):
+                    for i in range(per_beat):
+                        with m.Case(i):
+                            m.d.comb += group_field.eq(rfifo.r_data[i * g:(i + 1) * g])
+                with m.If(fire):
+                    end = final | (j == C(per_beat - 1, len(j)))
+                    m.d.comb += rfifo.r_en.eq(end)
                     m.d.sync += j.eq(Mux(end, 0, j + 1))
         else:
             parts = g // w
@@ -211,13 +242,18 @@ class WeightFetcher(wiring.Component):
             m.d.comb += [self.o.valid.eq(cmdq.r_rdy & full), group_field.eq(gather)]
             pop = rfifo.r_rdy & (~full | fire)
             m.d.comb += rfifo.r_en.eq(pop)
+            done = count == C(parts - 1, len(count))
             with m.If(fire):
                 m.d.sync += full.eq(0)
             with m.If(pop):
-                m.d.sync += [gather.word_select(count, w).eq(rfifo.r_data),
-                             count.eq(Mux(count == parts - 1, 0, count + 1))]
-                with m.If(count == parts - 1):
+                with m.Switch(count):
+                    for i in range(parts):
+                        with m.Case(i):
+                            m.d.sync += gather[i * w:(i + 1) * w].eq(rfifo.r_data)
+                m.d.sync += count.eq(Mux(done, 0, count + 1))
+                with m.If(done):
                     m.d.sync += full.eq(1)
 
-        m.d.comb += [self.busy.eq((phase != 0) | cmdq.r_rdy), self.error.eq(error)]
+        m.d.comb += [self.busy.eq(~idle | cmdq.r_rdy), self.error.eq(error)]
         return m
+

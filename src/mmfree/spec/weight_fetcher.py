@@ -49,19 +49,21 @@ class WeightFetcherSpec(UnitSpec):
     packed: bool = param(False, "groups stored packed 5 trits per byte (else 2-bit codes)")
     data_width: int = param(64, "AXI data bus width in bits, a power of two",
                             lo=MIN_DATA_WIDTH, hi=MAX_DATA_WIDTH)
-    addr_width: int = param(32, "AXI address width in bits", lo=MIN_ADDR_WIDTH,
+    addr_width: int = param(32, "AXI address width in bits", lo=16,
                             hi=MAX_ADDR_WIDTH)
     id_width: int = param(1, "AXI ID width in bits (every read uses ID 0: in order)", lo=1,
                           hi=MAX_ID_WIDTH)
-    max_burst: int = param(16, "longest INCR burst in beats", lo=1, hi=MAX_BURST)
+    max_burst: int = param(16, "longest INCR burst in beats, a power of two", lo=1, hi=MAX_BURST)
     outstanding: int = param(4, "read bursts in flight at most", lo=1, hi=64)
     fifo_depth: int = param(64, "read-data FIFO in beats; a burst is issued only when its "
                                 "beats fit (sizes the prefetch)",
                             lo=Bound(lambda s: s.max_burst, "max-burst"), hi=4096)
-    len_width: int = param(16, "bits of a command's row and group counts", lo=1, hi=24)
+    len_width: int = param(16, "bits of a command's row and group counts", lo=2, hi=24)
 
     def _check(self) -> None:
         check_data_width(self.data_width)
+        if self.max_burst & (self.max_burst - 1):
+            raise ValueError(f"max_burst must be a power of two, got {self.max_burst}")
         g = self.group_bits
         if (g > self.data_width and g % self.data_width) or (
                 g <= self.data_width and self.data_width % g):
