@@ -150,21 +150,33 @@ class WeightFetcher(wiring.Component):
                 m.d.sync += beats_left.eq(Cat(C(0, (g // w).bit_length() - 1), total))
             m.d.sync += [counting.eq(0), issuing.eq(1)]
 
-        # burst length: the smallest of max_burst, the beats left and the beats to the page end
+        # The next burst is prepared a cycle ahead from registers (``burst``, ``ready_*``), so
+        # the request path is short: after a request, one cycle to prepare the next. Its
+        # length: the smallest of max_burst, the beats left and the beats to the page end.
         p2 = spec.max_burst.bit_length() - 1
         blen = Signal(cw)
         m.d.comb += blen.eq(Mux(beats_left[p2:].any(), C(spec.max_burst, cw), beats_left[:cw]))
         to_page = Signal(cw)  # 1..page_beats: ~lo + 1, or the whole page when lo is 0
         m.d.comb += to_page.eq(Mux(lo.any(), Cat((~lo + 1)[:lo_w], C(0, cw - lo_w)),
                                    C(page_beats, cw)))
-        burst = Signal(cw)
-        m.d.comb += burst.eq(Mux(to_page < blen, to_page, blen))
+        burst_next = Signal(cw)
+        m.d.comb += burst_next.eq(Mux(to_page < blen, to_page, blen))
+        burst = Signal(cw)  # registered: the prepared burst's length
+        prepared = Signal()  # ``burst`` matches the current address and beats left
+        more = Signal()  # beats are left (registered with ``burst``)
+        space_ok = Signal()  # free >= burst, from last cycle's credits (they only grew)
+        slot_ok = Signal()  # a slot was free last cycle (slots only free up meanwhile)
 
         ar_free = ~axi.arvalid | axi.arready
         present = Signal()
-        m.d.comb += present.eq(issuing & beats_left.any() & ar_free
-                               & (inflight < C(spec.outstanding, len(inflight)))
-                               & (free >= burst))
+        m.d.comb += present.eq(issuing & prepared & more & space_ok & slot_ok & ar_free)
+        m.d.sync += [
+            burst.eq(burst_next),
+            more.eq(beats_left.any()),
+            prepared.eq(issuing & ~present),
+            space_ok.eq(free >= burst_next),
+            slot_ok.eq(inflight < C(spec.outstanding, len(inflight))),
+        ]
         lo_cw = Signal(cw)  # lo widened by a real multiplexer, so the sum's operands match
         m.d.comb += lo_cw.eq(Mux(lo.any(), Cat(lo, C(0, cw - lo_w)), C(0, cw)))
         lo_next = Signal(lo_w + 1)  # the beat index after the burst; its top bit: page end
@@ -179,7 +191,7 @@ class WeightFetcher(wiring.Component):
                          beats_left.eq(beats_left - taken)]
             with m.If(lo_next[lo_w]):  # the burst ended at the page's end
                 m.d.sync += page.eq(page + 1)
-        with m.If(issuing & ~beats_left.any()):
+        with m.If(issuing & prepared & ~more):
             m.d.sync += [issuing.eq(0), idle.eq(1)]
         m.d.comb += [axi.arid.eq(0), axi.arsize.eq(size_code(w)), axi.arburst.eq(BURST_INCR)]
 
@@ -204,10 +216,17 @@ class WeightFetcher(wiring.Component):
         gi, ri = Signal(lw), Signal(lw)  # group in the row, row
         last, final = Signal(), Signal()
         m.d.comb += [last.eq(gi == groups_m1), final.eq(last & (ri == rows_m1))]
-        fire = self.o.valid & self.o.ready
-        payload = self.o.payload
-        group_field = payload.packed if spec.packed else payload.codes
-        m.d.comb += [payload.last.eq(last), payload.final.eq(final)]
+        # the groups leave through one register stage (``o``), which takes a group while it
+        # is empty or its group transfers: ``valid``/``fire`` below are before it
+        valid = Signal()
+        take = ~self.o.valid | self.o.ready
+        fire = valid & take
+        group_field = Signal(g)
+        out = self.o.payload
+        with m.If(take):
+            m.d.sync += [self.o.valid.eq(valid),
+                         (out.packed if spec.packed else out.codes).eq(group_field),
+                         out.last.eq(last), out.final.eq(final)]
         with m.If(fire):
             with m.If(last):
                 m.d.sync += [gi.eq(0), ri.eq(ri + 1)]
@@ -219,7 +238,7 @@ class WeightFetcher(wiring.Component):
 
         if g <= w:
             per_beat = w // g
-            m.d.comb += self.o.valid.eq(cmdq.r_rdy & rfifo.r_rdy)
+            m.d.comb += valid.eq(cmdq.r_rdy & rfifo.r_rdy)
             if per_beat == 1:
                 m.d.comb += group_field.eq(rfifo.r_data)
                 with m.If(fire):
@@ -239,7 +258,7 @@ class WeightFetcher(wiring.Component):
             gather = Signal(g)
             count = Signal(range(parts))
             full = Signal()
-            m.d.comb += [self.o.valid.eq(cmdq.r_rdy & full), group_field.eq(gather)]
+            m.d.comb += [valid.eq(cmdq.r_rdy & full), group_field.eq(gather)]
             pop = rfifo.r_rdy & (~full | fire)
             m.d.comb += rfifo.r_en.eq(pop)
             done = count == C(parts - 1, len(count))

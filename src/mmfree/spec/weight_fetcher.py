@@ -102,14 +102,18 @@ class WeightFetcherSpec(UnitSpec):
     # --- timing ------------------------------------------------------------------------------
 
     #: cycles from the command's transfer to the first AR transfer (``arready`` high): the
-    #: command register, the product ``rows * groups``, the beat count, the AR register
-    AR_START: ClassVar[int] = 4
-    #: cycles from an R beat's transfer to its first group's on ``o`` (the read FIFO's two
-    #: registers; one more when a group spans several beats: the gather register)
-    FIFO_LATENCY: ClassVar[int] = 2
-    #: cycles a slot of ``outstanding`` stays taken beyond the memory latency and the
-    #: burst's beats (the request register; the slot is free the cycle after ``rlast``)
-    SLOT_EXTRA: ClassVar[int] = 1
+    #: command register, the product ``rows * groups``, the beat count, the prepared
+    #: burst, the AR register
+    AR_START: ClassVar[int] = 5
+    #: cycles from an R beat's transfer to its first group's on ``o``: the read FIFO's two
+    #: registers and the output register (one more when a group spans several beats: the
+    #: gather register)
+    FIFO_LATENCY: ClassVar[int] = 3
+    #: cycles between AR requests at least (the next burst is prepared after a request)
+    AR_INTERVAL: ClassVar[int] = 2
+    #: cycles from a slot's release (the cycle after ``rlast``; FIFO space: the cycle
+    #: after the pop) to the next AR transfer: the registered check, the AR register
+    SLOT_EXTRA: ClassVar[int] = 2
 
     @property
     def latency(self) -> int:
@@ -130,15 +134,18 @@ class WeightFetcherSpec(UnitSpec):
         at ``q`` per cycle), the next AR transfer two later."""
         hold = mem_latency + (b - 1) / rate
         by_fifo = self.fifo_depth // b
-        slots = np.minimum(self.outstanding, by_fifo)
         if self.beats_per_group == 1:
             r = self.groups_per_beat
             drain = np.maximum((b - 1) / rate + r - 1, (b * r - 1) / q)
         else:
             drain = (b - 1) / rate
-        by_space = mem_latency + self.FIFO_LATENCY + drain + 2
-        period = np.where(by_fifo < self.outstanding, np.maximum(by_space, hold + 2), hold + 2)
-        return slots, period
+        by_slot = hold + 1 + self.SLOT_EXTRA
+        by_space = np.maximum(mem_latency + self.FIFO_LATENCY + drain + 1 + self.SLOT_EXTRA,
+                              by_slot)
+        # the constraint with the lower rate (bursts per cycle) sets the waves
+        space_binds = by_fifo / by_space < self.outstanding / by_slot
+        return (np.where(space_binds, by_fifo, self.outstanding),
+                np.where(space_binds, by_space, by_slot))
 
     def beat_rate(self, groups: Any, mem_latency: Any, mem_rate: Any = 1.0,
                   consumer_rate: Any = 1.0) -> Any:
@@ -148,7 +155,7 @@ class WeightFetcherSpec(UnitSpec):
         ``period`` cycles, ``slots = min(outstanding, fifo_depth // b)`` (see
         :meth:`_waves`)."""
         b = self.burst(groups)
-        rate = np.minimum(mem_rate, 1.0)
+        rate = np.minimum(np.minimum(mem_rate, 1.0), b / self.AR_INTERVAL)
         slots, period = self._waves(b, mem_latency, rate, np.minimum(consumer_rate, 1.0))
         return np.minimum(rate, slots * b / period)
 
@@ -157,7 +164,8 @@ class WeightFetcherSpec(UnitSpec):
         """Cycles to deliver ``N = groups`` lane groups in ``B`` beats (:meth:`beats`), from
         the command's transfer to the last group's inclusive, with a memory answering
         ``mem_latency`` (``L``) cycles after an AR transfer (to its first R transfer) at
-        ``mem_rate`` (``m``) beats per cycle at most, and a consumer taking ``consumer_rate``
+        ``mem_rate`` beats per cycle at most (``m``: that, or ``b / AR_INTERVAL`` for bursts
+        of ``b`` < 2 beats), and a consumer taking ``consumer_rate``
         groups per cycle at most (the port's limit is 1).
 
         The last beat's R transfer, counted from the first AR transfer, is the later of
@@ -174,9 +182,9 @@ class WeightFetcherSpec(UnitSpec):
         (periodic rate patterns and bursts meeting on the R channel;
         docs/memory-system.md gives its error against the RTL)."""
         n = np.asarray(groups)
-        m = np.minimum(mem_rate, 1.0)
         big = self.beats(n)
         b = self.burst(n)
+        m = np.minimum(np.minimum(mem_rate, 1.0), b / self.AR_INTERVAL)
         n_b = ceil_div(big, self.max_burst)
         b_last = big - (n_b - 1) * self.max_burst
         q = np.minimum(consumer_rate, 1.0)
