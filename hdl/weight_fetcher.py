@@ -150,9 +150,10 @@ class WeightFetcher(wiring.Component):
                 m.d.sync += beats_left.eq(Cat(C(0, (g // w).bit_length() - 1), total))
             m.d.sync += [counting.eq(0), issuing.eq(1)]
 
-        # The next burst is prepared a cycle ahead from registers (``burst``, ``ready_*``), so
-        # the request path is short: after a request, one cycle to prepare the next. Its
-        # length: the smallest of max_burst, the beats left and the beats to the page end.
+        # The next burst is prepared ahead from registers, so the request path is short:
+        # after a request, a cycle to prepare the next (``burst``) and one to check its
+        # space (``space_ok``). Its length: the smallest of max_burst, the beats left and the
+        # beats to the page end.
         p2 = spec.max_burst.bit_length() - 1
         blen = Signal(cw)
         m.d.comb += blen.eq(Mux(beats_left[p2:].any(), C(spec.max_burst, cw), beats_left[:cw]))
@@ -169,12 +170,14 @@ class WeightFetcher(wiring.Component):
 
         ar_free = ~axi.arvalid | axi.arready
         present = Signal()
-        m.d.comb += present.eq(issuing & prepared & more & space_ok & slot_ok & ar_free)
+        checked = Signal()  # ``space_ok`` and ``slot_ok`` refer to the prepared burst
+        m.d.comb += present.eq(issuing & checked & more & space_ok & slot_ok & ar_free)
         m.d.sync += [
             burst.eq(burst_next),
             more.eq(beats_left.any()),
             prepared.eq(issuing & ~present),
-            space_ok.eq(free >= burst_next),
+            checked.eq(prepared & ~present),
+            space_ok.eq(free >= burst),
             slot_ok.eq(inflight < C(spec.outstanding, len(inflight))),
         ]
         lo_cw = Signal(cw)  # lo widened by a real multiplexer, so the sum's operands match
@@ -191,7 +194,7 @@ class WeightFetcher(wiring.Component):
                          beats_left.eq(beats_left - taken)]
             with m.If(lo_next[lo_w]):  # the burst ended at the page's end
                 m.d.sync += page.eq(page + 1)
-        with m.If(issuing & prepared & ~more):
+        with m.If(issuing & checked & ~more):
             m.d.sync += [issuing.eq(0), idle.eq(1)]
         m.d.comb += [axi.arid.eq(0), axi.arsize.eq(size_code(w)), axi.arburst.eq(BURST_INCR)]
 

@@ -103,14 +103,15 @@ class WeightFetcherSpec(UnitSpec):
 
     #: cycles from the command's transfer to the first AR transfer (``arready`` high): the
     #: command register, the product ``rows * groups``, the beat count, the prepared
-    #: burst, the AR register
-    AR_START: ClassVar[int] = 5
+    #: burst, its space check, the AR register
+    AR_START: ClassVar[int] = 6
     #: cycles from an R beat's transfer to its first group's on ``o``: the read FIFO's two
     #: registers and the output register (one more when a group spans several beats: the
     #: gather register)
     FIFO_LATENCY: ClassVar[int] = 3
-    #: cycles between AR requests at least (the next burst is prepared after a request)
-    AR_INTERVAL: ClassVar[int] = 2
+    #: cycles between AR requests at least (the next burst is prepared and checked after a
+    #: request)
+    AR_INTERVAL: ClassVar[int] = 3
     #: cycles from a slot's release (the cycle after ``rlast``; FIFO space: the cycle
     #: after the pop) to the next AR transfer: the registered check, the AR register
     SLOT_EXTRA: ClassVar[int] = 2
