@@ -105,7 +105,9 @@ class WeightFetcher(wiring.Component):
         axi = self.axi
         rst = ResetSignal()
 
-        m.submodules.rdata = rfifo = fifo.SyncFIFOBuffered(width=w, depth=spec.fifo_depth)
+        # first-word-fall-through (an asynchronous read: LUT RAM on an FPGA, whose output
+        # is fast; a block RAM's unregistered output would set the clock)
+        m.submodules.rdata = rfifo = fifo.SyncFIFO(width=w, depth=spec.fifo_depth)
         m.submodules.cmdq = cmdq = fifo.SyncFIFOBuffered(width=2 * lw, depth=3)
 
         # --- read side: commands to AR bursts ------------------------------------------------
@@ -209,8 +211,10 @@ class WeightFetcher(wiring.Component):
             m.d.sync += inflight.eq(inflight + 1)
         with m.If(done & ~present):
             m.d.sync += inflight.eq(inflight - 1)
-        back = Signal(cw + 1)  # credits after the FIFO's pop this cycle
-        m.d.comb += back.eq(Mux(rfifo.r_en, free + 1, Cat(free, C(0, 1))))
+        popped = Signal()  # the FIFO popped a beat last cycle: its credit returns now
+        m.d.sync += popped.eq(rfifo.r_en)
+        back = Signal(cw + 1)
+        m.d.comb += back.eq(Mux(popped, free + 1, Cat(free, C(0, 1))))
         m.d.sync += free.eq((back - taken[:cw + 1])[:cw])
 
         # --- output side: beats to lane groups -------------------------------------------------

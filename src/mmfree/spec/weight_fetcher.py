@@ -105,15 +105,16 @@ class WeightFetcherSpec(UnitSpec):
     #: command register, the product ``rows * groups``, the beat count, the prepared
     #: burst, its space check, the AR register
     AR_START: ClassVar[int] = 6
-    #: cycles from an R beat's transfer to its first group's on ``o``: the read FIFO's two
-    #: registers and the output register (one more when a group spans several beats: the
+    #: cycles from an R beat's transfer to its first group's on ``o``: the read FIFO (its
+    #: write) and the output register (one more when a group spans several beats: the
     #: gather register)
-    FIFO_LATENCY: ClassVar[int] = 3
+    FIFO_LATENCY: ClassVar[int] = 2
     #: cycles between AR requests at least (the next burst is prepared and checked after a
     #: request)
     AR_INTERVAL: ClassVar[int] = 3
-    #: cycles from a slot's release (the cycle after ``rlast``; FIFO space: the cycle
-    #: after the pop) to the next AR transfer: the registered check, the AR register
+    #: cycles from a slot's release (the cycle after ``rlast``; FIFO space: two cycles
+    #: after the pop, the credit being registered) to the next AR transfer: the registered
+    #: check, the AR register
     SLOT_EXTRA: ClassVar[int] = 2
 
     @property
@@ -129,10 +130,11 @@ class WeightFetcherSpec(UnitSpec):
     def _waves(self, b: Any, mem_latency: Any, rate: Any, q: Any = 1.0) -> tuple[Any, Any]:
         """Bursts in flight at once and the cycles between the AR transfers of a burst and
         of the one that reuses its place. ``outstanding`` slots: a slot is free the cycle
-        after the burst's ``rlast``, the next AR transfer one later: ``L + (b - 1) / rate +
-        2``. FIFO space for ``fifo_depth // b`` bursts, when fewer: a burst's space is free
-        the cycle after its last group left (the beat's ``FIFO_LATENCY``, then its groups
-        at ``q`` per cycle), the next AR transfer two later."""
+        after the burst's ``rlast``, the next AR transfer ``SLOT_EXTRA`` later: ``L + (b -
+        1) / rate + 1 + SLOT_EXTRA``. FIFO space for ``fifo_depth // b`` bursts: a burst's
+        space returns two cycles after its last group left (the beat's ``FIFO_LATENCY``,
+        then its groups at ``q`` per cycle), the next AR transfer ``SLOT_EXTRA`` later.
+        Whichever gives fewer bursts per cycle sets the waves."""
         hold = mem_latency + (b - 1) / rate
         by_fifo = self.fifo_depth // b
         if self.beats_per_group == 1:
@@ -141,7 +143,7 @@ class WeightFetcherSpec(UnitSpec):
         else:
             drain = (b - 1) / rate
         by_slot = hold + 1 + self.SLOT_EXTRA
-        by_space = np.maximum(mem_latency + self.FIFO_LATENCY + drain + 1 + self.SLOT_EXTRA,
+        by_space = np.maximum(mem_latency + self.FIFO_LATENCY + drain + 2 + self.SLOT_EXTRA,
                               by_slot)
         # the constraint with the lower rate (bursts per cycle) sets the waves
         space_binds = by_fifo / by_space < self.outstanding / by_slot
