@@ -182,19 +182,24 @@ class WeightFetcher(wiring.Component):
             space_ok.eq(free >= burst),
             slot_ok.eq(inflight < C(spec.outstanding, len(inflight))),
         ]
+        # the state after the prepared burst, registered too (valid with ``checked``)
         lo_cw = Signal(cw)  # lo widened by a real multiplexer, so the sum's operands match
         m.d.comb += lo_cw.eq(Mux(lo.any(), Cat(lo, C(0, cw - lo_w)), C(0, cw)))
-        lo_next = Signal(lo_w + 1)  # the beat index after the burst; its top bit: page end
-        m.d.comb += lo_next.eq((lo_cw + burst)[:lo_w + 1])
-        taken = Signal(bw)
-        m.d.comb += taken.eq(Mux(present, Cat(burst, C(0, bw - cw)), C(0, bw)))
+        lo_after = Signal(lo_w + 1)  # the beat index after the burst; its top bit: page end
+        burst_bw = Signal(bw)
+        m.d.comb += burst_bw.eq(Mux(prepared, Cat(burst, C(0, bw - cw)), C(0, bw)))
+        beats_after = Signal(bw)
+        m.d.sync += [lo_after.eq((lo_cw + burst)[:lo_w + 1]),
+                     beats_after.eq(beats_left - burst_bw)]
+        taken = Signal(cw + 1)
+        m.d.comb += taken.eq(Mux(present, Cat(burst, C(0, 1)), C(0, cw + 1)))
         with m.If(axi.arvalid & axi.arready):
             m.d.sync += axi.arvalid.eq(0)
         with m.If(present):
             m.d.sync += [axi.arvalid.eq(1), axi.araddr.eq(Cat(C(0, shift), lo, page)),
-                         axi.arlen.eq((burst - 1)[:8]), lo.eq(lo_next[:lo_w]),
-                         beats_left.eq(beats_left - taken)]
-            with m.If(lo_next[lo_w]):  # the burst ended at the page's end
+                         axi.arlen.eq((burst - 1)[:8]), lo.eq(lo_after[:lo_w]),
+                         beats_left.eq(beats_after)]
+            with m.If(lo_after[lo_w]):  # the burst ended at the page's end
                 m.d.sync += page.eq(page + 1)
         with m.If(issuing & checked & ~more):
             m.d.sync += [issuing.eq(0), idle.eq(1)]
@@ -215,7 +220,7 @@ class WeightFetcher(wiring.Component):
         m.d.sync += popped.eq(rfifo.r_en)
         back = Signal(cw + 1)
         m.d.comb += back.eq(Mux(popped, free + 1, Cat(free, C(0, 1))))
-        m.d.sync += free.eq((back - taken[:cw + 1])[:cw])
+        m.d.sync += free.eq((back - taken)[:cw])
 
         # --- output side: beats to lane groups -------------------------------------------------
         rows_m1 = cmdq.r_data[:lw]  # the queue holds rows - 1 and groups - 1

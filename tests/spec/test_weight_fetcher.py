@@ -13,6 +13,7 @@ from mmfree.spec import WeightFetcherSpec, spec_for
     ({"lanes": 16, "packed": True, "data_width": 32}, None),
     ({"lanes": 11, "packed": True}, "lanes=11 makes 24-bit packed groups"),
     ({"max_burst": 32, "fifo_depth": 16}, "fifo_depth must be in 32..4096, got 16"),
+    ({"max_burst": 1, "fifo_depth": 1}, "fifo_depth must be in 2..4096, got 1"),
     ({"max_burst": 257}, "max_burst must be in 1..256"),
     ({"outstanding": 0}, "outstanding must be in 1..64"),
 ])

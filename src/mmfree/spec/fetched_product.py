@@ -46,7 +46,7 @@ class FetchedProductSpec(UnitSpec):
                            hi=MAX_BURST)
     outstanding: int = param(4, "read bursts in flight per port at most", lo=1, hi=64)
     fifo_depth: int = param(64, "read-data FIFO per port in beats",
-                            lo=Bound(lambda s: s.max_burst, "max-burst"), hi=4096)
+                            lo=Bound(lambda s: max(2, s.max_burst), "max(2, max-burst)"), hi=4096)
     len_width: int = param(16, "bits of a command's row and group counts", lo=2, hi=24)
 
     def fetcher(self) -> WeightFetcherSpec:

@@ -57,7 +57,7 @@ class WeightFetcherSpec(UnitSpec):
     outstanding: int = param(4, "read bursts in flight at most", lo=1, hi=64)
     fifo_depth: int = param(64, "read-data FIFO in beats; a burst is issued only when its "
                                 "beats fit (sizes the prefetch)",
-                            lo=Bound(lambda s: s.max_burst, "max-burst"), hi=4096)
+                            lo=Bound(lambda s: max(2, s.max_burst), "max(2, max-burst)"), hi=4096)
     len_width: int = param(16, "bits of a command's row and group counts", lo=2, hi=24)
 
     def _check(self) -> None:
