@@ -141,8 +141,16 @@ class WeightFetcher(wiring.Component):
                 m.d.sync += [page.eq(cmd.addr[12:]), lo.eq(cmd.addr[shift:12]),
                              rows.eq(cmd.rows), groups.eq(cmd.groups), idle.eq(0),
                              product.eq(1)]
+        # rows * groups through plain registers around the multiplier (the ECP5 flow moves
+        # them into the DSP block's operand and product registers): three cycles
+        mul_a, mul_b = Signal(lw, reset_less=True), Signal(lw, reset_less=True)
+        mul_p = Signal(2 * lw, reset_less=True)
+        m.d.sync += [mul_a.eq(rows), mul_b.eq(groups), mul_p.eq(mul_a * mul_b)]
+        wait = Signal(2)  # the product's cycles
         with m.If(product):
-            m.d.sync += [total.eq(rows * groups), product.eq(0), counting.eq(1)]
+            m.d.sync += wait.eq(wait + 1)
+            with m.If(wait == 2):
+                m.d.sync += [total.eq(mul_p), wait.eq(0), product.eq(0), counting.eq(1)]
         with m.If(counting):
             if g <= w:
                 k = (w // g).bit_length() - 1

@@ -35,10 +35,10 @@ def test_sizes():
 
 
 def test_port_bound_cycles_are_exact_counts():
-    # one group per cycle from the first beat: AR_START (6) + L + FIFO (2) + N - 1, + 1
+    # one group per cycle from the first beat: AR_START (8) + L + FIFO (2) + N - 1, + 1
     s = WeightFetcherSpec()
-    assert s.cycles(8, 8) == 6 + 8 + 2 + 7 + 1
-    assert s.cycles(np.array([8, 64]), 30).tolist() == [6 + 30 + 2 + 7 + 1, 6 + 30 + 2 + 63 + 1]
+    assert s.cycles(8, 8) == 8 + 8 + 2 + 7 + 1
+    assert s.cycles(np.array([8, 64]), 30).tolist() == [8 + 30 + 2 + 7 + 1, 8 + 30 + 2 + 63 + 1]
 
 
 def test_memory_bound_rates():
@@ -47,6 +47,6 @@ def test_memory_bound_rates():
     assert s.beat_rate(10_000, 30) == pytest.approx(16 / 48)
     assert WeightFetcherSpec().beat_rate(10_000, 8, 0.5) == 0.5
     # a half-rate memory feeding 2 groups per beat keeps the port at one group per cycle
-    assert WeightFetcherSpec().cycles(64, 8, 0.5) == pytest.approx(6 + 8 + 2 + 63 + 1)
+    assert WeightFetcherSpec().cycles(64, 8, 0.5) == pytest.approx(8 + 8 + 2 + 63 + 1)
     # single-beat bursts: one request every AR_INTERVAL (3) cycles
     assert WeightFetcherSpec(max_burst=1).beat_rate(10_000, 2) == pytest.approx(1 / 3)

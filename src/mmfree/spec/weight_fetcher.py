@@ -102,9 +102,9 @@ class WeightFetcherSpec(UnitSpec):
     # --- timing ------------------------------------------------------------------------------
 
     #: cycles from the command's transfer to the first AR transfer (``arready`` high): the
-    #: command register, the product ``rows * groups``, the beat count, the prepared
-    #: burst, its space check, the AR register
-    AR_START: ClassVar[int] = 6
+    #: command register, the product ``rows * groups`` (3: operand, multiply, product
+    #: registers), the beat count, the prepared burst, its space check, the AR register
+    AR_START: ClassVar[int] = 8
     #: cycles from an R beat's transfer to its first group's on ``o``: the read FIFO (its
     #: write) and the output register (one more when a group spans several beats: the
     #: gather register)
