@@ -108,7 +108,7 @@ class WeightFetcher(wiring.Component):
         # first-word-fall-through (an asynchronous read: LUT RAM on an FPGA, whose output
         # is fast; a block RAM's unregistered output would set the clock)
         m.submodules.rdata = rfifo = fifo.SyncFIFO(width=w, depth=spec.fifo_depth)
-        m.submodules.cmdq = cmdq = fifo.SyncFIFOBuffered(width=2 * lw, depth=3)
+        m.submodules.cmdq = cmdq = fifo.SyncFIFOBuffered(width=2 * lw + 2, depth=3)
 
         # --- read side: commands to AR bursts ------------------------------------------------
         # The address is the 4 KiB page and the beat index in it (``lo``); all burst-length
@@ -129,9 +129,13 @@ class WeightFetcher(wiring.Component):
         error = Signal()
 
         cmd = self.cmd.payload
+        rows_m1_in, groups_m1_in = Signal(lw), Signal(lw)
+        m.d.comb += [rows_m1_in.eq((cmd.rows - 1)[:lw]), groups_m1_in.eq((cmd.groups - 1)[:lw])]
         m.d.comb += [
             self.cmd.ready.eq(idle & cmdq.w_rdy & ~rst),
-            cmdq.w_data.eq(Cat((cmd.rows - 1)[:lw], (cmd.groups - 1)[:lw])),
+            # rows - 1, groups - 1, "one group per row", "one group in all"
+            cmdq.w_data.eq(Cat(rows_m1_in, groups_m1_in, ~groups_m1_in.any(),
+                               ~groups_m1_in.any() & ~rows_m1_in.any())),
         ]
         with m.If(self.cmd.valid & self.cmd.ready):
             with m.If(~cmd.rows.any() | ~cmd.groups.any()):
@@ -231,11 +235,20 @@ class WeightFetcher(wiring.Component):
         m.d.sync += free.eq((back - taken)[:cw])
 
         # --- output side: beats to lane groups -------------------------------------------------
-        rows_m1 = cmdq.r_data[:lw]  # the queue holds rows - 1 and groups - 1
-        groups_m1 = cmdq.r_data[lw:]
+        rows_m1 = cmdq.r_data[:lw]
+        groups_m1 = cmdq.r_data[lw:2 * lw]
+        one_group, one_in_all = cmdq.r_data[2 * lw], cmdq.r_data[2 * lw + 1]
         gi, ri = Signal(lw), Signal(lw)  # group in the row, row
+        # ``last``/``final`` of the current group come from registers (computed when the
+        # previous group left), or from the queue's flags for a command's first group, so
+        # the FIFO's pop does not wait for the index comparisons
+        first = Signal(init=1)
+        last_r, final_r = Signal(), Signal()
         last, final = Signal(), Signal()
-        m.d.comb += [last.eq(gi == groups_m1), final.eq(last & (ri == rows_m1))]
+        m.d.comb += [last.eq(Mux(first, one_group, last_r)),
+                     final.eq(Mux(first, one_in_all, final_r))]
+        gi_n, ri_n = Signal(lw), Signal(lw)  # the next group's indexes in this command
+        m.d.comb += [gi_n.eq(Mux(last, 0, gi + 1)), ri_n.eq(Mux(last, ri + 1, ri))]
         # the groups leave through one register stage (``o``), which takes a group while it
         # is empty or its group transfers: ``valid``/``fire`` below are before it
         valid = Signal()
@@ -248,12 +261,11 @@ class WeightFetcher(wiring.Component):
                          (out.packed if spec.packed else out.codes).eq(group_field),
                          out.last.eq(last), out.final.eq(final)]
         with m.If(fire):
-            with m.If(last):
-                m.d.sync += [gi.eq(0), ri.eq(ri + 1)]
-            with m.Else():
-                m.d.sync += gi.eq(gi + 1)
+            m.d.sync += [gi.eq(gi_n), ri.eq(ri_n), first.eq(0),
+                         last_r.eq(gi_n == groups_m1),
+                         final_r.eq((gi_n == groups_m1) & (ri_n == rows_m1))]
             with m.If(final):
-                m.d.sync += ri.eq(0)
+                m.d.sync += [gi.eq(0), ri.eq(0), first.eq(1)]
                 m.d.comb += cmdq.r_en.eq(1)
 
         if g <= w:

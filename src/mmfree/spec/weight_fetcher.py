@@ -147,8 +147,11 @@ class WeightFetcherSpec(UnitSpec):
                               by_slot)
         # the constraint with the lower rate (bursts per cycle) sets the waves
         space_binds = by_fifo / by_space < self.outstanding / by_slot
-        return (np.where(space_binds, by_fifo, self.outstanding),
-                np.where(space_binds, by_space, by_slot))
+        period = np.where(space_binds, by_space, by_slot)
+        # a wave's first beat waits for the rate pattern's next slot: whole pattern periods
+        # (exact for n = 1 of d, e.g. 1/2; close for evenly spread n of d)
+        period = np.where(rate < 1, np.ceil(period * rate - 1e-9) / rate, period)
+        return np.where(space_binds, by_fifo, self.outstanding), period
 
     def beat_rate(self, groups: Any, mem_latency: Any, mem_rate: Any = 1.0,
                   consumer_rate: Any = 1.0) -> Any:
