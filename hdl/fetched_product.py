@@ -42,9 +42,10 @@ class FetchedProduct(wiring.Component):
 
     * ``x``: in, :func:`vector_layout`. Taken while no vector is loaded; the vector stays
       until every core has finished the matrix (then the next one may load).
-    * ``cmd``: in, :func:`product_command_layout`, broadcast to the fetchers (taken when all
-      are ready: a command may be taken while the previous matrix or the vector is still
-      in progress, so the next matrix's reads start early: prefetch).
+    * ``cmd``: in, :func:`product_command_layout`: registered (taken when every fetcher has
+      taken the previous one), then taken by each fetcher; a command may be taken while
+      the previous matrix or the vector is still in progress, so the next matrix's reads
+      start early (prefetch).
     * ``axi0`` .. ``axi<C-1>``: :class:`~mmfree.hdl.axi.AxiReadSignature` managers, one per
       core and memory channel.
     * ``y0`` .. ``y<C-1>``: out, signed ``acc_width``-bit row sums (wrapping).
@@ -53,9 +54,9 @@ class FetchedProduct(wiring.Component):
 
     Timing (:class:`mmfree.spec.FetchedProductSpec`): with the vector loaded and the
     results taken, a product takes :meth:`~mmfree.spec.FetchedProductSpec.cycles` from the
-    command's transfer to the last row sum's: the fetcher's delivery of a core's ``R * G``
-    groups (one per cycle at most) plus the core's latency. Synchronous reset abandons
-    everything (the memories must be reset with it).
+    command's transfer to the last row sum's: the command register, the fetcher's delivery
+    of a core's ``R * G`` groups (one per cycle at most) and the core's latency.
+    Synchronous reset abandons everything (the memories must be reset with it).
     """
 
     def __init__(self, *, cores: int = FetchedProductSpec.cores,
@@ -112,8 +113,13 @@ class FetchedProduct(wiring.Component):
                 m.d.sync += [windex.eq(0), loaded.eq(1)]
 
         fetchers = [WeightFetcher(**spec.fetcher().kwargs()) for _ in range(cores)]
-        readies = Cat(*(f.cmd.ready for f in fetchers))
-        m.d.comb += self.cmd.ready.eq(readies.all())
+        # the command is registered, then each fetcher takes it on its own (no path from
+        # one fetcher's ready to another's command)
+        cmd_r = Signal.like(self.cmd.payload)
+        pend = [Signal(name=f"cmd_pending{c}") for c in range(cores)]
+        m.d.comb += self.cmd.ready.eq(~Cat(*pend).any() & ~rst)
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += [cmd_r.eq(self.cmd.payload), *(p.eq(1) for p in pend)]
         done = [Signal(name=f"done{c}") for c in range(cores)]
         errors = []
         for c, f in enumerate(fetchers):
@@ -121,10 +127,12 @@ class FetchedProduct(wiring.Component):
             m.submodules[f"core{c}"] = core = TernaryCore(**spec.core().kwargs())
             wiring.connect(m, f.axi, wiring.flipped(getattr(self, f"axi{c}")))
             wiring.connect(m, core.y, wiring.flipped(getattr(self, f"y{c}")))
-            m.d.comb += [f.cmd.valid.eq(self.cmd.valid & readies.all()),
-                         f.cmd.payload.addr.eq(self.cmd.payload.addr[c]),
-                         f.cmd.payload.rows.eq(self.cmd.payload.rows),
-                         f.cmd.payload.groups.eq(self.cmd.payload.groups)]
+            m.d.comb += [f.cmd.valid.eq(pend[c]),
+                         f.cmd.payload.addr.eq(cmd_r.addr[c]),
+                         f.cmd.payload.rows.eq(cmd_r.rows),
+                         f.cmd.payload.groups.eq(cmd_r.groups)]
+            with m.If(f.cmd.valid & f.cmd.ready):
+                m.d.sync += pend[c].eq(0)
             errors.append(f.error)
             # the fetcher's groups pass while the vector is loaded and this matrix not done
             # (packed: its final group not yet in the unpacker, ``pending``)

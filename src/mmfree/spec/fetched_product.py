@@ -78,6 +78,9 @@ class FetchedProductSpec(UnitSpec):
                 f"_d{self.data_width}_b{self.max_burst}_o{self.outstanding}"
                 f"_f{self.fifo_depth}")
 
+    #: the command register in front of the fetchers (cycles)
+    CMD_REGISTER: ClassVar[int] = 1
+
     @property
     def latency(self) -> Any:
         """The cores' latency: from a row's last weight group to its row sum."""
@@ -91,15 +94,16 @@ class FetchedProductSpec(UnitSpec):
     def cycles(self, m: Any, k: Any, mem_latency: Any = 2, mem_rate: Any = 1.0) -> Any:
         """Cycles of an ``m`` x ``k`` product once the vector is in the buffer, from the
         command's transfer to the last row sum's transfer inclusive (the result streams
-        ready): the fetcher's delivery of core 0's ``ceil(M / cores) * G`` groups
-        (:meth:`WeightFetcherSpec.cycles`, memory latency and rate per port) plus the core's
-        latency. Every core reads its own port, so core 0 (the most rows) finishes last."""
+        ready): the command register (:attr:`CMD_REGISTER`), the fetcher's delivery of
+        a core's ``ceil(M / cores) * G`` groups (:meth:`WeightFetcherSpec.cycles`, memory
+        latency and rate per port) and the core's latency. Every core reads its own port
+        and has as many rows (the last block padded), so they finish together."""
         g = ceil_div(k, self.lanes)
         n = self.rows_per_core(m) * g
-        return self.fetcher().cycles(n, mem_latency, mem_rate) + self.latency
+        return self.CMD_REGISTER + self.fetcher().cycles(n, mem_latency, mem_rate) + self.latency
 
     def cycle_formula(self) -> str:
-        return (f"WeightFetcherSpec.cycles(ceil(M / {self.cores}) * ceil(K / {self.lanes}), "
-                f"L, rate) + {self.latency} for an M x K product (vector loaded)")
+        return (f"1 + WeightFetcherSpec.cycles(ceil(M / {self.cores}) * ceil(K / "
+                f"{self.lanes}), L, rate) + {self.latency} for an M x K product (vector loaded)")
 
 
