@@ -15,8 +15,9 @@ HBM = ({"lanes": 20, "packed": True, "data_width": 256, "max_burst": 8, "outstan
        60, [9, 10])
 NARROW = ({"lanes": 64, "data_width": 32, "max_burst": 4, "outstanding": 1,
            "fifo_depth": 8}, 12, [1, 2])
+# The default run: Icarus; Verilator (its build costs a minute or more) under -m slow.
 RUNS = [pytest.param("icarus", *DDR4, id="icarus-ddr4"),
-        pytest.param("verilator", *HBM, id="verilator-hbm"),
+        pytest.param("verilator", *HBM, id="verilator-hbm", marks=pytest.mark.slow),
         pytest.param("icarus", *NARROW, id="icarus-narrow", marks=pytest.mark.slow),
         pytest.param("icarus", *HBM, id="icarus-hbm", marks=pytest.mark.slow),
         pytest.param("verilator", *DDR4, id="verilator-ddr4", marks=pytest.mark.slow)]
