@@ -129,13 +129,12 @@ class WeightFetcher(wiring.Component):
         error = Signal()
 
         cmd = self.cmd.payload
-        rows_m1_in, groups_m1_in = Signal(lw), Signal(lw)
-        m.d.comb += [rows_m1_in.eq((cmd.rows - 1)[:lw]), groups_m1_in.eq((cmd.groups - 1)[:lw])]
+        one_group_in = ~cmd.groups[1:].any() & cmd.groups[0]  # groups == 1, no carry chain
+        one_in_all_in = one_group_in & ~cmd.rows[1:].any() & cmd.rows[0]
         m.d.comb += [
             self.cmd.ready.eq(idle & cmdq.w_rdy & ~rst),
-            # rows - 1, groups - 1, "one group per row", "one group in all"
-            cmdq.w_data.eq(Cat(rows_m1_in, groups_m1_in, ~groups_m1_in.any(),
-                               ~groups_m1_in.any() & ~rows_m1_in.any())),
+            # rows, groups, "one group per row", "one group in all"
+            cmdq.w_data.eq(Cat(cmd.rows, cmd.groups, one_group_in, one_in_all_in)),
         ]
         with m.If(self.cmd.valid & self.cmd.ready):
             with m.If(~cmd.rows.any() | ~cmd.groups.any()):
@@ -235,10 +234,10 @@ class WeightFetcher(wiring.Component):
         m.d.sync += free.eq((back - taken)[:cw])
 
         # --- output side: beats to lane groups -------------------------------------------------
-        rows_m1 = cmdq.r_data[:lw]
-        groups_m1 = cmdq.r_data[lw:2 * lw]
+        o_rows = cmdq.r_data[:lw]
+        o_groups = cmdq.r_data[lw:2 * lw]
         one_group, one_in_all = cmdq.r_data[2 * lw], cmdq.r_data[2 * lw + 1]
-        gi, ri = Signal(lw), Signal(lw)  # group in the row, row
+        gi1, ri1 = Signal(lw, init=1), Signal(lw, init=1)  # group in the row and row, + 1
         # ``last``/``final`` of the current group come from registers (computed when the
         # previous group left), or from the queue's flags for a command's first group, so
         # the FIFO's pop does not wait for the index comparisons
@@ -247,8 +246,10 @@ class WeightFetcher(wiring.Component):
         last, final = Signal(), Signal()
         m.d.comb += [last.eq(Mux(first, one_group, last_r)),
                      final.eq(Mux(first, one_in_all, final_r))]
-        gi_n, ri_n = Signal(lw), Signal(lw)  # the next group's indexes in this command
-        m.d.comb += [gi_n.eq(Mux(last, 0, gi + 1)), ri_n.eq(Mux(last, ri + 1, ri))]
+        # the next group's indexes in this command, plus one (at most the counts)
+        gi_n1, ri_n1 = Signal(lw), Signal(lw)
+        m.d.comb += [gi_n1.eq(Mux(last, 1, (gi1 + 1)[:lw])),
+                     ri_n1.eq(Mux(last, (ri1 + 1)[:lw], ri1))]
         # the groups leave through one register stage (``o``), which takes a group while it
         # is empty or its group transfers: ``valid``/``fire`` below are before it
         valid = Signal()
@@ -261,11 +262,11 @@ class WeightFetcher(wiring.Component):
                          (out.packed if spec.packed else out.codes).eq(group_field),
                          out.last.eq(last), out.final.eq(final)]
         with m.If(fire):
-            m.d.sync += [gi.eq(gi_n), ri.eq(ri_n), first.eq(0),
-                         last_r.eq(gi_n == groups_m1),
-                         final_r.eq((gi_n == groups_m1) & (ri_n == rows_m1))]
+            m.d.sync += [gi1.eq(gi_n1), ri1.eq(ri_n1), first.eq(0),
+                         last_r.eq(gi_n1 == o_groups),
+                         final_r.eq((gi_n1 == o_groups) & (ri_n1 == o_rows))]
             with m.If(final):
-                m.d.sync += [gi.eq(0), ri.eq(0), first.eq(1)]
+                m.d.sync += [gi1.eq(1), ri1.eq(1), first.eq(1)]
                 m.d.comb += cmdq.r_en.eq(1)
 
         if g <= w:
