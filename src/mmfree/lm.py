@@ -308,6 +308,11 @@ def _arguments(p: argparse.ArgumentParser, backend: str) -> None:
     r.add_argument("--lanes", type=int, default=16, metavar="N",
                    help="the unit's lane group width, 1..1024 (default 16; its max_dim is "
                         "the model's longest BitLinear input rounded up to lanes)")
+    r.add_argument("--harness", choices=("bulk", "per-beat"), default="bulk",
+                   help="how the testbench feeds the unit (default bulk: the weights resident "
+                        "in an HDL-side replay memory, one simulator call per product, no "
+                        "Python per cycle; per-beat: cocotb drivers on every clock edge, "
+                        "slower); both check every output and cycle count")
     r.add_argument("--waves", action="store_true", help="dump waveforms (large)")
     s = p.add_argument_group("sampling (default: greedy)")
     s.add_argument("--temperature", type=float, default=0.0, metavar="T",
@@ -524,12 +529,12 @@ def _run_rtl(args: argparse.Namespace, path: Path, model: HGRNBitModel, prompt: 
              sampler: Sampler, eos: int | None, out: dict[str, Any]) -> tuple[Generation, int]:
     """``--backend rtl``: :func:`run_rtl_checked` with the command's options."""
     return run_rtl_checked(model, path, prompt, args.tokens, args.sim, args.lanes, sampler,
-                           eos, out, waves=args.waves)
+                           eos, out, waves=args.waves, harness=args.harness)
 
 
 def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: int, sim: str,
                     lanes: int, sampler: Sampler, eos: int | None, out: dict[str, Any],
-                    waves: bool = False) -> tuple[Generation, int]:
+                    waves: bool = False, harness: str = "bulk") -> tuple[Generation, int]:
     """The generation with every BitLinear on the simulated BitLinear unit
     (:func:`mmfree.sim.lm_cosim.run_rtl`), checked against the integer backend (every
     step's logits bit-identical, the same tokens) and the cycle model (every step's cycles
@@ -570,11 +575,12 @@ def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: i
               f"{entry['cycles']:,} cycles, {entry['wall_s']:.2f} s{tok} "
               f"({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
 
-    print(f"mmfree: [{sim}] building and running ...", file=sys.stderr, flush=True)
+    print(f"mmfree: [{sim}] building and running ({harness} harness) ...", file=sys.stderr,
+          flush=True)
     try:
         run = run_rtl(path, prompt, n_new, sim, unit, temperature=sampler.temperature,
                       top_k=sampler.top_k, seed=sampler.seed, eos=eos, waves=waves,
-                      progress=progress)
+                      harness=harness, progress=progress)
     except SimulatorMissing as e:
         raise InputError(str(e)) from None
     except (RuntimeError, OSError) as e:
@@ -594,7 +600,7 @@ def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: i
     print(f"cycles per token: measured {shown}, predicted {predicted:,} "
           f"({'equal' if cycles_ok else 'DIFFER'}); {wall_per:.2f} s of simulation per token "
           f"({run.wall_s:.0f} s in all, build included)")
-    out.update({"simulator": sim, "unit": unit.params(),
+    out.update({"simulator": sim, "harness": harness, "unit": unit.params(),
                 "cycles_per_token": measured[0] if len(measured) == 1 else run.step_cycles,
                 "step_cycles": run.step_cycles, "predicted_cycles_per_token": predicted,
                 "logits_identical": identical, "tokens_identical": tokens_same,

@@ -38,10 +38,17 @@ def _run(capsys, *argv):
     return status, cap.out, cap.err
 
 
+# the default bulk harness on both simulators; the per-beat drivers on Icarus (Verilator
+# under -m slow)
+RUNS = [("icarus", "bulk"), ("verilator", "bulk"), ("icarus", "per-beat"),
+        pytest.param(("verilator", "per-beat"), marks=pytest.mark.slow)]
+
+
 @pytest.mark.cosim
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+@pytest.mark.parametrize("run", RUNS, ids=lambda r: f"{r[0]}-{r[1]}")
 @pytest.mark.parametrize("ckpt", CHECKPOINTS, ids=lambda c: f"d{c[0].hidden_size}-{c[1]}")
-def test_rtl_backend_matches_integer_and_cycle_model(sim, ckpt, tmp_path, capsys):
+def test_rtl_backend_matches_integer_and_cycle_model(run, ckpt, tmp_path, capsys):
+    sim, harness = run
     require_simulator(sim)
     config, seed, dtype = ckpt
     path = _checkpoint(tmp_path, config, seed, dtype)
@@ -49,7 +56,8 @@ def test_rtl_backend_matches_integer_and_cycle_model(sim, ckpt, tmp_path, capsys
     status, out, err = _run(capsys, *common, "--backend", "integer", "--logits",
                             str(tmp_path / "int.npy"), "--json", str(tmp_path / "int.json"))
     assert status == 0, err
-    status, out, err = _run(capsys, *common, "--backend", "rtl", "--sim", sim, "--logits",
+    status, out, err = _run(capsys, *common, "--backend", "rtl", "--sim", sim,
+                            "--harness", harness, "--logits",
                             str(tmp_path / "rtl.npy"), "--json", str(tmp_path / "rtl.json"))
     assert status == 0, out + err
     rtl = json.loads((tmp_path / "rtl.json").read_text())
@@ -57,6 +65,7 @@ def test_rtl_backend_matches_integer_and_cycle_model(sim, ckpt, tmp_path, capsys
     assert rtl["tokens"] == ref["tokens"] and len(rtl["tokens"]) == 2
     assert np.array_equal(np.load(tmp_path / "rtl.npy"), np.load(tmp_path / "int.npy"))
     assert rtl["logits_identical"] and rtl["device_mismatches"] == 0
+    assert rtl["harness"] == harness
     assert rtl["step_cycles"] == [rtl["predicted_cycles_per_token"]] * 3
     assert rtl["cycles_per_token"] == rtl["predicted_cycles_per_token"]
     assert "bit-identical" in out and f"[{sim}] step 3/3" in err
@@ -77,3 +86,4 @@ def test_cosim_is_run_with_the_rtl_backend():
     from mmfree.cli import build_parser
     args = build_parser().parse_args(["cosim", "--ids", "1"])
     assert args.backend == "rtl" and args.sim == "verilator" and args.lanes == 16
+    assert args.harness == "bulk"
