@@ -19,10 +19,11 @@ from .sparse_decode import SparseDecode, SparseTensorCore
 from .tensor_core import TensorCore
 from .ternary_core import TernaryCore
 from .trit_unpacker import TritUnpacker
+from .vector_unit import VectorUnit
 
 __all__ = ["BitLinearUnit", "NormQuantiser", "PackedTernaryCore",
-           "SparseDecode", "SparseTensorCore", "TensorCore", "TernaryCore", "TritUnpacker", "build",
-           "component_class"]
+           "SparseDecode", "SparseTensorCore", "TensorCore", "TernaryCore", "TritUnpacker",
+           "VectorUnit", "build", "component_class"]
 
 
 def component_class(spec: UnitSpec) -> type[wiring.Component]:
