@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What each hardware choice costs in model quality: held-out bits per byte of the shipped
-trained HGRN-Bit under the float reference, the integer BitLinear pipeline, and one row per
-hardware choice varied alone.
+trained HGRN-Bit under the float reference, the BitLinear-only integer pipeline, the
+whole-token fixed-point model, and one row per hardware choice varied alone.
 
 Text: the checkpoint's held-out help topics (``pydoc_data.topics``, the split recorded in its
 ``training.json``), whole topics in name order joined by newlines, cut after ``--bytes`` UTF-8
@@ -11,25 +11,33 @@ scoring as ``mmfree run --perplexity FILE``; ``--save-text FILE`` writes the tex
 command reproduces the first two rows).
 
 Rows: the float64 reference (the released arithmetic: eps 1e-6, int8 half away from zero);
-the integer pipeline with the default format (``NormQuantFormat()``: 16-bit input and norm
-weight mantissas, P 17, int8, half away from zero, eps dropped); then, each alone on the
-integer pipeline: input mantissa width, norm-weight mantissa width, the quantiser's precision
-P (``f = 2P - act_bits`` fraction bits of the absmax reciprocal, ``S = 2P - 2`` of the rsqrt),
-activation width, rounding mode; and eps dropped from the float reference. The element-wise
-work outside the BitLinears (norms, sigmoid/SiLU, the recurrence) is float64 on the host
-until the whole-token fixed-point model (issue 13) exists: its rows say so.
+the ``bitlinear-int`` pipeline (``mmfree run --backend bitlinear-int``: BitLinears in the
+default ``NormQuantFormat()``: 16-bit input and norm weight mantissas, P 17, int8, half away
+from zero, eps dropped; element-wise work in float64); the whole-token fixed-point model
+(``--backend integer``: :mod:`mmfree.golden.hgrn_fixed` with ``FixedConfig()``). Group
+``bitlinear``, each alone on the bitlinear-int pipeline: input mantissa width, norm-weight
+mantissa width, the quantiser's precision P (``f = 2P - act_bits`` fraction bits of the
+absmax reciprocal, ``S = 2P - 2`` of the rsqrt), activation width, rounding mode; and eps
+dropped from the float reference. Group ``fixed``, each alone on the whole-token model: the
+sigmoid/SiLU table size, the recurrent-state width (3 integer bits kept), the element-wise
+RMSNorm rsqrt bits, the residual width (6 integer bits kept), the activation width (5
+integer bits kept), the element-wise rounding mode.
 
 Each row: bits per byte, its difference from the float reference (absolute and %), twice the
 paired standard error of that difference (per-token NLL differences taken as independent:
-a rough yardstick for which differences are more than chance), and the share of steps whose
-argmax equals the float reference's.
+a rough yardstick for which differences are more than chance), the relative logit RMS
+against the float reference over the whole text (``sqrt(sum (l - l_ref)**2 / sum
+l_ref**2)``, each pipeline carrying its own state), and the share of steps whose argmax
+equals the float reference's.
 
-    .venv/bin/python bench/quality.py [--bytes 8000] [--json FILE] [--save-text FILE]
+    .venv/bin/python bench/quality.py [--bytes 8000] [--groups bitlinear,fixed] [--json FILE]
+        [--save-text FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -46,27 +54,35 @@ from typing import Any
 import numpy as np
 
 from mmfree.checkpoint import CheckpointError, open_checkpoint
-from mmfree.golden.hgrn_bit import HGRNBitModel, IntegerBitLinear, float_bitlinear, run_step
+from mmfree.golden.hgrn_bit import HGRNBitModel, IntegerBitLinear, float_bitlinear
+from mmfree.golden.hgrn_fixed import ROUNDINGS as FIXED_ROUNDINGS
+from mmfree.golden.hgrn_fixed import FixedConfig
 from mmfree.golden.quantiser import ROUNDINGS, NormBitLinear, NormQuantFormat
-from mmfree.lm import Perplexity, Progress, log_softmax
+from mmfree.lm import FixedStepper, Perplexity, Progress, as_stepper, log_softmax
 from mmfree.tiny_checkpoint import default_path
 
 DEFAULT = NormQuantFormat()
+FIXED = FixedConfig()
+GROUPS = ("bitlinear", "fixed")
 LADDERS = {  # option name -> (NormQuantFormat field, default ladder)
     "in-widths": ("in_width", "4,5,6,8,10,12,16"),
     "weight-widths": ("weight_width", "3,4,5,6,8,12,16"),
     "mant-bits": ("mant_bits", "9,10,11,12,13,14,15,16,17"),
     "act-bits": ("act_bits", "4,5,6,7,8,10"),
 }
-#: the hardware choices that need the whole-token fixed-point model (issue 13)
-NEEDS_13 = (
-    ("sigmoid table / approximation", "forget gate f = sigmoid(f_proj)"),
-    ("SiLU table / approximation", "silu(i), silu(state), silu(gate) in the GLU"),
-    ("recurrent-state width", "state = f * state + silu(i) * (1 - f)"),
-    ("element-wise RMSNorm rsqrt bits", "attn_norm, mlp_norm, g_norm, final norm"),
-    ("residual / activation buffer width", "x = x + o_proj(...), x = x + down_proj(...)"),
-    ("whole-token fixed-point model", "every element-wise op in fixed point at once"),
-)
+#: whole-token choices: option -> (label, default ladder, range, field changes for a value)
+FIXED_LADDERS: dict[str, tuple[str, str, tuple[int, int], Callable[[int], dict]]] = {
+    "table-bits": ("sigmoid/SiLU table size (table_bits)", "4,5,6,8,10,12", (2, 16),
+                   lambda v: {"table_bits": v}),
+    "state-widths": ("recurrent-state width (state_width, 3 integer bits)", "14,15,16,18,20",
+                     (14, 24), lambda v: {"state_width": v, "state_frac": v - 3}),
+    "rsqrt-bits": ("element-wise RMSNorm rsqrt bits (rsqrt_bits)", "6,8,10,12,17", (6, 24),
+                   lambda v: {"rsqrt_bits": v}),
+    "res-widths": ("residual width (res_width, 6 integer bits)", "10,12,14,16,18,20",
+                   (8, 24), lambda v: {"res_width": v, "res_frac": v - 6}),
+    "act-widths": ("activation width (act_width, 5 integer bits)", "8,10,12,14,16", (7, 16),
+                   lambda v: {"act_width": v, "act_frac": v - 5}),
+}
 
 
 class BenchError(Exception):
@@ -80,7 +96,7 @@ class Row:
     choice: str
     value: str
     key: tuple  # rows with the same key share one evaluation
-    make: Callable[[], Callable] | None  # backend factory; None: needs issue 13
+    make: Callable[[], Callable] | None  # backend factory (a BitLinear callable or a stepper)
     default: bool = False
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -90,10 +106,31 @@ def integer_row(choice: str, value: str, fmt: NormQuantFormat) -> Row:
                lambda: IntegerBitLinear(NormBitLinear(fmt)), default=fmt == DEFAULT)
 
 
-def build_rows(ladders: dict[str, list[int]], roundings: list[str]) -> list[Row]:
+def fixed_row(model_ref: list, choice: str, value: str, cfg: FixedConfig) -> Row:
+    """A row on the whole-token model (``model_ref[0]``: the model, set once loaded)."""
+    return Row(choice, value + (" (default)" if cfg == FIXED else ""), ("fixed", cfg),
+               lambda: FixedStepper(model_ref[0], cfg), default=cfg == FIXED)
+
+
+def build_rows(ladders: dict[str, list[int]], roundings: list[str],
+               fixed_ladders: dict[str, list[int]] | None = None,
+               fixed_roundings: list[str] | None = None,
+               groups: tuple[str, ...] = GROUPS, model_ref: list | None = None) -> list[Row]:
+    model_ref = [None] if model_ref is None else model_ref
     rows = [Row("float reference", "float64, eps 1e-6, int8 half away", ("float", 1e-6),
                 lambda: float_bitlinear),
-            integer_row("integer pipeline", "NormQuantFormat()", DEFAULT)]
+            integer_row("bitlinear-int pipeline", "NormQuantFormat(), element-wise float64",
+                        DEFAULT),
+            fixed_row(model_ref, "whole-token fixed point (integer)", "FixedConfig()", FIXED)]
+    if "fixed" in groups:
+        for option, (label, _, _, change) in FIXED_LADDERS.items():
+            for v in (fixed_ladders or {}).get(option, []):
+                rows.append(fixed_row(model_ref, label, str(v), FIXED.replace(**change(v))))
+        for r in fixed_roundings or []:
+            rows.append(fixed_row(model_ref, "element-wise rounding (rounding)",
+                                  r.replace("_", " "), FIXED.replace(rounding=r)))
+    if "bitlinear" not in groups:
+        return rows
     for option, (name, _) in LADDERS.items():
         for v in ladders[option]:
             fmt = NormQuantFormat(**{name: v})
@@ -110,9 +147,9 @@ def build_rows(ladders: dict[str, list[int]], roundings: list[str]) -> list[Row]
                                 NormQuantFormat(rounding=r)))
     rows.append(Row("BitLinear eps (float reference)", "1e-6 kept (released)", ("float", 1e-6),
                     lambda: float_bitlinear))
-    rows.append(Row("BitLinear eps (float reference)", "0 (dropped, as the integer pipeline)",
+    rows.append(Row("BitLinear eps (float reference)",
+                    "0 (dropped, as the bitlinear-int pipeline)",
                     ("float", 0.0), lambda: functools.partial(float_bitlinear, eps=0.0)))
-    rows += [Row(choice, what, ("needs 13", choice), None) for choice, what in NEEDS_13]
     return rows
 
 
@@ -148,18 +185,27 @@ def heldout_text(ckpt_dir: Path, n_bytes: int) -> tuple[str, list[str], int]:
 
 
 def score(model: HGRNBitModel, backend: Callable, ids: list[int], n_bytes: int,
-          progress: Callable[[int, int], None]) -> tuple[Perplexity, np.ndarray, np.ndarray]:
+          progress: Callable[[int, int], None]
+          ) -> tuple[Perplexity, np.ndarray, np.ndarray, np.ndarray]:
     """Teacher-forced NLL of ``ids[1:]`` (as :func:`mmfree.lm.perplexity`), the NLL of every
-    predicted token (nats) and the argmax of every step's logits."""
-    state = model.init_state()
+    predicted token (nats), the argmax of every step's logits, and those logits."""
+    stepper = as_stepper(model, backend)
+    state = stepper.init_state()
     nll = np.empty(len(ids) - 1)
     top = np.empty(len(ids) - 1, dtype=np.int64)
+    all_logits = np.empty((len(ids) - 1, model.config.vocab_size))
     for pos in range(len(ids) - 1):
-        logits, state = run_step(model, ids[pos], state, backend)
+        logits, state = stepper.step(ids[pos], state)
+        all_logits[pos] = logits
         nll[pos] = -float(log_softmax(logits)[ids[pos + 1]])
         top[pos] = int(np.argmax(logits))
         progress(pos + 1, len(ids) - 1)
-    return Perplexity(len(ids) - 1, float(nll.sum()), n_bytes), nll, top
+    return Perplexity(len(ids) - 1, float(nll.sum()), n_bytes), nll, top, all_logits
+
+
+def fixed_dict(cfg: FixedConfig) -> dict[str, Any]:
+    """A whole-token config as JSON (the BitLinear format nested)."""
+    return dataclasses.asdict(cfg)
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -191,9 +237,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0].replace("\n", " "),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        epilog="About 3.5 ms per token for a float row and 10 ms for an integer row on the "
-               "shipped d 128 model (one core): 8000 bytes are about 3800 tokens, 15-40 s a row; "
-               "the default table has about 40 rows. Exit status 2 on bad input.")
+        epilog="About 3.5 ms per token for a float row, 10 ms for a bitlinear-int row and 11 ms "
+               "for a whole-token row on the shipped d 128 model (one core): 8000 bytes are "
+               "about 3800 tokens, 15-45 s a row; the default table has about 60 rows. Exit "
+               "status 2 on bad input.")
     ap.add_argument("--checkpoint", metavar="DIR", default=None,
                     help="checkpoint folder with training.json (default: the shipped "
                          "trained tiny model)")
@@ -207,6 +254,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                     if r != DEFAULT.rounding),
                     metavar="LIST", help=f"rounding modes other than the contract's "
                                          f"{DEFAULT.rounding} (known: {', '.join(ROUNDINGS)})")
+    ap.add_argument("--groups", default=",".join(GROUPS), metavar="LIST",
+                    help="row groups besides the three pipelines: bitlinear (choices of the "
+                         "BitLinear front end), fixed (choices of the whole-token model)")
+    for option, (label, ladder, _, _) in FIXED_LADDERS.items():
+        ap.add_argument(f"--{option}", default=ladder, metavar="LIST",
+                        help=f"values for the row group '{label}' (group fixed)")
+    ap.add_argument("--fixed-roundings", default=",".join(
+        r for r in FIXED_ROUNDINGS if r != FIXED.rounding), metavar="LIST",
+        help=f"element-wise rounding modes other than the contract's {FIXED.rounding} "
+             f"(known: {', '.join(FIXED_ROUNDINGS)}; group fixed)")
     ap.add_argument("--json", metavar="FILE", help="write the rows and the run's facts as JSON")
     ap.add_argument("--save-text", metavar="FILE",
                     help="write the scored text (for mmfree run --perplexity FILE)")
@@ -235,6 +292,17 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     if unknown:
         raise BenchError(f"--roundings: unknown mode {unknown[0]!r} (known: "
                          f"{', '.join(ROUNDINGS)})")
+    groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
+    bad = [g for g in groups if g not in GROUPS]
+    if bad:
+        raise BenchError(f"--groups: unknown group {bad[0]!r} (known: {', '.join(GROUPS)})")
+    fixed_ladders = {o: int_list(o, getattr(args, o.replace("-", "_")), *rng)
+                     for o, (_, _, rng, _) in FIXED_LADDERS.items()}
+    fixed_roundings = [r.strip() for r in args.fixed_roundings.split(",") if r.strip()]
+    unknown = [r for r in fixed_roundings if r not in FIXED_ROUNDINGS]
+    if unknown:
+        raise BenchError(f"--fixed-roundings: unknown mode {unknown[0]!r} (known: "
+                         f"{', '.join(FIXED_ROUNDINGS)})")
     for option, path in (("--json", args.json), ("--save-text", args.save_text)):
         if path is not None and not Path(path).resolve().parent.is_dir():
             raise BenchError(f"{option}: folder {Path(path).resolve().parent} does not exist")
@@ -270,20 +338,22 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
           f"{len(ids) - 1} predicted; one recurrent state carried across the text")
     print()
 
-    rows = build_rows(ladders, roundings)
+    model_ref: list = [model]
+    rows = build_rows(ladders, roundings, fixed_ladders, fixed_roundings, groups, model_ref)
     done: dict[tuple, dict[str, Any]] = {}
     runs = [r for r in rows if r.make is not None]
     todo = len({r.key for r in runs})
-    ref_top = ref_nll = None
+    ref_top = ref_nll = ref_logits = None
     for row in runs:
         if row.key not in done:
             print(f"bench/quality.py: row {len(done) + 1}/{todo}: {row.choice} = {row.value}",
                   file=sys.stderr, flush=True)
             t0 = time.monotonic()
-            ppl, nll, top = score(model, row.make(), ids, n_bytes,
-                                  Progress(f"{row.choice} {row.value}: token", every=20))
+            ppl, nll, top, logits = score(model, row.make(), ids, n_bytes,
+                                          Progress(f"{row.choice} {row.value}: token",
+                                                   every=20))
             if ref_top is None:  # the float reference comes first
-                ref_top, ref_nll = top, nll
+                ref_top, ref_nll, ref_logits = top, nll, logits
             # paired standard error of the difference in bits per byte, tokens taken as
             # independent (they are not quite: a perturbation lives on in the state)
             diff = nll - ref_nll
@@ -291,6 +361,8 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
             done[row.key] = {"bits_per_byte": ppl.bits_per_byte,
                              "perplexity": ppl.perplexity, "nll": ppl.nll,
                              "delta_se": se,
+                             "logit_rel_rms": float(np.sqrt(
+                                 np.sum((logits - ref_logits) ** 2) / np.sum(ref_logits ** 2))),
                              "argmax_agree": float(np.mean(top == ref_top)),
                              "seconds": time.monotonic() - t0}
             print(f"bench/quality.py:   {ppl.bits_per_byte:.5f} bits/byte, "
@@ -298,20 +370,16 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         row.result = done[row.key]
     ref = done[("float", 1e-6)]["bits_per_byte"]
 
-    print("| choice | value | bits/byte | Δ vs float | Δ % | 2 s.e. of Δ | argmax agree |")
-    print("|---|---|---|---|---|---|---|")
+    print("| choice | value | bits/byte | Δ vs float | Δ % | 2 s.e. of Δ | rel. logit RMS | "
+          "argmax agree |")
+    print("|---|---|---|---|---|---|---|---|")
     out_rows = []
     for row in rows:
-        if row.make is None:
-            print(f"| {row.choice} | {row.value} | needs issue 13 | | | | |")
-            out_rows.append({"choice": row.choice, "value": row.value, "measured": False,
-                             "note": "needs the whole-token fixed-point model (issue 13)"})
-            continue
         r = row.result
         delta = r["bits_per_byte"] - ref
         print(f"| {row.choice} | {row.value} | {r['bits_per_byte']:.4f} | {delta:+.4f} | "
               f"{100 * delta / ref:+.2f} % | {2 * r['delta_se']:.4f} | "
-              f"{100 * r['argmax_agree']:.1f} % |")
+              f"{100 * r['logit_rel_rms']:.2f} % | {100 * r['argmax_agree']:.1f} % |")
         out_rows.append({"choice": row.choice, "value": row.value, "measured": True,
                          "format": (dict(zip(("in_width", "weight_width", "mant_bits",
                                               "act_bits", "rounding"),
@@ -319,10 +387,13 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
                                                  "in_width", "weight_width", "mant_bits",
                                                  "act_bits", "rounding")), strict=True))
                                     if row.key[0] == "integer" else None),
+                         "fixed_config": (fixed_dict(row.key[1]) if row.key[0] == "fixed"
+                                          else None),
                          "float_eps": row.key[1] if row.key[0] == "float" else None,
                          "bits_per_byte": r["bits_per_byte"], "delta": delta,
                          "delta_percent": 100 * delta / ref, "delta_se": r["delta_se"],
                          "perplexity": r["perplexity"],
+                         "logit_rel_rms": r["logit_rel_rms"],
                          "argmax_agree": r["argmax_agree"], "seconds": r["seconds"]})
     wall = time.monotonic() - t_start
     print(f"\n{len(done)} evaluations of {len(ids) - 1} token steps in {wall:.0f} s "

@@ -2,12 +2,16 @@
 
 Library part (usable without the command line):
 
-* :data:`BACKENDS`: how each BitLinear is evaluated. ``float`` is the released arithmetic in
-  float64 (:func:`mmfree.golden.hgrn_bit.float_bitlinear`); ``integer`` the hardware's
-  (:class:`mmfree.golden.hgrn_bit.IntegerBitLinear`). A backend is a callable
-  ``BitLinearCall -> float output``; a new one (the RTL through a simulator) registers a
-  factory here, or drives :func:`mmfree.golden.hgrn_bit.token_step` itself with a
-  :class:`Decoder` (for a simulator that owns the event loop, as cocotb does).
+* :data:`BACKENDS`: how a token is computed. ``float`` is the released arithmetic in float64
+  (:func:`mmfree.golden.hgrn_bit.float_bitlinear`, element-wise work in float64);
+  ``bitlinear-int`` the BitLinears in the hardware's arithmetic
+  (:class:`mmfree.golden.hgrn_bit.IntegerBitLinear`), element-wise work in float64 on the
+  host (what ``--backend rtl`` runs today); ``integer`` the whole token in fixed point
+  (:mod:`mmfree.golden.hgrn_fixed`, the token engine's bit-exact contract). A backend is a
+  :class:`Stepper` (``init_state()``, ``step(token, state) -> (float64 logits, state)``);
+  :func:`as_stepper` also takes a BitLinear callable ``BitLinearCall -> float output`` (run
+  through :func:`mmfree.golden.hgrn_bit.token_step`). A simulator that owns the event loop,
+  as cocotb does, drives ``token_step`` itself with a :class:`Decoder`.
 * :class:`Decoder`: the bookkeeping of one generation (feed the prompt, record the logits of
   every prompt position, pick each new token, stop at ``n_new`` or end-of-sequence), the same
   for every driver.
@@ -31,7 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import numpy as np
 
@@ -42,25 +46,83 @@ from .golden.hgrn_bit import (
     float_bitlinear,
     run_step,
 )
+from .golden.hgrn_fixed import FixedConfig, FixedModel, fixed_token_step
 
-__all__ = ["BACKENDS", "Decoder", "Generation", "InputError", "Perplexity", "Progress", "RtlFailed",
-           "Sampler", "add_parser", "generate", "make_backend", "perplexity", "run",
+__all__ = ["BACKENDS", "BitLinearStepper", "Decoder", "FixedStepper", "Generation",
+           "InputError", "Perplexity", "Progress", "RtlFailed", "Sampler", "Stepper",
+           "add_parser", "as_stepper", "generate", "make_backend", "perplexity", "run",
            "run_rtl_checked"]
 
 Backend = Callable[[BitLinearCall], np.ndarray]
 
-#: backend name -> factory (model -> backend)
-BACKENDS: dict[str, Callable[[HGRNBitModel], Backend]] = {
-    "float": lambda model: float_bitlinear,
-    "integer": lambda model: IntegerBitLinear(),
+
+class Stepper(Protocol):
+    """How a backend computes tokens: a fresh recurrent state, and one token step."""
+
+    def init_state(self) -> Any: ...
+
+    def step(self, token: int, state: Any) -> tuple[np.ndarray, Any]: ...
+
+
+class BitLinearStepper:
+    """:func:`~mmfree.golden.hgrn_bit.token_step` with the element-wise work in float64 and
+    every BitLinear through ``bitlinear`` (a callable ``BitLinearCall -> float output``)."""
+
+    def __init__(self, model: HGRNBitModel, bitlinear: Backend) -> None:
+        self.model, self.bitlinear = model, bitlinear
+
+    def init_state(self) -> list[np.ndarray]:
+        return self.model.init_state()
+
+    def step(self, token: int, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        return run_step(self.model, token, state, self.bitlinear)
+
+
+class FixedStepper:
+    """The whole token in fixed point (:func:`~mmfree.golden.hgrn_fixed.fixed_token_step`):
+    integer state; the logits handed out as float64 (``int * 2**-res_frac``, exact)."""
+
+    def __init__(self, model: HGRNBitModel, cfg: FixedConfig | None = None) -> None:
+        self.fixed = FixedModel(model, cfg)
+
+    def init_state(self) -> list[np.ndarray]:
+        return self.fixed.init_state()
+
+    def step(self, token: int, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        r = fixed_token_step(self.fixed, token, state)
+        return self.fixed.logits_float(r.logits), r.state
+
+
+#: backend name -> factory (model -> stepper)
+BACKENDS: dict[str, Callable[[HGRNBitModel], Stepper]] = {
+    "float": lambda model: BitLinearStepper(model, float_bitlinear),
+    "bitlinear-int": lambda model: BitLinearStepper(model, IntegerBitLinear()),
+    "integer": lambda model: FixedStepper(model),
+}
+
+#: one line per backend for --help and the docs
+BACKEND_HELP = {
+    "float": "the released arithmetic in float64",
+    "bitlinear-int": "BitLinears in the hardware's fixed point (mmfree.golden.quantiser."
+                     "NormBitLinear), element-wise work in float64 on the host",
+    "integer": "the whole token in fixed point (mmfree.golden.hgrn_fixed: the token "
+               "engine's bit-exact contract)",
 }
 
 
-def make_backend(name: str, model: HGRNBitModel) -> Backend:
+def make_backend(name: str, model: HGRNBitModel) -> Stepper:
     """A fresh backend by name (:data:`BACKENDS`)."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
     return BACKENDS[name](model)
+
+
+def as_stepper(model: HGRNBitModel, backend: Stepper | Backend) -> Stepper:
+    """``backend`` as a :class:`Stepper`: a stepper as it is, a BitLinear callable through
+    :class:`BitLinearStepper`."""
+    if hasattr(backend, "step") and hasattr(backend, "init_state"):
+        return backend  # type: ignore[return-value]
+    return BitLinearStepper(model, backend)  # type: ignore[arg-type]
 
 
 # --- generation ----------------------------------------------------------------------------------
@@ -157,15 +219,17 @@ class Decoder:
                 r.stopped_at_eos = True
 
 
-def generate(model: HGRNBitModel, backend: Backend, prompt: Sequence[int], n_new: int,
-             sampler: Sampler | None = None, eos: int | None = None,
+def generate(model: HGRNBitModel, backend: Stepper | Backend, prompt: Sequence[int],
+             n_new: int, sampler: Sampler | None = None, eos: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> Generation:
-    """Run the prompt and generate up to ``n_new`` tokens with a synchronous backend."""
+    """Run the prompt and generate up to ``n_new`` tokens with a synchronous backend (a
+    :class:`Stepper` or a BitLinear callable)."""
+    stepper = as_stepper(model, backend)
     dec = Decoder(prompt, n_new, sampler, eos)
-    state = model.init_state()
+    state = stepper.init_state()
     step = 0
     while not dec.done:
-        logits, state = run_step(model, dec.next_token(), state, backend)
+        logits, state = stepper.step(dec.next_token(), state)
         dec.observe(logits)
         step += 1
         if progress is not None:
@@ -203,15 +267,17 @@ class Perplexity:
                 "bits_per_byte": self.bits_per_byte}
 
 
-def perplexity(model: HGRNBitModel, backend: Backend, ids: Sequence[int], text_bytes: int,
-               progress: Callable[[int, int], None] | None = None) -> Perplexity:
+def perplexity(model: HGRNBitModel, backend: Stepper | Backend, ids: Sequence[int],
+               text_bytes: int, progress: Callable[[int, int], None] | None = None
+               ) -> Perplexity:
     """Score ``ids[1:]`` given their prefixes (one token step per id but the last)."""
     if len(ids) < 2:
         raise ValueError("perplexity needs at least two tokens")
-    state = model.init_state()
+    stepper = as_stepper(model, backend)
+    state = stepper.init_state()
     nll = 0.0
     for pos in range(len(ids) - 1):
-        logits, state = run_step(model, ids[pos], state, backend)
+        logits, state = stepper.step(ids[pos], state)
         nll -= float(log_softmax(logits)[ids[pos + 1]])
         if progress is not None:
             progress(pos + 1, len(ids) - 1)
@@ -253,12 +319,15 @@ _DESCRIPTION = (
     "Run the released MatMul-free LM (HGRN-Bit) from a Hugging Face checkpoint folder "
     "(config.json, model.safetensors or a sharded index, tokenizer.json): feed the prompt, "
     "generate tokens (greedy unless --temperature is given) and print them with their text. "
-    "The backend evaluates every BitLinear: 'float' in the released floating-point "
-    "arithmetic, 'integer' in the hardware's fixed-point arithmetic "
-    "(mmfree.golden.quantiser.NormBitLinear), 'rtl' on the generated RTL of the BitLinear "
-    "unit through cocotb (checked: logits bit-identical to 'integer', cycles per token equal "
-    "to the cycle model's); the element-wise work runs on the host in float64. Exit status "
-    "1 when an rtl check fails, 2 on bad input or a missing simulator.")
+    "The backend computes each token: 'float' in the released floating-point arithmetic; "
+    "'bitlinear-int' with every BitLinear in the hardware's fixed-point arithmetic "
+    "(mmfree.golden.quantiser.NormBitLinear) and the element-wise work in float64 on the "
+    "host; 'integer' the whole token in fixed point (mmfree.golden.hgrn_fixed: norms, "
+    "sigmoid/SiLU tables, the recurrence, residuals, rescale and argmax in integers, the "
+    "token engine's contract); 'rtl' every BitLinear on the generated RTL of the BitLinear "
+    "unit through cocotb, element-wise work on the host (checked: logits bit-identical to "
+    "'bitlinear-int', cycles per token equal to the cycle model's). Exit status 1 when an "
+    "rtl check fails, 2 on bad input or a missing simulator.")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -289,9 +358,11 @@ def _arguments(p: argparse.ArgumentParser, backend: str) -> None:
                           "involved)")
     p.add_argument("--tokens", type=int, default=16, metavar="N",
                    help="tokens to generate (default 16; 0: run the prompt only)")
-    p.add_argument("--backend", choices=[*sorted(BACKENDS), "rtl"], default=backend,
-                   help=f"how BitLinears are evaluated (default {backend}; rtl: on the "
-                        "generated RTL of the BitLinear unit through cocotb)")
+    p.add_argument("--backend", choices=[*BACKENDS, "rtl"], default=backend,
+                   help="how each token is computed: " + "; ".join(
+                       f"{k}: {v}" for k, v in BACKEND_HELP.items())
+                   + "; rtl: every BitLinear on the generated RTL of the BitLinear unit "
+                     f"through cocotb (default {backend})")
     p.add_argument("--logits", metavar="FILE.npy",
                    help="write the teacher-forced logits of every prompt position: float32, "
                         "shape (positions, vocab)")
@@ -300,9 +371,10 @@ def _arguments(p: argparse.ArgumentParser, backend: str) -> None:
                         "to FILE ('-': standard output)")
     p.add_argument("--perplexity", metavar="FILE.txt",
                    help="report the perplexity (and bits per byte) of a UTF-8 text under the "
-                        "float and the integer pipelines; --prompt/--ids become optional")
+                        "float, bitlinear-int and integer backends; --prompt/--ids become "
+                        "optional")
     r = p.add_argument_group("rtl backend (every BitLinear on the BitLinear unit's RTL; "
-                             "checked against the integer backend)")
+                             "checked against the bitlinear-int backend)")
     r.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
                    help="simulator (default verilator)")
     r.add_argument("--lanes", type=int, default=16, metavar="N",
@@ -404,8 +476,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.backend == "rtl" and not 1 <= args.lanes <= 1024:
         raise InputError(f"--lanes must be in 1..1024, got {args.lanes}")
     if args.backend == "rtl" and args.perplexity:
-        raise InputError("--perplexity runs the float and integer pipelines; drop "
-                         "--backend rtl")
+        raise InputError("--perplexity runs the float, bitlinear-int and integer backends; "
+                         "drop --backend rtl")
     if args.top_k and args.temperature == 0:
         raise InputError("--top-k samples: give --temperature > 0 too (0 is greedy)")
     if args.logits and args.prompt is None and args.ids is None:
@@ -496,15 +568,16 @@ def _run(args: argparse.Namespace) -> int:
             nbytes = len(text.encode("utf-8"))
             res = {name: perplexity(model, make_backend(name, model), ppl_ids, nbytes,
                                     Progress(f"perplexity ({name})"))
-                   for name in ("float", "integer")}
+                   for name in BACKENDS}
             print(f"perplexity of {args.perplexity}: {len(ppl_ids)} tokens, {nbytes} bytes")
-            print(f"  {'pipeline':10} {'nll/token':>10} {'perplexity':>12} {'bits/byte':>10}")
+            print(f"  {'backend':13} {'nll/token':>10} {'perplexity':>12} {'bits/byte':>10}")
             for name, r in res.items():
-                print(f"  {name:10} {r.nll / r.predicted:10.5f} {r.perplexity:12.5g} "
+                print(f"  {name:13} {r.nll / r.predicted:10.5f} {r.perplexity:12.5g} "
                       f"{r.bits_per_byte:10.5f}")
-            diff = res["integer"].perplexity - res["float"].perplexity
-            print(f"  integer - float: perplexity {diff:+.4g} "
-                  f"({100 * diff / res['float'].perplexity:+.3f} %)")
+            for name in ("bitlinear-int", "integer"):
+                diff = res[name].perplexity - res["float"].perplexity
+                print(f"  {name} - float: perplexity {diff:+.4g} "
+                      f"({100 * diff / res['float'].perplexity:+.3f} %)")
             out["perplexity"] = {"file": args.perplexity, "tokens": len(ppl_ids),
                                  "bytes": nbytes} | {n: r.as_dict() for n, r in res.items()}
     except ValueError as e:  # a non-finite embedding row, a token outside the vocabulary ...
@@ -531,7 +604,7 @@ def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: i
                     lanes: int, sampler: Sampler, eos: int | None, out: dict[str, Any],
                     waves: bool = False) -> tuple[Generation, int]:
     """The generation with every BitLinear on the simulated BitLinear unit
-    (:func:`mmfree.sim.lm_cosim.run_rtl`), checked against the integer backend (every
+    (:func:`mmfree.sim.lm_cosim.run_rtl`), checked against the bitlinear-int backend (every
     step's logits bit-identical, the same tokens) and the cycle model (every step's cycles
     equal to :func:`mmfree.model.cycles.bitlinear_token_cycles`); prints the comparison and
     adds the results to ``out``. Returns the generation and the exit status (1 if a check
@@ -548,7 +621,8 @@ def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: i
     except (TypeError, ValueError) as e:
         raise InputError(f"--lanes: {e}") from None
     predicted = bitlinear_token_cycles(cfg, unit)
-    # the reference: the integer backend in the unit's arithmetic, every step's logits
+    # the reference: the bitlinear-int backend in the unit's arithmetic (the pipeline the
+    # RTL runs: BitLinears on the device, element-wise work on the host), every step's logits
     ref = IntegerBitLinear(NormBitLinear(unit.fmt, unit.acc_width))
     ref_dec = Decoder(prompt, n_new, Sampler(sampler.temperature, sampler.top_k,
                                                    sampler.seed), eos)
@@ -589,7 +663,7 @@ def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: i
     shown = (f"{measured[0]:,}" if len(measured) == 1 else
              f"{measured[0]:,}..{measured[-1]:,}")
     print(f"rtl on {sim}: logits {'bit-identical to' if identical else 'DIFFER from'} "
-          f"the integer backend ({len(run.logits)} steps), tokens "
+          f"the bitlinear-int backend ({len(run.logits)} steps), tokens "
           f"{'identical' if tokens_same else 'DIFFER'}, {run.mismatches} device mismatches")
     print(f"cycles per token: measured {shown}, predicted {predicted:,} "
           f"({'equal' if cycles_ok else 'DIFFER'}); {wall_per:.2f} s of simulation per token "

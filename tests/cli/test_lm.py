@@ -11,7 +11,7 @@ import pytest
 from mmfree.checkpoint import open_checkpoint
 from mmfree.cli import main
 from mmfree.golden.hgrn_bit import IntegerBitLinear, float_bitlinear, run_step
-from mmfree.lm import Decoder, Sampler, generate, log_softmax
+from mmfree.lm import Decoder, FixedStepper, Sampler, generate, log_softmax, perplexity
 from mmfree.tiny_checkpoint import default_path
 
 TEXT = "The quick brown fox jumps over the lazy dog.\n"
@@ -36,8 +36,9 @@ def test_out_of_the_box_prompt_and_every_output(tmp_path, tiny):
                "--perplexity", "t.txt", "--ignore-eos", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     out = json.loads((tmp_path / "o.json").read_text())
-    # the same generation through the library: greedy, integer backend by default
-    gen = generate(tiny, IntegerBitLinear(), [1, 72, 105], 4)
+    # the same generation through the library: greedy, the whole-token fixed-point
+    # backend (integer) by default
+    gen = generate(tiny, FixedStepper(tiny), [1, 72, 105], 4)
     assert out["tokens"] == gen.tokens and out["prompt_ids"] == [1, 72, 105]
     assert f"generated 4 tokens: {gen.tokens}" in r.stdout
     logits = np.load(tmp_path / "l.npy")
@@ -53,7 +54,13 @@ def test_out_of_the_box_prompt_and_every_output(tmp_path, tiny):
     assert ppl["tokens"] == len(ids) and ppl["bytes"] == len(TEXT.encode())
     assert ppl["float"]["nll"] == pytest.approx(nll, rel=1e-12)
     assert abs(ppl["integer"]["perplexity"] / ppl["float"]["perplexity"] - 1) < 0.02
-    assert "integer - float" in r.stdout
+    assert abs(ppl["bitlinear-int"]["perplexity"] / ppl["float"]["perplexity"] - 1) < 0.02
+    bl = perplexity(tiny, IntegerBitLinear(), ids, len(TEXT.encode()))
+    assert ppl["bitlinear-int"]["nll"] == pytest.approx(bl.nll, rel=1e-12)
+    fx = perplexity(tiny, FixedStepper(tiny), ids, len(TEXT.encode()))
+    assert ppl["integer"]["nll"] == pytest.approx(fx.nll, rel=1e-12)
+    assert fx.nll != bl.nll  # two different pipelines
+    assert "integer - float" in r.stdout and "bitlinear-int - float" in r.stdout
 
 
 def test_prompt_text_float_backend_and_seeded_sampling(tmp_path, tiny):
@@ -123,3 +130,24 @@ def test_decoder_prompt_only_and_eos():
         dec.next_token()
         dec.observe(np.eye(5)[4])
     assert dec.result.tokens == [4] and dec.result.stopped_at_eos
+
+
+def test_integer_backend_is_the_fixed_point_token(tiny, capsys):
+    """``--backend integer`` is the whole-token fixed-point model: its logits are the
+    golden integers scaled by 2**-res_frac, its greedy choice is their vec_argmax, and
+    ``bitlinear-int`` (float element-wise work) gives different logits."""
+    from mmfree.golden.hgrn_fixed import FixedModel, fixed_token_step
+
+    fm = FixedModel(tiny)
+    state, tokens, argmaxes = fm.init_state(), [1, 72], []
+    for tok in tokens:
+        r = fixed_token_step(fm, tok, state)
+        state = r.state
+        argmaxes.append(r.argmax)
+    gen = generate(tiny, FixedStepper(tiny), tokens, 1)
+    assert gen.tokens == [argmaxes[-1]]
+    assert np.array_equal(gen.prompt_logits[-1], r.logits * 2.0 ** -fm.cfg.res_frac)
+    other = generate(tiny, IntegerBitLinear(), tokens, 1)
+    assert not np.array_equal(other.prompt_logits[-1], gen.prompt_logits[-1])
+    assert main(["run", "--ids", "1,72", "--tokens", "1", "--backend", "bitlinear-int"]) == 0
+    assert "backend bitlinear-int" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """``mmfree run --backend rtl``: random checkpoints of two sizes, written by the test in the
 released format, with every BitLinear on the RTL on both simulators: logits bit-identical to
-``--backend integer``, cycles per token equal to the cycle model's; bad input in one line."""
+``--backend bitlinear-int`` (the pipeline the RTL runs), cycles per token equal to the cycle
+model's; bad input in one line."""
 
 import json
 
@@ -46,7 +47,7 @@ def test_rtl_backend_matches_integer_and_cycle_model(sim, ckpt, tmp_path, capsys
     config, seed, dtype = ckpt
     path = _checkpoint(tmp_path, config, seed, dtype)
     common = ["--checkpoint", str(path), "--ids", "1,5", "--tokens", "2", "--ignore-eos"]
-    status, out, err = _run(capsys, *common, "--backend", "integer", "--logits",
+    status, out, err = _run(capsys, *common, "--backend", "bitlinear-int", "--logits",
                             str(tmp_path / "int.npy"), "--json", str(tmp_path / "int.json"))
     assert status == 0, err
     status, out, err = _run(capsys, *common, "--backend", "rtl", "--sim", sim, "--logits",

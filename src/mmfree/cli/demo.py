@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Generate every unit's Verilog; run the shipped HGRN-Bit "
                                    "checkpoint (the released architecture, d 128) with every "
                                    "BitLinear on the RTL on Icarus and Verilator (logits and "
-                                   "cycles checked against the integer backend and the cycle "
-                                   "model, as 'mmfree run --backend rtl'); print the "
+                                   "cycles checked against the bitlinear-int backend and the "
+                                   "cycle model, as 'mmfree run --backend rtl'); print the "
                                    "370M/1.3B/2.7B projections on the hardware presets.")
     d.add_argument("-o", "--output", default="out/demo", help="output folder (default out/demo)")
     d.add_argument("--ids", default="1,72,105",
