@@ -1,0 +1,293 @@
+"""The whole-token engine: its instruction set, memory map, per-token program compiler and
+cycle formulas (docs/engine.md).
+
+The engine is a sequencer that runs one program per token over a vector memory (VMEM:
+words of ``lanes`` signed elements), a scalar register file, the BitLinear unit and the
+vector unit. The host compiles the program once from the checkpoint's config
+(:func:`compile_token`), loads the VMEM image once (norm weights, lower bounds, the
+BitLinears' norm weights, zero states: :func:`mmfree.spec.program.load_image`), then per
+token writes the embedding row, starts the program, and reads the logits and the argmax.
+Ternary weights arrive on a stream port in program order (each ``BITLINEAR`` consumes its
+matrix row by row).
+
+Everything here is pure Python (no Amaranth); :mod:`mmfree.spec.program` interprets a
+program over the golden contract's ops (:mod:`mmfree.golden.hgrn_fixed`), which proves the
+program bit-exact before any RTL runs it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..golden.hgrn_bit import HGRNBitConfig
+from ..golden.hgrn_fixed import FixedConfig
+from .base import ceil_div
+from .bitlinear_unit import BitLinearUnitSpec
+from .vector_unit import VectorUnitSpec
+
+__all__ = ["FMTS", "EngineCycles", "EngineOp", "Instr", "MemoryMap", "Program",
+           "compile_token", "program_cycles"]
+
+
+class EngineOp(enum.IntEnum):
+    """Op codes of the engine's program (one instruction = one of these over ``n``
+    elements). Scalar registers: ``N`` (a sum of squares), ``(g, sh)`` (a per-vector scale
+    and shift), ``(D, E)`` (the BitLinear unit's scale outputs), ``A`` (an argmax)."""
+
+    SUMSQ = 0  #: ``N = vec_sumsq(a[:n])``
+    RMSSCALE = 1  #: ``(g, sh) = sc_rmsnorm_scale(N, norm consts[imm], out frac of fmt)``
+    MULS = 2  #: ``dst = vec_mul(a, g, sh, fmt)`` (the scale register, broadcast)
+    MULV = 3  #: ``dst = vec_mul(a, b, shift, fmt)``
+    ADD = 4  #: ``dst = vec_add(a, b, fmt)``
+    SUB = 5  #: ``dst = vec_sub(a, b, fmt)``
+    RSUBI = 6  #: ``dst = vec_sub(imm, a, fmt)`` (``1 - f``)
+    FMA2 = 7  #: ``dst = vec_fma2(a, b, c, d, align, shift, fmt)``
+    SIGMOID = 8  #: ``dst = vec_sigmoid(a, xfrac)`` (gate)
+    SILU = 9  #: ``dst = vec_silu(a, xfrac)`` (act)
+    BITLINEAR = 10  #: ``dst = acc``, ``(D, E)``: the unit on ``m = a``, ``v = b``, matrix
+    #: ``imm`` of :attr:`Program.bitlinears` (``m`` rows) from the weight stream
+    RESCALE = 11  #: ``(g, sh) = sc_rescale(D, E, bitlinear consts[imm], out frac of fmt)``
+    ARGMAX = 12  #: ``A = vec_argmax(a[:n])``
+    MULW = 13  #: ``dst = vec_mul(a, b, norm e[imm], fmt)`` (times a norm weight ``v * 2**-e``)
+    END = 15  #: the token is done: the host may read the logits and ``A``
+
+
+#: output formats by index (``Instr.fmt``): the :class:`FixedConfig` property names
+FMTS = ("res", "act", "state", "gate")
+
+
+@dataclass(frozen=True)
+class Instr:
+    """One instruction: element addresses in VMEM (multiples of ``lanes``), the count
+    ``n``, and the op's immediates (unused fields 0)."""
+
+    op: EngineOp
+    dst: int = 0
+    a: int = 0
+    b: int = 0
+    c: int = 0
+    d: int = 0
+    n: int = 0
+    m: int = 0  #: BitLinear rows
+    shift: int = 0
+    align: int = 0
+    fmt: int = 0  #: index into :data:`FMTS`
+    xfrac: int = 0  #: table input fraction bits
+    imm: int = 0  #: RSUBI constant, or the index of a norm / BitLinear constant
+    note: str = field(default="", compare=False)  #: what it computes (listing only)
+
+    def text(self) -> str:
+        """One line of a program listing."""
+        parts = [f"{self.op.name:<9}"]
+        for k in ("dst", "a", "b", "c", "d", "n", "m", "shift", "align", "xfrac", "imm"):
+            v = getattr(self, k)
+            if v:
+                parts.append(f"{k}={v}")
+        if self.op not in (EngineOp.SUMSQ, EngineOp.ARGMAX, EngineOp.BITLINEAR, EngineOp.END):
+            parts.append(f"fmt={FMTS[self.fmt]}")
+        return " ".join(parts) + (f"   ; {self.note}" if self.note else "")
+
+
+@dataclass
+class MemoryMap:
+    """VMEM regions: name -> (element address, elements); every region starts on a word
+    boundary (``lanes`` elements)."""
+
+    lanes: int
+    regions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    size: int = 0
+
+    def add(self, name: str, n: int) -> int:
+        """Allocate ``n`` elements under ``name``; returns its address."""
+        if name in self.regions:
+            raise ValueError(f"region {name!r} allocated twice")
+        addr = self.size
+        self.regions[name] = (addr, n)
+        self.size += ceil_div(n, self.lanes) * self.lanes
+        return addr
+
+    def __getitem__(self, name: str) -> int:
+        return self.regions[name][0]
+
+    @property
+    def words(self) -> int:
+        """VMEM depth in words."""
+        return self.size // self.lanes
+
+
+@dataclass
+class Program:
+    """A compiled per-token program with its memory map and the host's constant tables:
+    ``norms`` (names of the RMSNorms whose constants ``RMSSCALE`` indexes, in order) and
+    ``bitlinears`` (the BitLinear names, in program and weight-stream order)."""
+
+    config: HGRNBitConfig
+    fixed: FixedConfig
+    lanes: int
+    instrs: list[Instr]
+    memory: MemoryMap
+    norms: list[str]
+    bitlinears: list[str]
+
+    def listing(self) -> str:
+        """The program as text, one instruction a line."""
+        return "\n".join(f"{i:4d}  {ins.text()}" for i, ins in enumerate(self.instrs))
+
+    def __iter__(self) -> Iterator[Instr]:
+        return iter(self.instrs)
+
+
+def compile_token(config: HGRNBitConfig, fixed: FixedConfig | None = None,
+                  lanes: int = VectorUnitSpec.lanes) -> Program:
+    """The per-token program of a checkpoint's ``config`` for an engine of ``lanes`` lanes,
+    in the op order of :func:`mmfree.golden.hgrn_fixed.fixed_token_step`. Raises
+    ``ValueError`` naming ``lanes`` if the MLP halves do not start on a word boundary."""
+    cfg = fixed or FixedConfig()
+    if cfg.rounding != "half_up":
+        raise ValueError(f"rounding {cfg.rounding!r}: the engine implements half_up only")
+    d, inter, layers = config.hidden_size, config.intermediate, config.num_hidden_layers
+    if inter % lanes:
+        raise ValueError(f"lanes {lanes} does not divide the MLP width {inter} (the gate and "
+                         "up halves must start on a word boundary)")
+    mm = MemoryMap(lanes)
+    for name, n in (("x", d), ("h", d), ("i", d), ("f", d), ("g", d), ("sg", d), ("fg", d),
+                    ("omf", d), ("si", d), ("gn", d), ("ss", d), ("o", d), ("y", 2 * inter),
+                    ("u", inter), ("acc", max(2 * inter, d, config.vocab_size)),
+                    ("logits", config.vocab_size)):
+        mm.add(name, n)
+    for n in range(layers):
+        mm.add(f"state.{n}", d)
+    norms: list[str] = []
+    for n in range(layers):
+        for part in ("attn_norm", "attn.g_norm", "mlp_norm"):
+            norms.append(f"model.layers.{n}.{part}")
+    norms.append("model.norm")
+    for name in norms:
+        mm.add(f"norm:{name}", d)
+    for n in range(layers):
+        mm.add(f"lb.{n}", d)
+        mm.add(f"omlb.{n}", d)
+    bls = [name for name, _, _ in config.bitlinears()]
+    for name, _, k in config.bitlinears():
+        mm.add(f"v:{name}", k)
+    shapes = {name: (m, k) for name, m, k in config.bitlinears()}
+
+    res, act, state, gate = (FMTS.index(f) for f in FMTS)
+    big_f, fs, big_g = cfg.act_frac, cfg.state_frac, cfg.gate_frac
+    code: list[Instr] = []
+    emit = code.append
+
+    def norm(src: str, dst: str, name: str, note: str) -> None:
+        emit(Instr(EngineOp.SUMSQ, a=mm[src], n=d, note=f"{note}: sum of squares"))
+        emit(Instr(EngineOp.RMSSCALE, imm=norms.index(name), fmt=act, note=f"{note}: scale"))
+        emit(Instr(EngineOp.MULS, dst=mm[dst], a=mm[src], n=d, fmt=act))
+        emit(Instr(EngineOp.MULW, dst=mm[dst], a=mm[dst], b=mm[f"norm:{name}"], n=d,
+                   imm=norms.index(name), fmt=act, note=f"{note}: times the weight"))
+
+    def bitlinear(name: str, src: str, dst: str, out: int) -> None:
+        m, k = shapes[name]
+        emit(Instr(EngineOp.BITLINEAR, dst=mm["acc"], a=mm[src], b=mm[f"v:{name}"], n=k, m=m,
+                   imm=bls.index(name), note=name))
+        emit(Instr(EngineOp.RESCALE, imm=bls.index(name), fmt=out))
+        emit(Instr(EngineOp.MULS, dst=mm[dst], a=mm["acc"], n=m, fmt=out))
+
+    for n in range(layers):
+        p = f"model.layers.{n}."
+        norm("x", "h", p + "attn_norm", f"layer {n} attn_norm")
+        for proj, dst in (("i", "i"), ("f", "f"), ("g", "g")):
+            bitlinear(p + f"attn.{proj}_proj", "h", dst, act)
+        emit(Instr(EngineOp.SIGMOID, dst=mm["sg"], a=mm["f"], n=d, xfrac=big_f, fmt=gate))
+        emit(Instr(EngineOp.MULV, dst=mm["fg"], a=mm[f"omlb.{n}"], b=mm["sg"], n=d,
+                   shift=big_g, fmt=gate, note="(1 - lb) * sigmoid(f)"))
+        emit(Instr(EngineOp.ADD, dst=mm["fg"], a=mm[f"lb.{n}"], b=mm["fg"], n=d, fmt=gate,
+                   note="f = lb + ..."))
+        emit(Instr(EngineOp.RSUBI, dst=mm["omf"], a=mm["fg"], n=d, imm=cfg.one, fmt=gate,
+                   note="1 - f"))
+        emit(Instr(EngineOp.SILU, dst=mm["si"], a=mm["i"], n=d, xfrac=big_f, fmt=act))
+        emit(Instr(EngineOp.FMA2, dst=mm[f"state.{n}"], a=mm["fg"], b=mm[f"state.{n}"],
+                   c=mm["si"], d=mm["omf"], n=d, align=fs - big_f, shift=big_g, fmt=state,
+                   note="state = f * state + silu(i) * (1 - f)"))
+        norm("g", "gn", p + "attn.g_norm", f"layer {n} g_norm")
+        emit(Instr(EngineOp.SILU, dst=mm["ss"], a=mm[f"state.{n}"], n=d, xfrac=fs, fmt=act))
+        emit(Instr(EngineOp.MULV, dst=mm["o"], a=mm["gn"], b=mm["ss"], n=d, shift=big_f,
+                   fmt=act, note="rms_norm(g) * silu(state)"))
+        bitlinear(p + "attn.o_proj", "o", "i", res)
+        emit(Instr(EngineOp.ADD, dst=mm["x"], a=mm["x"], b=mm["i"], n=d, fmt=res,
+                   note="residual"))
+        norm("x", "h", p + "mlp_norm", f"layer {n} mlp_norm")
+        bitlinear(p + "mlp.gate_proj", "h", "y", act)
+        emit(Instr(EngineOp.SILU, dst=mm["u"], a=mm["y"], n=inter, xfrac=big_f, fmt=act))
+        emit(Instr(EngineOp.MULV, dst=mm["u"], a=mm["u"], b=mm["y"] + inter, n=inter,
+                   shift=big_f, fmt=act, note="silu(gate) * up"))
+        bitlinear(p + "mlp.down_proj", "u", "i", res)
+        emit(Instr(EngineOp.ADD, dst=mm["x"], a=mm["x"], b=mm["i"], n=d, fmt=res,
+                   note="residual"))
+    norm("x", "h", "model.norm", "final norm")
+    bitlinear("lm_head", "h", "logits", res)
+    emit(Instr(EngineOp.ARGMAX, a=mm["logits"], n=config.vocab_size))
+    emit(Instr(EngineOp.END))
+    return Program(config, cfg, lanes, code, mm, norms, bls)
+
+
+# --- cycles ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineCycles:
+    """The engine's cycle formula: one place for the cost of every instruction.
+
+    The sequencer runs one instruction at a time (no overlap between instructions): an
+    instruction costs ``ISSUE`` cycles (fetch, decode, address set-up) plus its unit's
+    cycles. Vector ops and reductions cost :meth:`VectorUnitSpec.map_cycles` /
+    ``reduce_cycles`` (measured on the vector unit's RTL) with the VMEM read register in
+    front (``READ``) and, for map ops, the op's extra pipeline stages beyond the vector
+    unit's (``EXTRA_STAGES``: the table ops' index, two reads and interpolation, the fused
+    multiply-add's second product); a BITLINEAR costs :meth:`BitLinearUnitSpec.cycles`
+    (the unit's spec, whatever its pipelining) plus ``READ``; scalar ops cost ``SCALAR``
+    (their serial division and square root)."""
+
+    vector: VectorUnitSpec
+    bitlinear: BitLinearUnitSpec
+    #: sequencer cycles per instruction (fetch and decode)
+    ISSUE: int = 2
+    #: the VMEM read register in front of a unit
+    READ: int = 1
+
+    #: design targets of the ops the vector unit's RTL does not yet implement (docs/engine.md)
+    EXTRA_STAGES = {EngineOp.FMA2: 1, EngineOp.SIGMOID: 3, EngineOp.SILU: 3}
+
+    def scalar_cycles(self, op: EngineOp, rsqrt_bits: int, scale_bits: int) -> int:
+        """``RMSSCALE``: normalise, restoring division (``2Q - 1``), square root (``Q``),
+        two normalising multiplies (2 each); ``RESCALE``: two normalise-and-multiply
+        steps (2 each)."""
+        if op == EngineOp.RMSSCALE:
+            return 1 + (2 * rsqrt_bits - 1) + rsqrt_bits + 4
+        return 4
+
+    def instr(self, ins: Instr, fixed: FixedConfig) -> int:
+        """Cycles of one instruction."""
+        op = ins.op
+        if op == EngineOp.END:
+            return self.ISSUE
+        if op == EngineOp.BITLINEAR:
+            return self.ISSUE + self.READ + int(self.bitlinear.cycles(ins.m, ins.n))
+        if op in (EngineOp.RMSSCALE, EngineOp.RESCALE):
+            return self.ISSUE + self.scalar_cycles(op, fixed.rsqrt_bits, fixed.scale_bits)
+        if op in (EngineOp.SUMSQ, EngineOp.ARGMAX):
+            return self.ISSUE + self.READ + int(self.vector.reduce_cycles(ins.n))
+        return (self.ISSUE + self.READ + int(self.vector.map_cycles(ins.n))
+                + self.EXTRA_STAGES.get(op, 0))
+
+
+def program_cycles(program: Program, vector: VectorUnitSpec, bitlinear: BitLinearUnitSpec
+                   ) -> dict[str, Any]:
+    """Cycles of one token: ``total`` and the sum per op code (``by_op``)."""
+    model = EngineCycles(vector, bitlinear)
+    by_op: dict[str, int] = {}
+    for ins in program:
+        c = model.instr(ins, program.fixed)
+        by_op[ins.op.name] = by_op.get(ins.op.name, 0) + c
+    return {"total": sum(by_op.values()), "by_op": by_op}
