@@ -1,6 +1,8 @@
 """The engine's per-token program: compiled from a config, interpreted over the golden
 contract's ops, it gives fixed_token_step's logits, argmax and states bit for bit."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -47,7 +49,7 @@ def test_program_shape_and_memory_map():
     for addr, _ in prog.memory.regions.values():
         assert addr % 8 == 0
     spans = sorted(prog.memory.regions.values())
-    for (a0, n0), (a1, _) in zip(spans, spans[1:], strict=False):
+    for (a0, n0), (a1, _) in itertools.pairwise(spans):
         assert a0 + n0 <= a1  # no overlap
     names = [n for n, _ in weight_order(prog, fx.FixedModel(HGRNBitModel.random(SMALL, 1)))]
     assert names == [n for n, _, _ in SMALL.bitlinears()]

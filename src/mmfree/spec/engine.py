@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..golden.hgrn_bit import HGRNBitConfig
 from ..golden.hgrn_fixed import FixedConfig
@@ -252,12 +252,12 @@ class EngineCycles:
     vector: VectorUnitSpec
     bitlinear: BitLinearUnitSpec
     #: sequencer cycles per instruction (fetch and decode)
-    ISSUE: int = 2
+    ISSUE: ClassVar[int] = 2
     #: the VMEM read register in front of a unit
-    READ: int = 1
+    READ: ClassVar[int] = 1
 
     #: design targets of the ops the vector unit's RTL does not yet implement (docs/engine.md)
-    EXTRA_STAGES = {EngineOp.FMA2: 1, EngineOp.SIGMOID: 3, EngineOp.SILU: 3}
+    EXTRA_STAGES: ClassVar[dict[EngineOp, int]] = {EngineOp.FMA2: 1, EngineOp.SIGMOID: 3, EngineOp.SILU: 3}
 
     def scalar_cycles(self, op: EngineOp, rsqrt_bits: int, scale_bits: int) -> int:
         """``RMSSCALE``: normalise, restoring division (``2Q - 1``), square root (``Q``),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..golden import hgrn_fixed as fx
-from .engine import FMTS, EngineOp, Program
+from .engine import FMTS, EngineOp, Instr, Program
 
 __all__ = ["Image", "Interpreter", "element_width", "load_image", "weight_order"]
 
@@ -128,7 +128,7 @@ class Interpreter:
             def rd(addr: int, count: int = n) -> np.ndarray:
                 return vm[addr:addr + count]
 
-            def wr(values: np.ndarray, ins=ins) -> None:
+            def wr(values: np.ndarray, ins: Instr = ins) -> None:
                 vm[ins.dst:ins.dst + len(values)] = values
 
             if op == EngineOp.SUMSQ:
