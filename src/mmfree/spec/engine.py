@@ -257,7 +257,8 @@ class EngineCycles:
     READ: ClassVar[int] = 1
 
     #: design targets of the ops the vector unit's RTL does not yet implement (docs/engine.md)
-    EXTRA_STAGES: ClassVar[dict[EngineOp, int]] = {EngineOp.FMA2: 1, EngineOp.SIGMOID: 3, EngineOp.SILU: 3}
+    EXTRA_STAGES: ClassVar[dict[EngineOp, int]] = {EngineOp.FMA2: 1, EngineOp.SIGMOID: 3,
+                                                   EngineOp.SILU: 3}
 
     def scalar_cycles(self, op: EngineOp, rsqrt_bits: int, scale_bits: int) -> int:
         """``RMSSCALE``: normalise, restoring division (``2Q - 1``), square root (``Q``),
