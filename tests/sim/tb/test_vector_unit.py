@@ -19,6 +19,6 @@ CONFIGS = [(3, 6, 10), pytest.param((1, 8, 5), marks=pytest.mark.slow),
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda v: "-".join(map(str, v)))
 def test_vector_unit_cosim(sim, cfg, seed):
     r = cosim_report(VectorUnitSpec(*cfg), sim, seed)
-    assert r["mismatches"] == 0 and r["commands"] >= 80 and r["outputs"] > 300, r
+    assert r["mismatches"] == 0 and r["commands"] >= 80 and r["outputs"] > 200, r
     assert r["cycle_checks"] >= 60 and r["cycle_mismatches"] == 0, r
     assert set(r["tests"]) == {"ops", "back_to_back", "stalls", "reset"}, r["tests"]
