@@ -242,10 +242,9 @@ class EngineCycles:
     The sequencer runs one instruction at a time (no overlap between instructions): an
     instruction costs ``ISSUE`` cycles (fetch, decode, address set-up) plus its unit's
     cycles. Vector ops and reductions cost :meth:`VectorUnitSpec.map_cycles` /
-    ``reduce_cycles`` (measured on the vector unit's RTL) with the VMEM read register in
-    front (``READ``) and, for map ops, the op's extra pipeline stages beyond the vector
-    unit's (``EXTRA_STAGES``: the table ops' index, two reads and interpolation, the fused
-    multiply-add's second product); a BITLINEAR costs :meth:`BitLinearUnitSpec.cycles`
+    ``reduce_cycles`` (measured on the vector unit's RTL: every map op, the tables and the
+    fused multiply-add included, has the same ``MAP_LATENCY``) with the VMEM read register
+    in front (``READ``); a BITLINEAR costs :meth:`BitLinearUnitSpec.cycles`
     (the unit's spec, whatever its pipelining) plus ``READ``; scalar ops cost ``SCALAR``
     (their serial division and square root)."""
 
@@ -255,10 +254,6 @@ class EngineCycles:
     ISSUE: ClassVar[int] = 2
     #: the VMEM read register in front of a unit
     READ: ClassVar[int] = 1
-
-    #: design targets of the ops the vector unit's RTL does not yet implement (docs/engine.md)
-    EXTRA_STAGES: ClassVar[dict[EngineOp, int]] = {EngineOp.FMA2: 1, EngineOp.SIGMOID: 3,
-                                                   EngineOp.SILU: 3}
 
     def scalar_cycles(self, op: EngineOp, rsqrt_bits: int, scale_bits: int) -> int:
         """``RMSSCALE``: normalise, restoring division (``2Q - 1``), square root (``Q``),
@@ -279,8 +274,7 @@ class EngineCycles:
             return self.ISSUE + self.scalar_cycles(op, fixed.rsqrt_bits, fixed.scale_bits)
         if op in (EngineOp.SUMSQ, EngineOp.ARGMAX):
             return self.ISSUE + self.READ + int(self.vector.reduce_cycles(ins.n))
-        return (self.ISSUE + self.READ + int(self.vector.map_cycles(ins.n))
-                + self.EXTRA_STAGES.get(op, 0))
+        return self.ISSUE + self.READ + int(self.vector.map_cycles(ins.n))
 
 
 def program_cycles(program: Program, vector: VectorUnitSpec, bitlinear: BitLinearUnitSpec

@@ -7,11 +7,14 @@ from mmfree.spec import VectorUnitSpec
 from . import cosim_report
 
 SIMS = ["icarus", "verilator"]
-# (lanes, width, max_dim): a lane count that is no power of two with narrow elements and a
-# partial last group (default run); one lane (no reduction tree); the default width on a
-# wider group (under -m slow, the default suite's time budget)
-CONFIGS = [(3, 6, 10), pytest.param((1, 8, 5), marks=pytest.mark.slow),
-           pytest.param((8, 16, 40), marks=pytest.mark.slow)]
+# (lanes, width, max_dim, max_align, act_width, act_frac, gate_frac, table_bits,
+# table_range_log2): a lane count that is no power of two with narrow formats, small tables
+# and a partial last group (default run); one lane (no reduction tree) with the contract's
+# formats on a 64-interval table; the contract's defaults on 8 lanes (under -m slow, the
+# default suite's time budget)
+CONFIGS = [(3, 12, 10, 4, 10, 6, 8, 4, 3),
+           pytest.param((1, 18, 5, 8, 16, 11, 16, 6, 4), marks=pytest.mark.slow),
+           pytest.param((8, 24, 40, 8, 16, 11, 16, 10, 4), marks=pytest.mark.slow)]
 
 
 @pytest.mark.cosim
@@ -19,6 +22,6 @@ CONFIGS = [(3, 6, 10), pytest.param((1, 8, 5), marks=pytest.mark.slow),
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda v: "-".join(map(str, v)))
 def test_vector_unit_cosim(sim, cfg, seed):
     r = cosim_report(VectorUnitSpec(*cfg), sim, seed)
-    assert r["mismatches"] == 0 and r["commands"] >= 80 and r["outputs"] > 200, r
+    assert r["mismatches"] == 0 and r["commands"] >= 100 and r["outputs"] > 200, r
     assert r["cycle_checks"] >= 60 and r["cycle_mismatches"] == 0, r
     assert set(r["tests"]) == {"ops", "back_to_back", "stalls", "reset"}, r["tests"]
