@@ -29,7 +29,7 @@ from .bitlinear_unit import BitLinearUnitSpec
 from .vector_unit import VectorUnitSpec
 
 __all__ = ["FMTS", "EngineCycles", "EngineOp", "Instr", "MemoryMap", "Program",
-           "compile_token", "program_cycles"]
+           "compile_token", "program_cycles", "scalar_cycles"]
 
 
 class EngineOp(enum.IntEnum):
@@ -235,6 +235,16 @@ def compile_token(config: HGRNBitConfig, fixed: FixedConfig | None = None,
 # --- cycles ----------------------------------------------------------------------------------
 
 
+def scalar_cycles(rescale: bool, rsqrt_bits: int) -> int:
+    """Cycles the scalar unit (:class:`mmfree.hdl.scalar_unit.ScalarUnit`) is busy after
+    its start cycle: a rescale 4 (normalise ``D``, the product, normalise it, the shift);
+    an RMSNorm scale ``3Q + 6`` (normalise ``n``, start the division, ``2Q - 1`` quotient
+    bits and the cycle it ends, ``Q`` root bits and the cycle it ends, the product,
+    normalise it, the shift; ``Q = rsqrt_bits``)."""
+    return 4 if rescale else 3 * rsqrt_bits + 6
+
+
+
 @dataclass(frozen=True)
 class EngineCycles:
     """The engine's cycle formula: one place for the cost of every instruction.
@@ -245,8 +255,9 @@ class EngineCycles:
     ``reduce_cycles`` (measured on the vector unit's RTL: every map op, the tables and the
     fused multiply-add included, has the same ``MAP_LATENCY``) with the VMEM read register
     in front (``READ``); a BITLINEAR costs :meth:`BitLinearUnitSpec.cycles`
-    (the unit's spec, whatever its pipelining) plus ``READ``; scalar ops cost ``SCALAR``
-    (their serial division and square root)."""
+    (the unit's spec, whatever its pipelining) plus ``READ``; scalar ops cost the start
+    cycle and :func:`scalar_cycles` (measured on the scalar unit in the Amaranth
+    simulator, ``tests/hdl/test_scalar_unit.py``)."""
 
     vector: VectorUnitSpec
     bitlinear: BitLinearUnitSpec
@@ -255,13 +266,6 @@ class EngineCycles:
     #: the VMEM read register in front of a unit
     READ: ClassVar[int] = 1
 
-    def scalar_cycles(self, op: EngineOp, rsqrt_bits: int, scale_bits: int) -> int:
-        """``RMSSCALE``: normalise, restoring division (``2Q - 1``), square root (``Q``),
-        two normalising multiplies (2 each); ``RESCALE``: two normalise-and-multiply
-        steps (2 each)."""
-        if op == EngineOp.RMSSCALE:
-            return 1 + (2 * rsqrt_bits - 1) + rsqrt_bits + 4
-        return 4
 
     def instr(self, ins: Instr, fixed: FixedConfig) -> int:
         """Cycles of one instruction."""
@@ -271,7 +275,7 @@ class EngineCycles:
         if op == EngineOp.BITLINEAR:
             return self.ISSUE + self.READ + int(self.bitlinear.cycles(ins.m, ins.n))
         if op in (EngineOp.RMSSCALE, EngineOp.RESCALE):
-            return self.ISSUE + self.scalar_cycles(op, fixed.rsqrt_bits, fixed.scale_bits)
+            return self.ISSUE + 1 + scalar_cycles(op == EngineOp.RESCALE, fixed.rsqrt_bits)
         if op in (EngineOp.SUMSQ, EngineOp.ARGMAX):
             return self.ISSUE + self.READ + int(self.vector.reduce_cycles(ins.n))
         return self.ISSUE + self.READ + int(self.vector.map_cycles(ins.n))
