@@ -64,11 +64,11 @@ def test_cycle_formula_is_the_sum_of_its_instructions():
     model = EngineCycles(vec, bl)
     got = program_cycles(prog, vec, bl)
     assert got["total"] == sum(model.instr(i, prog.fixed) for i in prog)
-    want_bl = sum(model.ISSUE + model.READ + bl.cycles(m, k) for _, m, k in SMALL.bitlinears())
+    want_bl = sum(model.ISSUE + bl.cycles(m, k) + model.DONE for _, m, k in SMALL.bitlinears())
     assert got["by_op"]["BITLINEAR"] == want_bl
-    # an 8-element SUMSQ: one group, the reduction's latency, the issue and read cycles
-    assert model.instr(prog.instrs[0], prog.fixed) == model.ISSUE + model.READ + 4 + (
-        vec.reduce_latency)
+    # a 32-element SUMSQ on 8 lanes: 4 groups, the reduction's latency, the sequencer's
+    assert model.instr(prog.instrs[0], prog.fixed) == (model.ISSUE + model.CMD + 4
+                                                       + vec.reduce_latency + model.DONE)
 
 
 def test_bad_configurations_name_the_parameter():

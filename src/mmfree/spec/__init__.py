@@ -15,8 +15,9 @@ from .bitlinear_unit import MAX_DIM, BitLinearUnitSpec, NormQuantiserSpec
 from .tensor_core import TILE, SparseDecodeSpec, SparseTensorCoreSpec, TensorCoreSpec
 from .ternary_core import LANES, MAX_LANES, TernaryCoreSpec, ternary_latency
 from .vector_unit import VecOp, VectorUnitSpec
+from .engine import EngineSpec
 
-__all__ = ["LANES", "MAX_DIM", "MAX_LANES", "TILE", "UNITS", "BitLinearUnitSpec", "Bound",
+__all__ = ["LANES", "MAX_DIM", "MAX_LANES", "TILE", "UNITS", "BitLinearUnitSpec", "Bound", "EngineSpec",
            "NormQuantiserSpec", "Param", "SparseDecodeSpec",
            "SparseTensorCoreSpec", "TensorCoreSpec", "TernaryCoreSpec", "UnitSpec", "VecOp",
            "VectorUnitSpec", "check_int",
@@ -26,7 +27,7 @@ __all__ = ["LANES", "MAX_DIM", "MAX_LANES", "TILE", "UNITS", "BitLinearUnitSpec"
 #: The units by their command-line names, in the order the CLI lists them.
 UNITS: dict[str, type[UnitSpec]] = {cls.name: cls for cls in (
     TernaryCoreSpec, TensorCoreSpec, SparseDecodeSpec, SparseTensorCoreSpec, NormQuantiserSpec,
-    BitLinearUnitSpec, VectorUnitSpec)}
+    BitLinearUnitSpec, VectorUnitSpec, EngineSpec)}
 
 
 def spec_for(unit: str, **params: object) -> UnitSpec:

@@ -24,11 +24,13 @@ from typing import Any, ClassVar
 
 from ..golden.hgrn_bit import HGRNBitConfig
 from ..golden.hgrn_fixed import FixedConfig
-from .base import ceil_div
+from .base import UnitSpec, ceil_div, param
 from .bitlinear_unit import BitLinearUnitSpec
+from .ternary_core import LANES
 from .vector_unit import VectorUnitSpec
 
-__all__ = ["FMTS", "EngineCycles", "EngineOp", "Instr", "MemoryMap", "Program",
+__all__ = ["FMTS", "KINDS", "EngineCycles", "EngineOp", "EngineSpec", "Instr", "MemoryMap",
+           "Program",
            "compile_token", "program_cycles", "scalar_cycles"]
 
 
@@ -247,38 +249,41 @@ def scalar_cycles(rescale: bool, rsqrt_bits: int) -> int:
 
 @dataclass(frozen=True)
 class EngineCycles:
-    """The engine's cycle formula: one place for the cost of every instruction.
+    """The engine's cycle formula: one place for the cost of every instruction, measured
+    on the engine's RTL (``tests/sim/tb/test_engine.py``: every token's cycles equal
+    :func:`program_cycles`).
 
-    The sequencer runs one instruction at a time (no overlap between instructions): an
-    instruction costs ``ISSUE`` cycles (fetch, decode, address set-up) plus its unit's
-    cycles. Vector ops and reductions cost :meth:`VectorUnitSpec.map_cycles` /
-    ``reduce_cycles`` (measured on the vector unit's RTL: every map op, the tables and the
-    fused multiply-add included, has the same ``MAP_LATENCY``) with the VMEM read register
-    in front (``READ``); a BITLINEAR costs :meth:`BitLinearUnitSpec.cycles`
-    (the unit's spec, whatever its pipelining) plus ``READ``; scalar ops cost the start
-    cycle and :func:`scalar_cycles` (measured on the scalar unit in the Amaranth
-    simulator, ``tests/hdl/test_scalar_unit.py``)."""
+    The sequencer runs one instruction at a time: ``ISSUE`` cycles (fetch, then decode
+    and address set-up), then the unit's cycles and the cycle in which the sequencer sees
+    the last result (``DONE``). A vector op also spends one cycle on the vector unit's
+    command (``CMD``) before its first operand, then :meth:`VectorUnitSpec.map_cycles` /
+    ``reduce_cycles`` (VMEM is read in the cycle an operand transfers); a BITLINEAR
+    :meth:`BitLinearUnitSpec.cycles` (the unit's spec, whatever its pipelining); a scalar
+    op :func:`scalar_cycles`; ``END`` one cycle, the ``done`` transfer. A token is counted
+    from the ``start`` transfer (exclusive) to the ``done`` transfer (inclusive)."""
 
     vector: VectorUnitSpec
     bitlinear: BitLinearUnitSpec
-    #: sequencer cycles per instruction (fetch and decode)
+    #: fetch, and decode with the address set-up
     ISSUE: ClassVar[int] = 2
-    #: the VMEM read register in front of a unit
-    READ: ClassVar[int] = 1
-
+    #: the vector unit's command transfer
+    CMD: ClassVar[int] = 1
+    #: the cycle in which the sequencer sees the instruction's last result
+    DONE: ClassVar[int] = 1
 
     def instr(self, ins: Instr, fixed: FixedConfig) -> int:
         """Cycles of one instruction."""
         op = ins.op
         if op == EngineOp.END:
-            return self.ISSUE
+            return self.ISSUE + 1
         if op == EngineOp.BITLINEAR:
-            return self.ISSUE + self.READ + int(self.bitlinear.cycles(ins.m, ins.n))
+            return self.ISSUE + int(self.bitlinear.cycles(ins.m, ins.n)) + self.DONE
         if op in (EngineOp.RMSSCALE, EngineOp.RESCALE):
-            return self.ISSUE + 1 + scalar_cycles(op == EngineOp.RESCALE, fixed.rsqrt_bits)
+            return (self.ISSUE + scalar_cycles(op == EngineOp.RESCALE, fixed.rsqrt_bits)
+                    + self.DONE)
         if op in (EngineOp.SUMSQ, EngineOp.ARGMAX):
-            return self.ISSUE + self.READ + int(self.vector.reduce_cycles(ins.n))
-        return self.ISSUE + self.READ + int(self.vector.map_cycles(ins.n))
+            return self.ISSUE + self.CMD + int(self.vector.reduce_cycles(ins.n)) + self.DONE
+        return self.ISSUE + self.CMD + int(self.vector.map_cycles(ins.n)) + self.DONE
 
 
 def program_cycles(program: Program, vector: VectorUnitSpec, bitlinear: BitLinearUnitSpec
@@ -290,3 +295,169 @@ def program_cycles(program: Program, vector: VectorUnitSpec, bitlinear: BitLinea
         c = model.instr(ins, program.fixed)
         by_op[ins.op.name] = by_op.get(ins.op.name, 0) + c
     return {"total": sum(by_op.values()), "by_op": by_op}
+
+
+# --- the engine as a unit --------------------------------------------------------------------
+
+#: instruction kinds the sequencer dispatches on (``Instr.op`` -> kind)
+KINDS = {"map": 0, "reduce": 1, "bitlinear": 2, "rmsscale": 3, "rescale": 4, "end": 5}
+_KIND_OF = {EngineOp.SUMSQ: "reduce", EngineOp.ARGMAX: "reduce",
+            EngineOp.BITLINEAR: "bitlinear", EngineOp.RMSSCALE: "rmsscale",
+            EngineOp.RESCALE: "rescale", EngineOp.END: "end"}
+_VEC_OP = {EngineOp.SUMSQ: "SUMSQ", EngineOp.ARGMAX: "ARGMAX", EngineOp.MULS: "MULS",
+           EngineOp.MULV: "MUL", EngineOp.MULW: "MUL", EngineOp.ADD: "ADD",
+           EngineOp.SUB: "SUB", EngineOp.RSUBI: "RSUBI", EngineOp.FMA2: "FMA2",
+           EngineOp.SIGMOID: "SIGMOID", EngineOp.SILU: "SILU"}
+
+
+@dataclass(frozen=True)
+class EngineSpec(UnitSpec):
+    """The whole-token engine (:class:`mmfree.hdl.engine.Engine`): sequencer, VMEM,
+    program memory, the BitLinear unit, the vector unit and the scalar unit
+    (docs/engine.md). :meth:`for_program` sizes one for a compiled program."""
+
+    name: ClassVar[str] = "engine"
+    summary: ClassVar[str] = ("whole-token engine: sequencer, VMEM, BitLinear, vector and "
+                              "scalar units running a per-token program")
+    component: ClassVar[str] = "mmfree.hdl.engine.Engine"
+    testbench: ClassVar[str] = "mmfree.sim.tb.engine"
+
+    lanes: int = param(LANES, "lanes of the VMEM words, the vector unit and the BitLinear "
+                              "unit", lo=1, hi=64)
+    width: int = param(20, "signed VMEM element width", lo=18, hi=24)
+    vmem_words: int = param(1024, "VMEM depth in words", lo=2, hi=1 << 20)
+    prog_depth: int = param(128, "program memory depth in instructions", lo=2, hi=1 << 16)
+    max_dim: int = param(1024, "longest vector of any instruction (rows of a BitLinear "
+                               "included)", lo=1, hi=1 << 20)
+    max_k: int = param(1024, "longest BitLinear input K", lo=1, hi=65536)
+
+    def fixed(self) -> FixedConfig:
+        """The contract's formats the engine is built for (the defaults)."""
+        return FixedConfig()
+
+    def vector(self) -> VectorUnitSpec:
+        f = self.fixed()
+        return VectorUnitSpec(lanes=self.lanes, width=self.width, max_dim=self.max_dim,
+                              max_align=8, act_width=f.act_width, act_frac=f.act_frac,
+                              gate_frac=f.gate_frac, table_bits=f.table_bits,
+                              table_range_log2=f.table_range_log2)
+
+    def bitlinear(self) -> BitLinearUnitSpec:
+        b = self.fixed().bitlinear
+        return BitLinearUnitSpec(lanes=self.lanes, max_dim=ceil_div(self.max_k, self.lanes)
+                                 * self.lanes, in_width=b.in_width,
+                                 weight_width=b.weight_width, mant_bits=b.mant_bits)
+
+    @property
+    def addr_bits(self) -> int:
+        return max(1, (self.vmem_words - 1).bit_length())
+
+    def instr_fields(self) -> list[tuple[str, int, bool]]:
+        """The instruction word: (field, bits, signed), lowest bits first."""
+        vec = self.vector()
+        f = self.fixed()
+        sumsq = vec.sumsq_width
+        return [("kind", 3, False), ("vop", 4, False), ("gs", 1, False),
+                ("dst", self.addr_bits, False), ("a", self.addr_bits, False),
+                ("b", self.addr_bits, False), ("c", self.addr_bits, False),
+                ("d", self.addr_bits, False), ("groups_m1", vec.group_bits, False),
+                ("mask", self.lanes, False), ("rows", self.max_dim.bit_length(), False),
+                ("shift", vec.shift_bits, True),
+                ("align", max(vec.max_align, vec.width).bit_length(), False),
+                ("ow", vec.width.bit_length(), False), ("rlog", (vec.width + 6).bit_length(),
+                                                         False),
+                ("scalar", vec.width, True), ("eps", sumsq, False),
+                ("km", f.scale_bits, False), ("ke", 12, True), ("out_frac", 6, False)]
+
+    def encode(self, program: Program, image: Any) -> list[int]:
+        """The program as the words the host loads, with the model's constants (``image``:
+        :class:`mmfree.spec.program.Image`) bound: the norms' ``eps_q``, ``sqrt(K)`` and
+        weight exponents, the BitLinears' rescale constants."""
+        if program.lanes != self.lanes:
+            raise ValueError(f"lanes {self.lanes}: the program was compiled for "
+                             f"{program.lanes}")
+        if len(program.instrs) > self.prog_depth:
+            raise ValueError(f"prog_depth {self.prog_depth} is below the program's "
+                             f"{len(program.instrs)} instructions")
+        if program.memory.words > self.vmem_words:
+            raise ValueError(f"vmem_words {self.vmem_words} is below the program's "
+                             f"{program.memory.words}")
+        vec, cfg = self.vector(), program.fixed
+        from .vector_unit import VecOp
+        widths = {f: getattr(cfg, f).width for f in FMTS}
+        out = []
+        for ins in program:
+            op = ins.op
+            kind = _KIND_OF.get(op, "map")
+            v: dict[str, int] = {"kind": KINDS[kind]}
+            for k in ("dst", "a", "b", "c", "d"):
+                v[k] = getattr(ins, k) // self.lanes
+            if op != EngineOp.END and ins.n:
+                if ins.n > self.max_dim:
+                    raise ValueError(f"max_dim {self.max_dim} is below an instruction's "
+                                     f"{ins.n} elements")
+                v["groups_m1"], v["mask"] = vec.groups_mask(ins.n)
+            if op in _VEC_OP:
+                vop = VecOp[_VEC_OP[op]]
+                v["vop"] = int(vop)
+                if kind == "map":
+                    if vop.is_table:
+                        c = vec.command(vop, ins.n, xfrac=ins.xfrac)
+                    else:
+                        shift = (image.norm_consts[ins.imm][2] if op == EngineOp.MULW
+                                 else ins.shift)
+                        c = vec.command(vop, ins.n, shift=shift, align=ins.align,
+                                        ow=widths[FMTS[ins.fmt]],
+                                        scalar=ins.imm if op == EngineOp.RSUBI else 0)
+                    for k in ("shift", "align", "ow", "rlog", "scalar"):
+                        v[k] = c[k]
+                    v["gs"] = int(op == EngineOp.MULS)
+            if op == EngineOp.BITLINEAR:
+                if ins.n > self.max_k:
+                    raise ValueError(f"max_k {self.max_k} is below a BitLinear's K {ins.n}")
+                v["rows"] = ins.m
+                v["groups_m1"], v["mask"] = vec.groups_mask(ins.n)
+            if op == EngineOp.RMSSCALE:
+                eps, (km, ke), _ = image.norm_consts[ins.imm]
+                v.update(eps=eps, km=km, ke=ke, out_frac=getattr(cfg, FMTS[ins.fmt]).frac)
+            if op == EngineOp.RESCALE:
+                km, ke = image.bitlinear_consts[ins.imm]
+                v.update(km=km, ke=ke, out_frac=getattr(cfg, FMTS[ins.fmt]).frac)
+            out.append(self._pack(v))
+        return out
+
+    def _pack(self, values: dict[str, int]) -> int:
+        word, off = 0, 0
+        for name, bits, signed in self.instr_fields():
+            x = int(values.get(name, 0))
+            lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+            if not lo <= x <= hi:
+                raise ValueError(f"instruction field {name}: {x} outside {lo}..{hi}")
+            word |= (x & ((1 << bits) - 1)) << off
+            off += bits
+        return word
+
+    @classmethod
+    def for_program(cls, program: Program, **params: Any) -> EngineSpec:
+        """An engine sized for ``program``: VMEM words, program depth, the longest vector and
+        BitLinear input, the element width (:func:`mmfree.spec.program.element_width`)."""
+        from .program import element_width
+        cfg = program.config
+        sizes = {"lanes": program.lanes, "vmem_words": program.memory.words,
+                 "prog_depth": len(program.instrs),
+                 "max_dim": max(ins.n for ins in program if ins.op != EngineOp.END),
+                 "max_k": max(k for _, _, k in cfg.bitlinears()),
+                 "width": max(18, element_width(program))}
+        sizes["max_dim"] = max(sizes["max_dim"], max(m for _, m, _ in cfg.bitlinears()))
+        return cls(**{**sizes, **params}).validate()
+
+    def top_name(self) -> str:
+        return (f"mmfree_engine_l{self.lanes}_w{self.width}_v{self.vmem_words}"
+                f"_p{self.prog_depth}_k{self.max_dim}_{self.max_k}")
+
+    @property
+    def latency(self) -> int:
+        return 0
+
+    def cycle_formula(self) -> str:
+        return "the sum over the program's instructions (docs/engine.md, EngineCycles)"
