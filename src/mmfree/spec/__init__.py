@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from .base import Bound, Param, UnitSpec, check_int, param
 from .bitlinear_unit import MAX_DIM, BitLinearUnitSpec, NormQuantiserSpec
+from .engine import EngineSpec
 from .tensor_core import TILE, SparseDecodeSpec, SparseTensorCoreSpec, TensorCoreSpec
 from .ternary_core import LANES, MAX_LANES, TernaryCoreSpec, ternary_latency
 from .vector_unit import VecOp, VectorUnitSpec
-from .engine import EngineSpec
 
 __all__ = ["LANES", "MAX_DIM", "MAX_LANES", "TILE", "UNITS", "BitLinearUnitSpec", "Bound", "EngineSpec",
            "NormQuantiserSpec", "Param", "SparseDecodeSpec",
