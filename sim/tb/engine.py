@@ -24,7 +24,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from mmfree.golden import hgrn_fixed as fx
 from mmfree.golden.hgrn_bit import HGRNBitConfig, HGRNBitModel
 from mmfree.golden.ternary import encode_codes
-from mmfree.sim.kit import Bench, Codec, Report, config
+from mmfree.sim.kit import Bench, Codec, Report, config, progress
 from mmfree.spec.engine import EngineSpec, compile_token, program_cycles
 from mmfree.spec.program import Interpreter, weight_order
 
@@ -38,12 +38,15 @@ WORD = Codec(data.ArrayLayout(signed(W), N), "word")
 class Host:
     """The host: the model, its program and image, and the engine's drivers."""
 
-    def __init__(self, dut, name: str, w_stall: float = 0.0) -> None:
+    def __init__(self, dut, name: str, w_stall: float = 0.0,
+                 model: HGRNBitModel | None = None) -> None:
         self.tb = Bench(dut, REPORT, SPEC)
         _, self.rng = self.tb.rngs(name)
-        cfg = HGRNBitConfig.from_dict({"model_type": "hgrn_bit", **MODEL["config"]})
-        self.fm = fx.FixedModel(HGRNBitModel.random(cfg, MODEL["seed"]))
-        self.program = compile_token(cfg, self.fm.cfg, N)
+        if model is None:
+            cfg = HGRNBitConfig.from_dict({"model_type": "hgrn_bit", **MODEL["config"]})
+            model = HGRNBitModel.random(cfg, MODEL["seed"])
+        self.fm = fx.FixedModel(model)
+        self.program = compile_token(model.config, self.fm.cfg, N)
         self.ref = Interpreter(self.program, self.fm)
         self.words = SPEC.encode(self.program, self.ref.image)
         self.load, self.rd, self.start = (self.tb.source(p) for p in ("load", "rd", "start"))
@@ -134,7 +137,7 @@ async def run_sequences(host: Host, stalled: bool) -> int:
     return bad
 
 
-@cocotb.test()
+@cocotb.test(skip="config" not in MODEL)
 async def test_tokens(dut):
     """Whole tokens of a random checkpoint, two sequences with a reset between them: the
     logits and argmax bit-identical, every token's cycles = the program's formula."""
@@ -147,7 +150,7 @@ async def test_tokens(dut):
     assert bad == 0
 
 
-@cocotb.test()
+@cocotb.test(skip="config" not in MODEL)
 async def test_weight_stalls(dut):
     """Random stalls on the weight stream, a reset between sequences: results unchanged."""
     host = Host(dut, "weight_stalls", w_stall=0.4)
@@ -155,5 +158,43 @@ async def test_weight_stalls(dut):
     await host.boot()
     bad = await run_sequences(host, stalled=True)
     bad += host.tb.reset_violations()
+    REPORT.write()
+    assert bad == 0
+
+
+@cocotb.test(skip="checkpoint" not in MODEL)
+async def test_model(dut):
+    """``mmfree run --backend rtl``: a checkpoint's prompt and generation on the engine
+    (:class:`mmfree.lm.Decoder` for the prompt, sampling and stopping). Every step's logits
+    (the engine's ``res`` integers, as exact floats), the tokens and the cycles go to the
+    report; every step is also compared with the reference interpreter."""
+    from mmfree.checkpoint import open_checkpoint
+    from mmfree.lm import Decoder, Sampler
+
+    host = Host(dut, "model", model=open_checkpoint(MODEL["checkpoint"]).load_model())
+    await host.tb.start()
+    await host.boot()
+    host.new_sequence()
+    dec = Decoder(MODEL["prompt"], int(MODEL["n_new"]),
+                  Sampler(float(MODEL.get("temperature", 0.0)), int(MODEL.get("top_k", 0)),
+                          MODEL.get("seed")), MODEL.get("eos"))
+    steps, logits_all, bad = [], [], 0
+    while not dec.done:
+        t0 = time.perf_counter()
+        token = dec.next_token()
+        logits, argmax, cycles = await host.token(token)
+        bad += host.check(f"step {len(steps)}", token, logits, argmax, None)
+        real = host.fm.logits_float(logits)
+        before = len(dec.result.tokens)
+        dec.observe(real)
+        logits_all.append([float(x) for x in real])
+        step = {"step": len(steps), "cycles": cycles, "argmax": argmax,
+                "wall_s": time.perf_counter() - t0,
+                "token": dec.result.tokens[-1] if len(dec.result.tokens) > before else None}
+        steps.append(step)
+        progress(step | {"steps": dec.steps, "mismatches": REPORT["mismatches"]})
+    REPORT["model"] = {"tokens": dec.result.tokens, "stopped_at_eos": dec.result.stopped_at_eos,
+                       "prompt_positions": len(dec.result.prompt_logits), "steps": steps,
+                       "logits": logits_all, "predicted_cycles": host.want_cycles["total"]}
     REPORT.write()
     assert bad == 0

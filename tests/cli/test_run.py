@@ -1,7 +1,8 @@
 """``mmfree run --backend rtl``: random checkpoints of two sizes, written by the test in the
-released format, with every BitLinear on the RTL on both simulators: logits bit-identical to
-``--backend bitlinear-int`` (the pipeline the RTL runs), cycles per token equal to the cycle
-model's; bad input in one line."""
+released format, on both simulators. ``--rtl-unit bitlinear``: every BitLinear on the RTL,
+logits bit-identical to ``--backend bitlinear-int`` (the pipeline it runs); ``--rtl-unit
+engine`` (the default): the whole token on the engine, logits bit-identical to ``--backend
+integer``; cycles per token equal to the prediction; bad input in one line."""
 
 import json
 
@@ -39,19 +40,28 @@ def _run(capsys, *argv):
     return status, cap.out, cap.err
 
 
+# the engine (the whole token on the RTL): one checkpoint on both simulators, under -m slow
+# (tests/sim/tb/test_engine.py runs the engine in the default suite)
+ENGINE = [pytest.param(sim, (SMALL, 11, "bfloat16"), "engine", marks=pytest.mark.slow,
+                       id=f"engine-{sim}") for sim in ("icarus", "verilator")]
+RUNS = [pytest.param(sim, ckpt, "bitlinear", id=f"bitlinear-{sim}-{i}")
+        for i, ckpt in enumerate(CHECKPOINTS) for sim in ("icarus", "verilator")] + ENGINE
+
+
 @pytest.mark.cosim
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
-@pytest.mark.parametrize("ckpt", CHECKPOINTS, ids=lambda c: f"d{c[0].hidden_size}-{c[1]}")
-def test_rtl_backend_matches_integer_and_cycle_model(sim, ckpt, tmp_path, capsys):
+@pytest.mark.parametrize("sim, ckpt, unit", RUNS)
+def test_rtl_backend_matches_integer_and_cycle_model(sim, ckpt, unit, tmp_path, capsys):
     require_simulator(sim)
     config, seed, dtype = ckpt
     path = _checkpoint(tmp_path, config, seed, dtype)
     common = ["--checkpoint", str(path), "--ids", "1,5", "--tokens", "2", "--ignore-eos"]
-    status, out, err = _run(capsys, *common, "--backend", "bitlinear-int", "--logits",
+    reference = "bitlinear-int" if unit == "bitlinear" else "integer"
+    status, out, err = _run(capsys, *common, "--backend", reference, "--logits",
                             str(tmp_path / "int.npy"), "--json", str(tmp_path / "int.json"))
     assert status == 0, err
-    status, out, err = _run(capsys, *common, "--backend", "rtl", "--sim", sim, "--logits",
-                            str(tmp_path / "rtl.npy"), "--json", str(tmp_path / "rtl.json"))
+    status, out, err = _run(capsys, *common, "--backend", "rtl", "--rtl-unit", unit, "--sim",
+                            sim, "--logits", str(tmp_path / "rtl.npy"), "--json",
+                            str(tmp_path / "rtl.json"))
     assert status == 0, out + err
     rtl = json.loads((tmp_path / "rtl.json").read_text())
     ref = json.loads((tmp_path / "int.json").read_text())

@@ -17,7 +17,8 @@ from .tensor_core import TILE, SparseDecodeSpec, SparseTensorCoreSpec, TensorCor
 from .ternary_core import LANES, MAX_LANES, TernaryCoreSpec, ternary_latency
 from .vector_unit import VecOp, VectorUnitSpec
 
-__all__ = ["LANES", "MAX_DIM", "MAX_LANES", "TILE", "UNITS", "BitLinearUnitSpec", "Bound", "EngineSpec",
+__all__ = ["LANES", "MAX_DIM", "MAX_LANES", "TILE", "UNITS", "BitLinearUnitSpec", "Bound",
+           "EngineSpec",
            "NormQuantiserSpec", "Param", "SparseDecodeSpec",
            "SparseTensorCoreSpec", "TensorCoreSpec", "TernaryCoreSpec", "UnitSpec", "VecOp",
            "VectorUnitSpec", "check_int",

@@ -457,7 +457,10 @@ class EngineSpec(UnitSpec):
 
     @property
     def latency(self) -> int:
-        return 0
+        """The sequencer's overhead per instruction: fetch, decode, completion."""
+        return EngineCycles.ISSUE + EngineCycles.DONE
 
     def cycle_formula(self) -> str:
-        return "the sum over the program's instructions (docs/engine.md, EngineCycles)"
+        return (f"{self.latency} per instruction (fetch, decode, completion) + its unit's "
+                f"cycles (+{EngineCycles.CMD} for a vector command); a token: the sum over "
+                "the program (docs/engine.md)")
