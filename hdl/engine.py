@@ -12,7 +12,7 @@ from .bitlinear_unit import BitLinearUnit, matrix_weight_layout
 from .scalar_unit import EXP_BITS, ScalarUnit
 from .vector_unit import VectorUnit
 
-__all__ = ["Engine", "instr_layout", "load_layout"]
+__all__ = ["Engine", "instr_layout", "load_layout", "prog_layout"]
 
 
 def instr_layout(spec: EngineSpec) -> data.StructLayout:
@@ -22,13 +22,15 @@ def instr_layout(spec: EngineSpec) -> data.StructLayout:
 
 
 def load_layout(spec: EngineSpec) -> data.StructLayout:
-    """A host write: ``prog`` (1: program memory, 0: VMEM), ``addr`` and ``data`` (a VMEM
-    word in its low bits, or an instruction)."""
-    word = spec.lanes * spec.width
-    ins = instr_layout(spec).size
-    return data.StructLayout({"prog": 1, "addr": max(spec.addr_bits,
-                                                     max(1, (spec.prog_depth - 1).bit_length())),
-                              "data": max(word, ins)})
+    """A host write into VMEM: the word address ``addr`` and the word ``data`` (``lanes``
+    signed ``width``-bit elements, lane 0 lowest)."""
+    return data.StructLayout({"addr": unsigned(spec.addr_bits),
+                              "data": data.ArrayLayout(signed(spec.width), spec.lanes)})
+
+
+def prog_layout(spec: EngineSpec) -> data.StructLayout:
+    """A host write into the program memory: ``addr`` and the instruction ``data``."""
+    return data.StructLayout({"addr": unsigned(spec.prog_bits), "data": instr_layout(spec)})
 
 
 class Engine(wiring.Component):
@@ -40,16 +42,19 @@ class Engine(wiring.Component):
 
     Ports (valid/ready streams):
 
-    * ``load`` in, :func:`load_layout`: host writes into VMEM or the program memory (taken
-      while the engine is idle).
+    * ``load`` in, :func:`load_layout`, and ``prog`` in, :func:`prog_layout`: host writes
+      into VMEM and into the program memory (taken while the engine is idle).
     * ``rd`` in (a VMEM word address) and ``rd_data`` out (the word): host reads while
       idle.
-    * ``start`` in: one beat runs the program from instruction 0 to its ``END``.
+    * ``start`` in: one beat runs the program from the instruction it gives (0: the whole
+      program) to its ``END``.
     * ``done`` out: one beat per program run, the argmax as ``group`` and ``lane`` (index
       ``group * lanes + lane``).
     * ``w`` in: the ternary weights, in program order
       (:func:`~mmfree.hdl.bitlinear_unit.matrix_weight_layout`), straight to the BitLinear
       unit.
+    * ``error`` out: the BitLinear unit's sticky error (a weight row of the wrong length),
+      until reset.
 
     Timing: per instruction :class:`mmfree.spec.engine.EngineCycles` (the sequencer waits
     for each instruction's last result before fetching the next); a token takes
@@ -69,13 +74,15 @@ class Engine(wiring.Component):
         vec = spec.vector()
         super().__init__({
             "load": In(stream.Signature(load_layout(spec))),
+            "prog": In(stream.Signature(prog_layout(spec))),
             "rd": In(stream.Signature(unsigned(spec.addr_bits))),
             "rd_data": Out(stream.Signature(data.ArrayLayout(signed(width), lanes))),
-            "start": In(stream.Signature(1)),
+            "start": In(stream.Signature(unsigned(spec.prog_bits))),
             "done": Out(stream.Signature(data.StructLayout({
                 "group": unsigned(vec.group_bits),
                 "lane": unsigned(max(1, (lanes - 1).bit_length()))}))),
             "w": In(stream.Signature(matrix_weight_layout(lanes))),
+            "error": Out(1),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -93,6 +100,7 @@ class Engine(wiring.Component):
         ilay = instr_layout(spec)
         m.submodules.prog = prog = memory.Memory(shape=ilay, depth=spec.prog_depth, init=[])
         wiring.connect(m, wiring.flipped(self.w), bl.w)
+        m.d.comb += self.error.eq(bl.error)
         rst = ResetSignal()
 
         # --- states (one-hot) -------------------------------------------------------------
@@ -106,11 +114,13 @@ class Engine(wiring.Component):
         wp = vmem.write_port()
         pw = prog.write_port()
         hr = vmem.read_port(domain="comb")
-        lp = self.load.payload
-        m.d.comb += self.load.ready.eq(st["idle"] & ~rst)
+        lp, pp = self.load.payload, self.prog.payload
+        m.d.comb += [self.load.ready.eq(st["idle"] & ~rst),
+                     self.prog.ready.eq(st["idle"] & ~rst)]
         host_wr = Signal()
         m.d.comb += host_wr.eq(self.load.valid & self.load.ready)
-        m.d.comb += [pw.addr.eq(lp.addr), pw.data.eq(lp.data), pw.en.eq(host_wr & lp.prog)]
+        m.d.comb += [pw.addr.eq(pp.addr), pw.data.eq(pp.data),
+                     pw.en.eq(self.prog.valid & self.prog.ready)]
         rd_valid = Signal()
         rd_word = Signal(word)
         m.d.comb += [hr.addr.eq(self.rd.payload), self.rd.ready.eq(st["idle"] & ~rst
@@ -129,9 +139,10 @@ class Engine(wiring.Component):
         ins = Signal(ilay)
         pr = prog.read_port(domain="comb")
         m.d.comb += pr.addr.eq(pc)
-        m.d.comb += self.start.ready.eq(st["idle"] & ~rst & ~self.load.valid)
+        m.d.comb += self.start.ready.eq(st["idle"] & ~rst & ~self.load.valid
+                                        & ~self.prog.valid)
         with m.If(self.start.valid & self.start.ready):
-            m.d.sync += [pc.eq(0), *goto("idle", "fetch")]
+            m.d.sync += [pc.eq(self.start.payload), *goto("idle", "fetch")]
         with m.If(st["fetch"]):
             m.d.sync += [ins.eq(pr.data), *goto("fetch", "issue")]
         kind = {k: Signal(name=f"k_{k}") for k in KINDS}
@@ -192,7 +203,9 @@ class Engine(wiring.Component):
         m.d.comb += send.eq(st["vec"] & ~cmd_pending & in_left.any())
         for port, src in zip((vec.a, vec.b, vec.c, vec.d), ports, strict=True):
             m.d.comb += [port.valid.eq(send), port.payload.eq(src.data)]
-        with m.If(vec.a.valid & vec.a.ready):
+        took = Signal()  # b, c, d transfer with a whenever the op reads them
+        m.d.comb += took.eq(vec.a.ready | vec.b.ready | vec.c.ready | vec.d.ready)
+        with m.If(send & took):
             m.d.sync += [ra.eq(ra + 1), rb.eq(rb + 1), rc.eq(rc + 1), rd_.eq(rd_ + 1),
                          in_left.eq(in_left - 1)]
         m.d.comb += [vec.y.ready.eq(1), vec.s.ready.eq(1)]
@@ -259,7 +272,7 @@ class Engine(wiring.Component):
         with m.Elif(bl_write):
             m.d.comb += [wp.addr.eq(wa), wp.data.eq(packed), wp.en.eq(1)]
         with m.Else():
-            m.d.comb += [wp.addr.eq(lp.addr), wp.data.eq(lp.data), wp.en.eq(host_wr & ~lp.prog)]
+            m.d.comb += [wp.addr.eq(lp.addr), wp.data.eq(lp.data), wp.en.eq(host_wr)]
 
         # --- scalar unit -----------------------------------------------------------------
         m.d.comb += [sc.rescale.eq(kind["rescale"]), sc.sumsq.eq(sumsq), sc.eps.eq(ins.eps),

@@ -17,14 +17,12 @@ import time
 
 import cocotb
 import numpy as np
-from amaranth import signed
-from amaranth.lib import data
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from mmfree.golden import hgrn_fixed as fx
 from mmfree.golden.hgrn_bit import HGRNBitConfig, HGRNBitModel
 from mmfree.golden.ternary import encode_codes
-from mmfree.sim.kit import Bench, Codec, Report, config, progress
+from mmfree.sim.kit import Bench, Report, config, progress
 from mmfree.spec.engine import EngineSpec, compile_token, program_cycles
 from mmfree.spec.program import Interpreter, weight_order
 
@@ -32,7 +30,6 @@ REPORT = Report(tokens=0)
 SPEC: EngineSpec = REPORT.spec(EngineSpec)
 N, W = SPEC.lanes, SPEC.width
 MODEL = config().get("model", {})
-WORD = Codec(data.ArrayLayout(signed(W), N), "word")
 
 
 class Host:
@@ -49,7 +46,8 @@ class Host:
         self.program = compile_token(model.config, self.fm.cfg, N)
         self.ref = Interpreter(self.program, self.fm)
         self.words = SPEC.encode(self.program, self.ref.image)
-        self.load, self.rd, self.start = (self.tb.source(p) for p in ("load", "rd", "start"))
+        self.load, self.prog, self.rd, self.start = (
+            self.tb.source(p) for p in ("load", "prog", "rd", "start"))
         self.w = self.tb.source("w", w_stall)
         self.rd_data, self.done = self.tb.sink("rd_data"), self.tb.sink("done")
         self.beats = [b for _, codes in weight_order(self.program, self.fm)
@@ -71,15 +69,14 @@ class Host:
         g = -(-len(elements) // N)
         padded = np.zeros(g * N, dtype=np.int64)
         padded[:len(elements)] = elements
-        self.load.send([{"prog": 0, "addr": addr // N + j,
-                         "data": WORD.encode(padded[j * N:(j + 1) * N])} for j in range(g)])
+        self.load.send([{"addr": addr // N + j, "data": padded[j * N:(j + 1) * N]}
+                        for j in range(g)])
 
     async def boot(self) -> None:
         """Load the program and the VMEM image (once per checkpoint)."""
-        self.load.send([{"prog": 1, "addr": i, "data": word}
-                        for i, word in enumerate(self.words)])
+        self.prog.send([{"addr": i, "data": ins} for i, ins in enumerate(self.words)])
         self.write_region(self.ref.image.vmem, 0)
-        while not self.load.idle:
+        while not (self.load.idle and self.prog.idle):
             await RisingEdge(self.tb.dut.clk)
         await ClockCycles(self.tb.dut.clk, 2)
 

@@ -350,7 +350,13 @@ class EngineSpec(UnitSpec):
 
     @property
     def addr_bits(self) -> int:
+        """Bits of a VMEM word address."""
         return max(1, (self.vmem_words - 1).bit_length())
+
+    @property
+    def prog_bits(self) -> int:
+        """Bits of a program address."""
+        return max(1, (self.prog_depth - 1).bit_length())
 
     def instr_fields(self) -> list[tuple[str, int, bool]]:
         """The instruction word: (field, bits, signed), lowest bits first."""
@@ -369,8 +375,9 @@ class EngineSpec(UnitSpec):
                 ("scalar", vec.width, True), ("eps", sumsq, False),
                 ("km", f.scale_bits, False), ("ke", 12, True), ("out_frac", 6, False)]
 
-    def encode(self, program: Program, image: Any) -> list[int]:
-        """The program as the words the host loads, with the model's constants (``image``:
+    def encode(self, program: Program, image: Any) -> list[dict[str, int]]:
+        """The program as the instructions the host loads (field -> value, the fields of
+        :meth:`instr_fields`), with the model's constants (``image``:
         :class:`mmfree.spec.program.Image`) bound: the norms' ``eps_q``, ``sqrt(K)`` and
         weight exponents, the BitLinears' rescale constants."""
         if program.lanes != self.lanes:
@@ -423,19 +430,20 @@ class EngineSpec(UnitSpec):
             if op == EngineOp.RESCALE:
                 km, ke = image.bitlinear_consts[ins.imm]
                 v.update(km=km, ke=ke, out_frac=getattr(cfg, FMTS[ins.fmt]).frac)
-            out.append(self._pack(v))
+            out.append(self._checked(v))
         return out
 
-    def _pack(self, values: dict[str, int]) -> int:
-        word, off = 0, 0
+    def _checked(self, values: dict[str, int]) -> dict[str, int]:
+        """Every field of :meth:`instr_fields` (0 where unset), each in its range."""
+        out = {}
         for name, bits, signed in self.instr_fields():
             x = int(values.get(name, 0))
-            lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+            lo, hi = ((-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed
+                      else (0, (1 << bits) - 1))
             if not lo <= x <= hi:
                 raise ValueError(f"instruction field {name}: {x} outside {lo}..{hi}")
-            word |= (x & ((1 << bits) - 1)) << off
-            off += bits
-        return word
+            out[name] = x
+        return out
 
     @classmethod
     def for_program(cls, program: Program, **params: Any) -> EngineSpec:
