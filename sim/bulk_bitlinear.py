@@ -127,7 +127,7 @@ class BulkBitLinear:
         """``W_q`` (resident under ``key``) times the normalised, quantised ``m_vec`` (RMSNorm
         weights ``v_vec``): returns the row sums, ``D``, ``E`` and the cycles from the first
         ``x`` transfer to the last ``y`` transfer (the shape of
-        :class:`mmfree.sim.tb.bitlinear.ProductDriver`, with a resident matrix's key in place
+        :class:`mmfree.sim.tb.model_host.ProductDriver`, with a resident matrix's key in place
         of its codes). Raises ``RuntimeError`` if the unit misbehaves (wrong number of
         outputs, x/z, a timeout, a reset-contract violation); the caller checks the values."""
         k = self.matrices[key][3]

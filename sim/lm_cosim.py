@@ -8,10 +8,22 @@ testbench's Python, every BitLinear product on the simulated RTL through its
 step, and the measured cycles of each token step (``mmfree run`` sets them beside the cycle
 model's prediction, :func:`mmfree.model.cycles.bitlinear_token_cycles`: the spec's formula
 over the ``6L + 1`` calls).
+
+Two harnesses (:data:`HARNESSES`):
+
+* ``bulk`` (default): the unit inside the bulk wrapper (:mod:`mmfree.sim.bulk`), every weight
+  matrix of the checkpoint written once into its replay memory, each product one segment that
+  the simulator runs without Python per cycle (:mod:`mmfree.sim.tb.bitlinear_bulk`);
+* ``per-beat``: the cocotb stream drivers of :mod:`mmfree.sim.tb.bitlinear`, Python on
+  every clock edge (reactive; slower).
+
+Both check every row sum, ``D`` and ``E`` against the golden model and measure the same
+cycles (first ``x`` transfer to last ``y`` transfer of each product).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +36,9 @@ from ..spec import BitLinearUnitSpec, EngineSpec
 from ..spec.engine import compile_token
 from . import cosim
 
-__all__ = ["RtlRun", "run_engine", "run_rtl", "size_engine", "size_unit"]
+__all__ = ["HARNESSES", "RtlRun", "run_engine", "run_rtl", "size_engine", "size_unit"]
+
+HARNESSES = ("bulk", "per-beat")  #: ``mmfree run --harness``; the first is the default
 
 
 def size_unit(config: HGRNBitConfig, **params: int) -> BitLinearUnitSpec:
@@ -66,18 +80,31 @@ class RtlRun:
 def run_rtl(checkpoint: Path, prompt: Sequence[int], n_new: int,
             simulator: str, unit: BitLinearUnitSpec, *, temperature: float = 0.0,
             top_k: int = 0, seed: int | None = None, eos: int | None = None,
-            sim_seed: int = 1, waves: bool = False,
+            sim_seed: int = 1, waves: bool = False, harness: str = HARNESSES[0],
             progress: Callable[[dict], None] | None = None) -> RtlRun:
     """Run the prompt and generate up to ``n_new`` tokens of the checkpoint in folder
-    ``checkpoint`` with every BitLinear on ``unit``'s RTL on ``simulator``. Raises
+    ``checkpoint`` with every BitLinear on ``unit``'s RTL on ``simulator``, through
+    ``harness`` (one of :data:`HARNESSES`). Raises
     ``RuntimeError`` if the testbench fails (a device output differed from the golden
     model, or the simulation broke); the logs stay in the run folder."""
     model = {"checkpoint": str(Path(checkpoint).resolve()), "prompt": list(prompt),
              "n_new": n_new, "temperature": temperature, "top_k": top_k, "seed": seed,
              "eos": eos}
     t0 = time.monotonic()
-    res = cosim.run_unit(unit, simulator, seed=sim_seed, testcase="test_model", waves=waves,
-                         progress=progress, extra={"model": model})
+    if harness == "bulk":
+        from . import bulk
+        from .bulk_bitlinear import session_depths
+        config = HGRNBitConfig.from_dict(
+            json.loads((Path(checkpoint) / "config.json").read_text()))
+        shapes = [(m, k) for _, m, k in config.bitlinears()]
+        res = bulk.run_unit(unit, simulator, "mmfree.sim.tb.bitlinear_bulk", seed=sim_seed,
+                            depths=session_depths(unit, shapes), testcase="test_model",
+                            waves=waves, progress=progress, extra={"model": model})
+    elif harness == "per-beat":
+        res = cosim.run_unit(unit, simulator, seed=sim_seed, testcase="test_model",
+                             waves=waves, progress=progress, extra={"model": model})
+    else:
+        raise ValueError(f"harness must be one of {', '.join(HARNESSES)}, got {harness!r}")
     wall = time.monotonic() - t0
     rep = res.report
     if res.failed or "model" not in rep:

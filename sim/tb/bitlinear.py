@@ -9,15 +9,13 @@ end-of-sequence id. Every row sum and every ``(D, E)`` is compared with
 progress (JSON lines) to ``$MMFREE_TB_PROGRESS``. Seeds come from cocotb's
 ``COCOTB_RANDOM_SEED`` (logged).
 
-:class:`Unit` is the driver the model run uses: ``await unit.product(m, v, codes)`` returns
-``(row sums, D, E, cycles)`` for one BitLinear; anything with that method (a bulk harness)
-can replace it without touching :func:`run_model`.
+:class:`Unit` is the per-beat driver the model run (:func:`mmfree.sim.tb.model_host.run_model`)
+uses: ``await unit.product(m, v, codes)`` returns ``(row sums, D, E, cycles)`` for one
+BitLinear; the bulk testbench (:mod:`mmfree.sim.tb.bitlinear_bulk`) runs the same model with
+the weights resident in its replay memory.
 """
 
 from __future__ import annotations
-
-import time
-from typing import Protocol
 
 import cocotb
 import numpy as np
@@ -25,7 +23,8 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from mmfree.golden.quantiser import NormBitLinear
 from mmfree.golden.ternary import encode_codes
-from mmfree.sim.kit import Bench, Report, progress
+from mmfree.sim.kit import Bench, Report
+from mmfree.sim.tb.model_host import run_model
 from mmfree.spec import BitLinearUnitSpec
 
 REPORT = Report(products=0)
@@ -36,16 +35,9 @@ LO, HI = -(1 << (SPEC.in_width - 1)), (1 << (SPEC.in_width - 1)) - 1
 WLO, WHI = -(1 << (SPEC.weight_width - 1)), (1 << (SPEC.weight_width - 1)) - 1
 
 
-class ProductDriver(Protocol):
-    """What the model run needs of a driver: one BitLinear product on the device."""
-
-    async def product(self, m: np.ndarray, v: np.ndarray, codes: np.ndarray
-                      ) -> tuple[list[int], int, int, int]: ...
-
-
 class Unit:
     """The bench, the ``x``/``w`` sources and the ``y``/``scale`` sinks of the unit: the
-    per-beat :class:`ProductDriver`."""
+    per-beat :class:`~mmfree.sim.tb.model_host.ProductDriver`."""
 
     def __init__(self, dut, name: str,
                  stall: tuple[float, float, float, float] = (0, 0, 0, 0)) -> None:
@@ -207,66 +199,11 @@ async def test_error_flag(dut):
     assert bad == 0
 
 
-async def run_model(driver: ProductDriver, cfg: dict) -> int:
-    """HGRN-Bit from a checkpoint with every BitLinear on ``driver``, the element-wise work
-    here on the host (:func:`mmfree.golden.hgrn_bit.token_step`); every device result is
-    compared with :class:`~mmfree.golden.hgrn_bit.IntegerBitLinear`. Records the tokens, the
-    logits of every step (exact floats) and each step's cycles in the report; returns the
-    mismatches."""
-    from mmfree.checkpoint import open_checkpoint
-    from mmfree.golden.hgrn_bit import IntegerBitLinear, token_step
-    from mmfree.lm import Decoder, Sampler
-
-    model = open_checkpoint(cfg["checkpoint"]).load_model()
-    backend = IntegerBitLinear(ARITH)
-    dec = Decoder(cfg["prompt"], int(cfg["n_new"]),
-                  Sampler(float(cfg.get("temperature", 0.0)), int(cfg.get("top_k", 0)),
-                          cfg.get("seed")), cfg.get("eos"))
-    state = model.init_state()
-    steps: list[dict] = []
-    logits_all: list[list[float]] = []
-    bad = 0
-    while not dec.done:
-        t0 = time.perf_counter()
-        cycles = []
-        gen = token_step(model, dec.next_token(), state)
-        call = next(gen)
-        while True:
-            m, v, codes = backend.device_inputs(call)
-            acc, scale, exp, cyc = await driver.product(m, v, codes)
-            want_acc, want_scale, want_exp = ARITH.device(m, v, codes)
-            wrong = (int(np.sum(np.asarray(acc) != want_acc)) + int(scale != want_scale)
-                     + int(exp != want_exp))
-            REPORT["products"] += 1
-            REPORT["outputs"] += len(acc) + 2
-            REPORT["mismatches"] += wrong
-            bad += wrong
-            cycles.append(cyc)
-            y = backend.rescale(call, np.asarray(acc, dtype=np.int64), scale, exp)
-            try:
-                call = gen.send(y)
-            except StopIteration as stop:
-                logits, state = stop.value
-                break
-        before = len(dec.result.tokens)
-        dec.observe(logits)
-        logits_all.append([float(x) for x in logits])
-        step = {"step": len(steps), "cycles": sum(cycles), "calls": len(cycles),
-                "wall_s": time.perf_counter() - t0,
-                "token": dec.result.tokens[-1] if len(dec.result.tokens) > before else None}
-        steps.append(step)
-        progress(step | {"steps": dec.steps, "mismatches": REPORT["mismatches"]})
-    REPORT["model"] = {"tokens": dec.result.tokens, "stopped_at_eos": dec.result.stopped_at_eos,
-                       "prompt_positions": len(dec.result.prompt_logits), "steps": steps,
-                       "logits": logits_all}
-    return bad
-
-
 @cocotb.test(skip="model" not in REPORT["config"])
 async def test_model(dut):
     """HGRN-Bit with every BitLinear on the RTL; the host does the rest."""
     unit = Unit(dut, "model")
     await unit.tb.start()
-    bad = await run_model(unit, REPORT["config"]["model"])
+    bad = await run_model(unit, REPORT["config"]["model"], REPORT, ARITH)
     REPORT.write()
     assert bad == 0

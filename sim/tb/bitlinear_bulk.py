@@ -12,6 +12,10 @@ Configuration (``$MMFREE_TB_CONFIG``): the unit's parameters
   leak after it, and the sticky ``error`` flag stays low). Every row sum and every ``D`` is
   compared with :meth:`mmfree.golden.quantiser.FixedBitLinear.device`.
 
+* for :func:`test_model`: ``model`` as :mod:`mmfree.sim.tb.bitlinear` takes it
+  (``mmfree run --backend rtl``, the default bulk harness): every matrix of the checkpoint
+  resident in the ``w`` memory, one segment per product.
+
 Seeds are logged and in the report (replay: the same ``COCOTB_RANDOM_SEED``).
 """
 
@@ -23,10 +27,11 @@ import cocotb
 import numpy as np
 
 from mmfree.golden.quantiser import NormBitLinear
-from mmfree.sim.bulk_bitlinear import weight_beats, x_beats
+from mmfree.sim.bulk_bitlinear import BulkBitLinear, weight_beats, x_beats
 from mmfree.sim.kit import Report, component_of
 from mmfree.sim.kit.bench import progress
 from mmfree.sim.kit.bulk import BulkHarness, play, segment_mode
+from mmfree.sim.tb.model_host import ResidentProducts, run_model
 from mmfree.spec import BitLinearUnitSpec
 
 REPORT = Report(products=0, transactions=0, segments=0, resets=0, stalled_segments=0,
@@ -138,3 +143,23 @@ async def test_regression(dut):
     REPORT["cycles_per_s"] = h.cycles / max(REPORT["wall_s"], 1e-9)
     REPORT.write()
     assert bad == 0, f"{bad} mismatches (outputs, cycle counts, reset contract)"
+
+
+@cocotb.test(skip="model" not in CFG)
+async def test_model(dut):
+    """HGRN-Bit with every BitLinear on the RTL, the weights resident in the replay memory
+    (written once), one segment per product, no stalls: each product's cycle count is the
+    formula's; the host does the rest (:func:`mmfree.sim.tb.model_host.run_model`)."""
+    from mmfree.checkpoint import open_checkpoint
+
+    cfg = CFG["model"]
+    REPORT["tests"]["test_model"] = cocotb.RANDOM_SEED
+    model = open_checkpoint(cfg["checkpoint"]).load_model()
+    session = BulkBitLinear(dut, SPEC, DEPTHS, CLOCK)
+    await session.start()
+    driver = ResidentProducts(session)
+    driver.load(model.bitlinears)
+    bad = await run_model(driver, cfg, REPORT, ARITH, model=model)
+    REPORT.update(cycles=session.harness.cycles, sim_wall_s=session.harness.wall_s)
+    REPORT.write()
+    assert bad == 0

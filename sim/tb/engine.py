@@ -3,7 +3,8 @@
 Configuration from ``$MMFREE_TB_CONFIG`` (JSON): the engine's parameters
 (:class:`mmfree.spec.engine.EngineSpec`) and ``model``: ``config`` (a ``config.json``
 dict), ``seed`` (of :meth:`HGRNBitModel.random`), ``tokens`` per sequence and
-``sequences``. The host side is :mod:`mmfree.spec.program`: the program compiled from the
+``sequences`` (default :data:`DEFAULT_MODEL`), or for ``test_model`` a ``checkpoint``
+with the prompt and sampling. The host side is :mod:`mmfree.spec.program`: the program compiled from the
 config, the VMEM image and the bound constants are loaded once; per token the embedding row
 goes into ``x``, ``start``, the weights stream on ``w`` in program order, ``done`` gives
 the argmax and the logits are read back. Every logit and argmax is compared with
@@ -29,7 +30,11 @@ from mmfree.spec.program import Interpreter, weight_order
 REPORT = Report(tokens=0)
 SPEC: EngineSpec = REPORT.spec(EngineSpec)
 N, W = SPEC.lanes, SPEC.width
-MODEL = config().get("model", {})
+#: without a ``model`` in the configuration (``mmfree cosim-unit engine``): a small random
+#: checkpoint, two tokens in each of two sequences
+DEFAULT_MODEL = {"config": {"vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 1,
+                            "intermediate_size": 32}, "seed": 1, "tokens": 2, "sequences": 2}
+MODEL = config().get("model") or DEFAULT_MODEL
 
 
 class Host:

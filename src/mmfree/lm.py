@@ -389,6 +389,12 @@ def _arguments(p: argparse.ArgumentParser, backend: str) -> None:
                         "against the integer backend; bitlinear: every BitLinear on the "
                         "BitLinear unit's RTL as a co-processor, the rest on the host, checked "
                         "against the bitlinear-int backend (default engine)")
+    r.add_argument("--harness", choices=("bulk", "per-beat"), default="bulk",
+                   help="with --rtl-unit bitlinear: how the testbench feeds the unit (default "
+                        "bulk: the weights resident in an HDL-side replay memory, one "
+                        "simulator call per product, no Python per cycle; per-beat: cocotb "
+                        "drivers on every clock edge, slower); both check every output and "
+                        "cycle count")
     r.add_argument("--waves", action="store_true", help="dump waveforms (large)")
     s = p.add_argument_group("sampling (default: greedy)")
     s.add_argument("--temperature", type=float, default=0.0, metavar="T",
@@ -610,7 +616,7 @@ def _run_rtl(args: argparse.Namespace, path: Path, model: HGRNBitModel, prompt: 
         return run_engine_checked(model, path, prompt, args.tokens, args.sim, args.lanes,
                                   sampler, eos, out, waves=args.waves)
     return run_rtl_checked(model, path, prompt, args.tokens, args.sim, args.lanes, sampler,
-                           eos, out, waves=args.waves)
+                           eos, out, waves=args.waves, harness=args.harness)
 
 
 def run_engine_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: int,
@@ -690,7 +696,7 @@ def run_engine_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new
 
 def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: int, sim: str,
                     lanes: int, sampler: Sampler, eos: int | None, out: dict[str, Any],
-                    waves: bool = False) -> tuple[Generation, int]:
+                    waves: bool = False, harness: str = "bulk") -> tuple[Generation, int]:
     """The generation with every BitLinear on the simulated BitLinear unit
     (:func:`mmfree.sim.lm_cosim.run_rtl`), checked against the bitlinear-int backend (every
     step's logits bit-identical, the same tokens) and the cycle model (every step's cycles
@@ -732,11 +738,12 @@ def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: i
               f"{entry['cycles']:,} cycles, {entry['wall_s']:.2f} s{tok} "
               f"({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
 
-    print(f"mmfree: [{sim}] building and running ...", file=sys.stderr, flush=True)
+    print(f"mmfree: [{sim}] building and running ({harness} harness) ...", file=sys.stderr,
+          flush=True)
     try:
         run = run_rtl(path, prompt, n_new, sim, unit, temperature=sampler.temperature,
                       top_k=sampler.top_k, seed=sampler.seed, eos=eos, waves=waves,
-                      progress=progress)
+                      harness=harness, progress=progress)
     except SimulatorMissing as e:
         raise InputError(str(e)) from None
     except (RuntimeError, OSError) as e:
@@ -756,7 +763,7 @@ def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: i
     print(f"cycles per token: measured {shown}, predicted {predicted:,} "
           f"({'equal' if cycles_ok else 'DIFFER'}); {wall_per:.2f} s of simulation per token "
           f"({run.wall_s:.0f} s in all, build included)")
-    out.update({"simulator": sim, "unit": unit.params(),
+    out.update({"simulator": sim, "harness": harness, "unit": unit.params(),
                 "cycles_per_token": measured[0] if len(measured) == 1 else run.step_cycles,
                 "step_cycles": run.step_cycles, "predicted_cycles_per_token": predicted,
                 "logits_identical": identical, "tokens_identical": tokens_same,

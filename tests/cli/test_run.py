@@ -40,17 +40,32 @@ def _run(capsys, *argv):
     return status, cap.out, cap.err
 
 
-# the engine (the whole token on the RTL): one checkpoint on both simulators, under -m slow
-# (tests/sim/tb/test_engine.py runs the engine in the default suite)
-ENGINE = [pytest.param(sim, (SMALL, 11, "bfloat16"), "engine", marks=pytest.mark.slow,
-                       id=f"engine-{sim}") for sim in ("icarus", "verilator")]
-RUNS = [pytest.param(sim, ckpt, "bitlinear", id=f"bitlinear-{sim}-{i}")
-        for i, ckpt in enumerate(CHECKPOINTS) for sim in ("icarus", "verilator")] + ENGINE
+# the default bulk harness on both simulators; the per-beat drivers on Icarus (Verilator
+# under -m slow)
+RUNS = [("icarus", "bulk"), ("verilator", "bulk"), ("icarus", "per-beat"),
+        pytest.param(("verilator", "per-beat"), marks=pytest.mark.slow)]
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("sim, ckpt, unit", RUNS)
-def test_rtl_backend_matches_integer_and_cycle_model(sim, ckpt, unit, tmp_path, capsys):
+@pytest.mark.parametrize("run", RUNS, ids=lambda r: f"{r[0]}-{r[1]}")
+@pytest.mark.parametrize("ckpt", CHECKPOINTS, ids=lambda c: f"d{c[0].hidden_size}-{c[1]}")
+def test_rtl_backend_matches_integer_and_cycle_model(run, ckpt, tmp_path, capsys):
+    """--rtl-unit bitlinear (the co-processor): checked against bitlinear-int."""
+    sim, harness = run
+    _check_rtl(sim, ckpt, "bitlinear", harness, tmp_path, capsys)
+
+
+# the engine (the whole token on the RTL): one checkpoint on both simulators, under -m slow
+# (tests/sim/tb/test_engine.py runs the engine in the default suite)
+@pytest.mark.slow
+@pytest.mark.cosim
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_rtl_engine_matches_integer_and_its_cycle_formula(sim, tmp_path, capsys):
+    """--rtl-unit engine (the default): checked against the integer backend."""
+    _check_rtl(sim, (SMALL, 11, "bfloat16"), "engine", None, tmp_path, capsys)
+
+
+def _check_rtl(sim, ckpt, unit, harness, tmp_path, capsys):
     require_simulator(sim)
     config, seed, dtype = ckpt
     path = _checkpoint(tmp_path, config, seed, dtype)
@@ -60,14 +75,15 @@ def test_rtl_backend_matches_integer_and_cycle_model(sim, ckpt, unit, tmp_path, 
                             str(tmp_path / "int.npy"), "--json", str(tmp_path / "int.json"))
     assert status == 0, err
     status, out, err = _run(capsys, *common, "--backend", "rtl", "--rtl-unit", unit, "--sim",
-                            sim, "--logits", str(tmp_path / "rtl.npy"), "--json",
-                            str(tmp_path / "rtl.json"))
+                            sim, *(["--harness", harness] if harness else []), "--logits",
+                            str(tmp_path / "rtl.npy"), "--json", str(tmp_path / "rtl.json"))
     assert status == 0, out + err
     rtl = json.loads((tmp_path / "rtl.json").read_text())
     ref = json.loads((tmp_path / "int.json").read_text())
     assert rtl["tokens"] == ref["tokens"] and len(rtl["tokens"]) == 2
     assert np.array_equal(np.load(tmp_path / "rtl.npy"), np.load(tmp_path / "int.npy"))
     assert rtl["logits_identical"] and rtl["device_mismatches"] == 0
+    assert rtl.get("harness") == harness
     assert rtl["step_cycles"] == [rtl["predicted_cycles_per_token"]] * 3
     assert rtl["cycles_per_token"] == rtl["predicted_cycles_per_token"]
     assert "bit-identical" in out and f"[{sim}] step 3/3" in err
@@ -88,3 +104,4 @@ def test_cosim_is_run_with_the_rtl_backend():
     from mmfree.cli import build_parser
     args = build_parser().parse_args(["cosim", "--ids", "1"])
     assert args.backend == "rtl" and args.sim == "verilator" and args.lanes == 16
+    assert args.harness == "bulk"
