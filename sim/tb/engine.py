@@ -6,8 +6,9 @@ dict), ``seed`` (of :meth:`HGRNBitModel.random`), ``tokens`` per sequence and
 ``sequences`` (default :data:`DEFAULT_MODEL`), or for ``test_model`` a ``checkpoint``
 with the prompt and sampling. The host side is :mod:`mmfree.spec.program`: the program
 compiled from the config, the VMEM image and the bound constants are loaded once; per
-token the embedding row goes into ``x``, ``start``, the weights stream on ``w`` in program order, ``done`` gives
-the argmax and the logits are read back. Every logit and argmax is compared with
+token the embedding row goes into ``x``, ``start``, the weights stream on ``w`` in
+program order, ``done`` gives the argmax and the logits are read back. Every logit and
+argmax is compared with
 :func:`mmfree.golden.hgrn_fixed.fixed_token_step` (through the reference interpreter, which
 equals it), every unstalled token's cycles with :func:`mmfree.spec.engine.program_cycles`.
 """
