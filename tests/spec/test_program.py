@@ -79,3 +79,17 @@ def test_bad_configurations_name_the_parameter():
     fm = fx.FixedModel(HGRNBitModel.random(OTHER, 1))
     with pytest.raises(ValueError, match="config is not the one"):
         load_image(compile_token(SMALL), fm)
+
+
+def test_cycle_model_gives_the_engine_formula():
+    from mmfree.model.cycles import engine_token_cycles
+    from mmfree.spec.engine import EngineSpec
+
+    prog = compile_token(SMALL, lanes=8)
+    spec = EngineSpec.for_program(prog)
+    assert engine_token_cycles(SMALL, 8) == program_cycles(prog, spec.vector(),
+                                                           spec.bitlinear())
+    # the engine's BitLinear terms are the BitLinear unit's spec, plus the sequencer's
+    total = engine_token_cycles(SMALL, 8)["by_op"]["BITLINEAR"]
+    assert total == sum(spec.bitlinear().cycles(m, k) + EngineCycles.ISSUE
+                        + EngineCycles.DONE for _, m, k in SMALL.bitlinears())
