@@ -26,7 +26,6 @@ from ..golden.hgrn_bit import HGRNBitConfig
 from ..golden.hgrn_fixed import FixedConfig
 from .base import UnitSpec, ceil_div, param
 from .bitlinear_unit import BitLinearUnitSpec
-from .ternary_core import LANES
 from .vector_unit import VectorUnitSpec
 
 __all__ = ["FMTS", "KINDS", "EngineCycles", "EngineOp", "EngineSpec", "Instr", "MemoryMap",
@@ -322,14 +321,14 @@ class EngineSpec(UnitSpec):
     component: ClassVar[str] = "mmfree.hdl.engine.Engine"
     testbench: ClassVar[str] = "mmfree.sim.tb.engine"
 
-    lanes: int = param(LANES, "lanes of the VMEM words, the vector unit and the BitLinear "
-                              "unit", lo=1, hi=64)
-    width: int = param(20, "signed VMEM element width", lo=18, hi=24)
-    vmem_words: int = param(1024, "VMEM depth in words", lo=2, hi=1 << 20)
-    prog_depth: int = param(128, "program memory depth in instructions", lo=2, hi=1 << 16)
-    max_dim: int = param(1024, "longest vector of any instruction (rows of a BitLinear "
-                               "included)", lo=1, hi=1 << 20)
-    max_k: int = param(1024, "longest BitLinear input K", lo=1, hi=65536)
+    lanes: int = param(4, "lanes of the VMEM words, the vector unit and the BitLinear unit",
+                       lo=1, hi=64)
+    width: int = param(18, "signed VMEM element width", lo=18, hi=24)
+    vmem_words: int = param(256, "VMEM depth in words", lo=2, hi=1 << 20)
+    prog_depth: int = param(64, "program memory depth in instructions", lo=2, hi=1 << 16)
+    max_dim: int = param(256, "longest vector of any instruction (rows of a BitLinear "
+                              "included)", lo=1, hi=1 << 20)
+    max_k: int = param(256, "longest BitLinear input K", lo=1, hi=65536)
 
     def fixed(self) -> FixedConfig:
         """The contract's formats the engine is built for (the defaults)."""

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from ..golden.hgrn_fixed import FixedConfig
 from .base import UnitSpec, ceil_div, ceil_log2, param
-from .ternary_core import LANES, MAX_LANES
+from .ternary_core import MAX_LANES
 
 __all__ = ["MAP_OPS", "REDUCE_OPS", "VecOp", "VectorUnitSpec"]
 
@@ -90,11 +90,11 @@ class VectorUnitSpec(UnitSpec):
     component: ClassVar[str] = "mmfree.hdl.vector_unit.VectorUnit"
     testbench: ClassVar[str] = "mmfree.sim.tb.vector_unit"
 
-    lanes: int = param(LANES, "elements per lane group (one group per cycle)", lo=1,
+    lanes: int = param(4, "elements per lane group (one group per cycle)", lo=1,
                        hi=MAX_LANES)
     width: int = param(24, "signed element width of the operands (results saturate to each "
                            "command's width)", lo=8, hi=24)
-    max_dim: int = param(4096, "longest vector (sizes the group counter)", lo=1, hi=1 << 20)
+    max_dim: int = param(1024, "longest vector (sizes the group counter)", lo=1, hi=1 << 20)
     max_align: int = param(8, "largest FMA2 alignment shift", lo=0, hi=16)
     act_width: int = param(16, "the contract's act format: width (the SiLU table saturates "
                                "to it)", lo=4, hi=24)
