@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""HGRN-Bit: integer pipeline vs float reference, and the cost of big checkpoints.
+"""HGRN-Bit: bitlinear-int pipeline vs float reference, and the cost of big checkpoints.
 
-Table 1 (deviation): the integer (hardware) BitLinear pipeline against the float reference
+Table 1 (deviation): the bitlinear-int pipeline (hardware BitLinears, element-wise work in
+float64; ``mmfree run --backend bitlinear-int``) and the whole token in fixed point
+(``--backend integer``, :mod:`mmfree.golden.hgrn_fixed`) against the float reference
 (the released arithmetic in float64), teacher-forced on the same tokens (a text from CPython's
 own help topics, byte tokens): relative logit RMS, the largest logit difference, argmax
 agreement, perplexity under each pipeline. One more row per model measures dropping eps
@@ -41,7 +43,7 @@ from mmfree.golden.hgrn_bit import (
     random_tensor,
     run_step,
 )
-from mmfree.lm import log_softmax
+from mmfree.lm import FixedStepper, as_stepper, log_softmax
 from mmfree.tiny_checkpoint import default_path
 
 SIZES = {"370M": (1024, 24), "1.3B": (2048, 24), "2.7B": (2560, 32)}
@@ -58,13 +60,15 @@ def sample_text(n_bytes: int) -> str:
 
 
 def compare(model: HGRNBitModel, ids: list[int], a, b) -> dict:
-    """Teacher-forced: both backends see the same tokens, each keeps its own state."""
-    sa, sb = model.init_state(), model.init_state()
+    """Teacher-forced: both backends (BitLinear callables or steppers, ``mmfree.lm``) see
+    the same tokens, each keeps its own state."""
+    a, b = as_stepper(model, a), as_stepper(model, b)
+    sa, sb = a.init_state(), b.init_state()
     la, lb = [], []
     nll_a = nll_b = 0.0
     for pos, tok in enumerate(ids[:-1]):
-        x, sa = run_step(model, tok, sa, a)
-        y, sb = run_step(model, tok, sb, b)
+        x, sa = a.step(tok, sa)
+        y, sb = b.step(tok, sb)
         la.append(x)
         lb.append(y)
         nll_a -= log_softmax(x)[ids[pos + 1]]
@@ -130,8 +134,8 @@ def deviation_table(text_bytes: int) -> None:
     big_cfg = HGRNBitConfig(vocab_size=259, hidden_size=512, num_hidden_layers=4)
     big = HGRNBitModel.random(big_cfg, 7)
     no_eps = functools.partial(float_bitlinear, eps=0.0)
-    print(f"Table 1: integer vs float, teacher-forced on {len(text.encode())} bytes of held-out "
-          f"pydoc_data.topics ({len(tiny_ids)} BPE tokens for the shipped model, "
+    print(f"Table 1: bitlinear-int vs float, teacher-forced on {len(text.encode())} bytes of "
+          f"held-out pydoc_data.topics ({len(tiny_ids)} BPE tokens for the shipped model, "
           f"{len(byte_ids)} byte tokens for the random one); logit errors relative to the "
           "float logits' RMS")
     print("| model | comparison | steps | rel. logit RMS | max abs diff / RMS | argmax agree "
@@ -139,7 +143,8 @@ def deviation_table(text_bytes: int) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for label, model, ids in (("tiny (shipped, trained) d 128, 2 L", tiny, tiny_ids),
                               ("random d 512, 4 L", big, byte_ids[:300])):
-        for what, other in (("integer vs float", IntegerBitLinear()),
+        for what, other in (("bitlinear-int vs float", IntegerBitLinear()),
+                            ("integer (whole token) vs float", FixedStepper(model)),
                             ("float eps 0 vs float", no_eps)):
             t0 = time.monotonic()
             r = compare(model, ids, float_bitlinear, other)

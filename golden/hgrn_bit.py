@@ -44,6 +44,9 @@ integer ternary product: :class:`mmfree.golden.quantiser.NormBitLinear`), or an 
 simulation driven by a testbench. An RTL run gives bit-identical logits exactly when every
 integer it returns equals :meth:`IntegerBitLinear.device`'s.
 
+The whole token in fixed point (the element-wise work in integers too, the token engine's
+contract) is :mod:`mmfree.golden.hgrn_fixed`; it uses this module's weights and config.
+
 **Config** (:class:`HGRNBitConfig`): the released ``config.json`` keys. Configurations the
 released code can build but this model cannot run (``use_short_conv``, ``num_heads`` or
 ``expand_ratio`` other than 1, ``attn_mode`` other than ``fused_recurrent``) are rejected,

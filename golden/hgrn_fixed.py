@@ -9,6 +9,8 @@ the recurrence, the GLU, residual adds, the BitLinear rescale, the argmax) as th
 functions below, on numpy ``int64`` arrays, with the formats of ONE frozen
 :class:`FixedConfig`. A lane-parallel vector unit implements each ``vec_*`` / ``sc_*``
 function bit-exactly; :func:`fixed_token_step` is the order in which a token calls them.
+Formats, ops, table errors and the measured deviation from the float reference:
+docs/fixed-point.md.
 
 Number formats
 --------------
@@ -112,7 +114,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .hgrn_bit import HGRNBitModel
-from .quantiser import NormBitLinear, NormQuantFormat
+from .hgrn_bit import sigmoid as _sigmoid
+from .quantiser import NormBitLinear, NormQuantFormat, to_block_float
 
 __all__ = [
     "OP_KINDS",
@@ -164,10 +167,12 @@ class Fmt:
     rounding: str = "half_up"
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.width, int) and 2 <= self.width <= _MAX_BITS + 2):
+        if (isinstance(self.width, bool) or not isinstance(self.width, int)
+                or not 2 <= self.width <= _MAX_BITS + 2):
             raise ValueError(f"width must be an integer in 2..{_MAX_BITS + 2}, got "
                              f"{self.width!r}")
-        if not (isinstance(self.frac, int) and 0 <= self.frac <= 40):
+        if (isinstance(self.frac, bool) or not isinstance(self.frac, int)
+                or not 0 <= self.frac <= 40):
             raise ValueError(f"frac must be an integer in 0..40, got {self.frac!r}")
         if self.rounding not in ROUNDINGS:
             raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, got "
@@ -347,11 +352,6 @@ def _knots(cfg: FixedConfig) -> np.ndarray:
     n = 1 << cfg.table_bits
     r = 1 << cfg.table_range_log2
     return -r + np.arange(n + 1, dtype=np.float64) * (2.0 * r / n)
-
-
-def _sigmoid(v: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(v))
-    return np.where(v >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 @functools.lru_cache(maxsize=64)
@@ -546,20 +546,6 @@ def _host_round(v: np.ndarray, fmt: Fmt) -> np.ndarray:
                    fmt.lo, fmt.hi).astype(np.int64)
 
 
-def _block_float(w: np.ndarray, width: int) -> tuple[np.ndarray, int]:
-    """``w ~ v * 2**-e`` with ``|v| <= 2**(width-1) - 1``, ``e`` the largest that fits."""
-    peak = float(np.max(np.abs(w)))
-    if peak == 0.0:
-        return np.zeros(w.shape, dtype=np.int64), 0
-    top = (1 << (width - 1)) - 1
-    e = math.floor(math.log2(top / peak)) + 1
-    while True:
-        v = np.round(np.ldexp(w, e)).astype(np.int64)
-        if int(np.abs(v).max()) <= top:
-            return v, e
-        e -= 1
-
-
 def _float_mantissa(c: float, bits: int) -> tuple[int, int]:
     """``c > 0`` as ``(m, e)``, ``c ~ m * 2**-e``, ``2**(bits-1) <= m < 2**bits``."""
     e = bits - 1 - math.floor(math.log2(c))
@@ -606,7 +592,7 @@ class FixedModel:
         self.arith = NormBitLinear(cfg.bitlinear)
 
         def norm(name: str, x_frac: int) -> FixedNorm:
-            v, e = _block_float(model.norms[name], cfg.norm_width)
+            v, e = to_block_float(model.norms[name], cfg.norm_width)
             eps_q = round(eps * d * 4.0 ** x_frac)
             return FixedNorm(v, e, eps_q, sqrt_mantissa(d, cfg.scale_bits))
 

@@ -350,8 +350,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def _arguments(p: argparse.ArgumentParser, backend: str) -> None:
     p.add_argument("--checkpoint", metavar="DIR",
-                   help="checkpoint folder (default: the shipped random tiny model, "
-                        "d 64, 2 layers, byte vocabulary)")
+                   help="checkpoint folder (default: the shipped trained tiny model, "
+                        "d 128, 2 layers, 512-token BPE vocabulary)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prompt", metavar="TEXT", help="prompt text (needs the checkpoint's "
                                                       "tokenizer)")

@@ -155,6 +155,9 @@ def test_tables_within_the_stated_error(table_bits, sig, silu):
     assert table_max_error("silu", cfg) <= silu
     assert table_max_error("silu", cfg, cfg.state_frac) <= silu
     assert np.all(np.diff(sigmoid_table(cfg)) >= 0)
+    # sigmoid(-x) = 1 - sigmoid(x) holds exactly in the ROM: hardware may store half of it
+    t = sigmoid_table(cfg)
+    assert np.array_equal(t + t[::-1], np.full(t.shape, cfg.one))
 
 
 def test_tables_at_the_extremes():
@@ -266,3 +269,17 @@ def test_coarse_formats_change_the_logits(seed):
                                                 FixedModel(model).init_state()).state)
         assert not np.array_equal(step.logits, ref.logits), changes
     assert base.shape == (61,)
+
+
+def test_token_without_lower_bounds_and_with_tied_embeddings():
+    """``use_lower_bound`` false (every lb 0: f is the sigmoid itself) and tied lm_head."""
+    cfg = H.HGRNBitConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2,
+                          hidden_ratio=2, use_lower_bound=False, tie_word_embeddings=True)
+    model = H.HGRNBitModel.random(cfg, 3)
+    fm = FixedModel(model)
+    assert all(not lb.any() for lb in fm.lb)
+    assert all((oml == CFG.one).all() for oml in fm.one_minus_lb)
+    r = fixed_token_step(fm, 4, fm.init_state())
+    lf, _ = H.run_step(model, 4, model.init_state(), H.float_bitlinear)
+    li = fm.logits_float(r.logits)
+    assert math.sqrt(np.mean((li - lf) ** 2) / np.mean(lf ** 2)) < 0.05
