@@ -137,6 +137,8 @@ async def run_sequences(host: Host, stalled: bool) -> int:
             REPORT.setdefault("wall_s", []).append(time.monotonic() - t0)
             bad += host.check(f"seq {seq} token {token}", int(token), logits, argmax,
                               None if stalled else cycles)
+        bad += await host.tb.flag("error", 0, f"sequence {seq} (well-formed weight rows)")
+        await RisingEdge(host.tb.dut.clk)
     return bad
 
 
