@@ -17,14 +17,16 @@ from ..golden.hgrn_bit import HGRNBitConfig
 from ..golden.quantiser import MANT_BITS
 from ..spec import (
     BitLinearUnitSpec,
+    FetchedProductSpec,
     NormQuantiserSpec,
     SparseTensorCoreSpec,
     TensorCoreSpec,
     TernaryCoreSpec,
+    WeightFetcherSpec,
 )
 
 __all__ = ["bitlinear_token_cycles", "bitlinear_unit_cycles", "engine_token_cycles",
-           "quantiser_overhead_cycles",
+           "fetched_product_cycles", "fetched_product_regime", "quantiser_overhead_cycles",
            "sparse_gemm_cycles", "tensor_gemm_cycles", "ternary_matvec_cycles"]
 
 
@@ -92,3 +94,42 @@ def engine_token_cycles(config: HGRNBitConfig, lanes: int = 16) -> dict:
     program = compile_token(config, lanes=lanes)
     spec = EngineSpec.for_program(program)
     return program_cycles(program, spec.vector(), spec.bitlinear())
+
+
+def fetched_product_cycles(m: npt.ArrayLike, k: npt.ArrayLike, *, cores: int, lanes: int,
+                           data_width: int, mem_latency: npt.ArrayLike,
+                           mem_rate: npt.ArrayLike = 1.0, outstanding: int = 4,
+                           max_burst: int = 16, fifo_depth: int = 64, packed: bool = False,
+                           tree_levels_per_stage: int = 2) -> np.ndarray:
+    """``cores`` ternary cores of ``lanes`` lanes, each streaming its ``ceil(M / cores)``
+    rows from its own ``data_width``-bit AXI4 port (a memory channel of latency
+    ``mem_latency`` cycles and at most ``mem_rate`` beats per cycle; ``outstanding`` bursts
+    of at most ``max_burst`` beats in flight, a ``fifo_depth``-beat read FIFO): cycles of
+    an M x K product with the vector loaded (:meth:`FetchedProductSpec.cycles`, from the
+    command to the last row sum). ``tests/model/test_fetched_product.py`` and
+    ``bench/axi_system.py`` measure it on the RTL."""
+    spec = FetchedProductSpec(cores=cores, lanes=lanes, packed=packed, data_width=data_width,
+                              max_burst=max_burst, outstanding=outstanding,
+                              fifo_depth=fifo_depth,
+                              tree_levels_per_stage=tree_levels_per_stage,
+                              max_dim=max(lanes, int(np.max(k)))).validate()
+    return np.asarray(spec.cycles(np.asarray(m), np.asarray(k), np.asarray(mem_latency),
+                                  np.asarray(mem_rate, dtype=float)))
+
+
+def fetched_product_regime(k: npt.ArrayLike, *, lanes: int, data_width: int,
+                           mem_latency: npt.ArrayLike, mem_rate: npt.ArrayLike = 1.0,
+                           outstanding: int = 4, max_burst: int = 16, fifo_depth: int = 64,
+                           packed: bool = False, rows: npt.ArrayLike = 1 << 20
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """``(memory_bound, beats_per_cycle)`` of one core's port in steady state: the
+    sustained R beats per cycle (:meth:`WeightFetcherSpec.beat_rate`) and whether they
+    deliver fewer than the core's one lane group per cycle."""
+    f = WeightFetcherSpec(lanes=lanes, packed=packed, data_width=data_width,
+                          max_burst=max_burst, outstanding=outstanding,
+                          fifo_depth=fifo_depth).validate()
+    groups = np.asarray(rows) * -(-np.asarray(k) // lanes)
+    rate = np.asarray(f.beat_rate(groups, np.asarray(mem_latency),
+                                  np.asarray(mem_rate, dtype=float)))
+    per_beat = data_width / f.group_bits
+    return rate * per_beat < 1.0, rate
