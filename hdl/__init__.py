@@ -13,16 +13,18 @@ from amaranth.lib import wiring
 
 from ..spec import UnitSpec
 from .bitlinear_unit import BitLinearUnit
+from .engine import Engine
 from .norm_quantiser import NormQuantiser
 from .packed_ternary_core import PackedTernaryCore
 from .sparse_decode import SparseDecode, SparseTensorCore
 from .tensor_core import TensorCore
 from .ternary_core import TernaryCore
 from .trit_unpacker import TritUnpacker
+from .vector_unit import VectorUnit
 
-__all__ = ["BitLinearUnit", "NormQuantiser", "PackedTernaryCore",
-           "SparseDecode", "SparseTensorCore", "TensorCore", "TernaryCore", "TritUnpacker", "build",
-           "component_class"]
+__all__ = ["BitLinearUnit", "Engine", "NormQuantiser", "PackedTernaryCore",
+           "SparseDecode", "SparseTensorCore", "TensorCore", "TernaryCore", "TritUnpacker",
+           "VectorUnit", "build", "component_class"]
 
 
 def component_class(spec: UnitSpec) -> type[wiring.Component]:

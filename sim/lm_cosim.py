@@ -32,10 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from ..golden.hgrn_bit import HGRNBitConfig
-from ..spec import BitLinearUnitSpec
+from ..spec import BitLinearUnitSpec, EngineSpec
+from ..spec.engine import compile_token
 from . import cosim
 
-__all__ = ["HARNESSES", "RtlRun", "run_rtl", "size_unit"]
+__all__ = ["HARNESSES", "RtlRun", "run_engine", "run_rtl", "size_engine", "size_unit"]
 
 HARNESSES = ("bulk", "per-beat")  #: ``mmfree run --harness``; the first is the default
 
@@ -109,6 +110,43 @@ def run_rtl(checkpoint: Path, prompt: Sequence[int], n_new: int,
     if res.failed or "model" not in rep:
         raise RuntimeError(f"{simulator}: the model testbench failed "
                            f"({rep.get('mismatches', '?')} device mismatches); logs in "
+                           f"{res.run_dir}")
+    out = rep["model"]
+    return RtlRun(simulator, out["tokens"], out["stopped_at_eos"],
+                  [np.asarray(lg, dtype=np.float64) for lg in out["logits"]],
+                  out["prompt_positions"], rep["mismatches"],
+                  [s["cycles"] for s in out["steps"]],
+                  [s["wall_s"] for s in out["steps"]], wall, res.run_dir)
+
+
+def size_engine(config: HGRNBitConfig, lanes: int) -> EngineSpec:
+    """The whole-token engine for a model (:meth:`EngineSpec.for_program` of its program).
+    Raises ``ValueError`` naming ``lanes`` if the engine cannot run the model."""
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= 64:
+        raise ValueError(f"lanes must be in 1..64 for the engine, got {lanes!r}")
+    return EngineSpec.for_program(compile_token(config, lanes=lanes))
+
+
+def run_engine(checkpoint: Path, prompt: Sequence[int], n_new: int, simulator: str,
+               spec: EngineSpec, *, temperature: float = 0.0, top_k: int = 0,
+               seed: int | None = None, eos: int | None = None, sim_seed: int = 1,
+               waves: bool = False, progress: Callable[[dict], None] | None = None
+               ) -> RtlRun:
+    """Run the prompt and generate up to ``n_new`` tokens of the checkpoint in folder
+    ``checkpoint`` on the whole-token engine's RTL (``test_model`` of
+    :mod:`mmfree.sim.tb.engine`). ``mismatches`` counts logits and argmaxes that differ
+    from the fixed-point model. Raises ``RuntimeError`` if the testbench fails."""
+    model = {"checkpoint": str(Path(checkpoint).resolve()), "prompt": list(prompt),
+             "n_new": n_new, "temperature": temperature, "top_k": top_k, "seed": seed,
+             "eos": eos}
+    t0 = time.monotonic()
+    res = cosim.run_unit(spec, simulator, seed=sim_seed, testcase="test_model", waves=waves,
+                         progress=progress, extra={"model": model})
+    wall = time.monotonic() - t0
+    rep = res.report
+    if res.failed or "model" not in rep:
+        raise RuntimeError(f"{simulator}: the engine testbench failed "
+                           f"({rep.get('mismatches', '?')} mismatches); logs in "
                            f"{res.run_dir}")
     out = rep["model"]
     return RtlRun(simulator, out["tokens"], out["stopped_at_eos"],

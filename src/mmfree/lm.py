@@ -324,10 +324,12 @@ _DESCRIPTION = (
     "(mmfree.golden.quantiser.NormBitLinear) and the element-wise work in float64 on the "
     "host; 'integer' the whole token in fixed point (mmfree.golden.hgrn_fixed: norms, "
     "sigmoid/SiLU tables, the recurrence, residuals, rescale and argmax in integers, the "
-    "token engine's contract); 'rtl' every BitLinear on the generated RTL of the BitLinear "
-    "unit through cocotb, element-wise work on the host (checked: logits bit-identical to "
-    "'bitlinear-int', cycles per token equal to the cycle model's). Exit status 1 when an "
-    "rtl check fails, 2 on bad input or a missing simulator.")
+    "token engine's contract); 'rtl' on the generated RTL through cocotb: with --rtl-unit "
+    "engine (the default) the whole token on the whole-token engine (checked: logits "
+    "bit-identical to 'integer', cycles per token equal to the engine's formula), with "
+    "--rtl-unit bitlinear every BitLinear on the BitLinear unit and the element-wise work "
+    "on the host (checked against 'bitlinear-int' and the cycle model). Exit status 1 when "
+    "an rtl check fails, 2 on bad input or a missing simulator.")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -361,8 +363,8 @@ def _arguments(p: argparse.ArgumentParser, backend: str) -> None:
     p.add_argument("--backend", choices=[*BACKENDS, "rtl"], default=backend,
                    help="how each token is computed: " + "; ".join(
                        f"{k}: {v}" for k, v in BACKEND_HELP.items())
-                   + "; rtl: every BitLinear on the generated RTL of the BitLinear unit "
-                     f"through cocotb (default {backend})")
+                   + "; rtl: the generated RTL through cocotb, the whole-token engine or "
+                     f"the BitLinear unit (--rtl-unit) (default {backend})")
     p.add_argument("--logits", metavar="FILE.npy",
                    help="write the teacher-forced logits of every prompt position: float32, "
                         "shape (positions, vocab)")
@@ -373,18 +375,26 @@ def _arguments(p: argparse.ArgumentParser, backend: str) -> None:
                    help="report the perplexity (and bits per byte) of a UTF-8 text under the "
                         "float, bitlinear-int and integer backends; --prompt/--ids become "
                         "optional")
-    r = p.add_argument_group("rtl backend (every BitLinear on the BitLinear unit's RTL; "
-                             "checked against the bitlinear-int backend)")
+    r = p.add_argument_group("rtl backend (the whole-token engine, checked against the "
+                             "integer backend, or the BitLinear unit as a co-processor, "
+                             "checked against bitlinear-int)")
     r.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
                    help="simulator (default verilator)")
     r.add_argument("--lanes", type=int, default=16, metavar="N",
-                   help="the unit's lane group width, 1..1024 (default 16; its max_dim is "
-                        "the model's longest BitLinear input rounded up to lanes)")
+                   help="lanes: the BitLinear unit's 1..1024 (its max_dim is the model's "
+                        "longest BitLinear input rounded up to lanes), the engine's 1..64 "
+                        "(they must divide the MLP width) (default 16)")
+    r.add_argument("--rtl-unit", choices=("engine", "bitlinear"), default="engine",
+                   help="engine: the whole token on the whole-token engine's RTL, checked "
+                        "against the integer backend; bitlinear: every BitLinear on the "
+                        "BitLinear unit's RTL as a co-processor, the rest on the host, checked "
+                        "against the bitlinear-int backend (default engine)")
     r.add_argument("--harness", choices=("bulk", "per-beat"), default="bulk",
-                   help="how the testbench feeds the unit (default bulk: the weights resident "
-                        "in an HDL-side replay memory, one simulator call per product, no "
-                        "Python per cycle; per-beat: cocotb drivers on every clock edge, "
-                        "slower); both check every output and cycle count")
+                   help="with --rtl-unit bitlinear: how the testbench feeds the unit (default "
+                        "bulk: the weights resident in an HDL-side replay memory, one "
+                        "simulator call per product, no Python per cycle; per-beat: cocotb "
+                        "drivers on every clock edge, slower); both check every output and "
+                        "cycle count")
     r.add_argument("--waves", action="store_true", help="dump waveforms (large)")
     s = p.add_argument_group("sampling (default: greedy)")
     s.add_argument("--temperature", type=float, default=0.0, metavar="T",
@@ -600,9 +610,88 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_rtl(args: argparse.Namespace, path: Path, model: HGRNBitModel, prompt: list[int],
              sampler: Sampler, eos: int | None, out: dict[str, Any]) -> tuple[Generation, int]:
-    """``--backend rtl``: :func:`run_rtl_checked` with the command's options."""
+    """``--backend rtl``: :func:`run_engine_checked` (``--rtl-unit engine``) or
+    :func:`run_rtl_checked` (``bitlinear``) with the command's options."""
+    if getattr(args, "rtl_unit", "engine") == "engine":
+        return run_engine_checked(model, path, prompt, args.tokens, args.sim, args.lanes,
+                                  sampler, eos, out, waves=args.waves)
     return run_rtl_checked(model, path, prompt, args.tokens, args.sim, args.lanes, sampler,
                            eos, out, waves=args.waves, harness=args.harness)
+
+
+def run_engine_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: int,
+                       sim: str, lanes: int, sampler: Sampler, eos: int | None,
+                       out: dict[str, Any], waves: bool = False) -> tuple[Generation, int]:
+    """The generation on the whole-token engine's RTL (:func:`mmfree.sim.lm_cosim.run_engine`),
+    checked against the integer backend (every step's logits bit-identical, the same tokens)
+    and the engine's cycle formula (every step's cycles equal to
+    :func:`mmfree.spec.engine.program_cycles`); prints the comparison and adds the results to
+    ``out``. Returns the generation and the exit status (1 if a check failed). Raises
+    :class:`InputError` for bad input or a missing simulator."""
+    from .flow.toolchain import SimulatorMissing
+    from .sim.lm_cosim import run_engine, size_engine
+    from .spec.engine import compile_token, program_cycles
+
+    cfg = model.config
+    try:
+        spec = size_engine(cfg, lanes)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"--lanes: {e}") from None
+    predicted = program_cycles(compile_token(cfg, lanes=lanes), spec.vector(),
+                               spec.bitlinear())["total"]
+    ref = FixedStepper(model)
+    ref_dec = Decoder(prompt, n_new, Sampler(sampler.temperature, sampler.top_k,
+                                                   sampler.seed), eos)
+    ref_logits, state = [], ref.init_state()
+    while not ref_dec.done:
+        logits, state = ref.step(ref_dec.next_token(), state)
+        ref_dec.observe(logits)
+        ref_logits.append(logits)
+    print(f"engine: {spec.lanes} lanes, {spec.width}-bit VMEM of {spec.vmem_words} words, "
+          f"{spec.prog_depth} instructions per token, predicted {predicted:,} cycles per "
+          f"token ({spec.top_name()})")
+    steps = ref_dec.steps
+    t0 = time.monotonic()
+
+    def progress(entry: dict) -> None:
+        tok = "" if entry["token"] is None else f", token {entry['token']}"
+        print(f"mmfree: [{sim}] step {entry['step'] + 1}/{steps}: "
+              f"{entry['cycles']:,} cycles, {entry['wall_s']:.2f} s{tok} "
+              f"({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+    print(f"mmfree: [{sim}] building and running ...", file=sys.stderr, flush=True)
+    try:
+        run = run_engine(path, prompt, n_new, sim, spec, temperature=sampler.temperature,
+                         top_k=sampler.top_k, seed=sampler.seed, eos=eos, waves=waves,
+                         progress=progress)
+    except SimulatorMissing as e:
+        raise InputError(str(e)) from None
+    except (RuntimeError, OSError) as e:
+        print(f"mmfree: {e}", file=sys.stderr)
+        raise RtlFailed() from None
+    identical = (len(run.logits) == len(ref_logits) and all(
+        np.array_equal(a, b) for a, b in zip(run.logits, ref_logits, strict=True)))
+    tokens_same = run.tokens == ref_dec.result.tokens
+    cycles_ok = all(c == predicted for c in run.step_cycles)
+    wall_per = sum(run.step_wall_s) / max(len(run.step_wall_s), 1)
+    measured = sorted(set(run.step_cycles))
+    shown = (f"{measured[0]:,}" if len(measured) == 1 else
+             f"{measured[0]:,}..{measured[-1]:,}")
+    print(f"engine on {sim}: logits {'bit-identical to' if identical else 'DIFFER from'} "
+          f"the integer backend ({len(run.logits)} steps), tokens "
+          f"{'identical' if tokens_same else 'DIFFER'}, {run.mismatches} mismatches")
+    print(f"cycles per token: measured {shown}, predicted {predicted:,} "
+          f"({'equal' if cycles_ok else 'DIFFER'}); {wall_per:.2f} s of simulation per token "
+          f"({run.wall_s:.0f} s in all, build included)")
+    out.update({"simulator": sim, "rtl_unit": "engine", "engine": spec.params(),
+                "cycles_per_token": measured[0] if len(measured) == 1 else run.step_cycles,
+                "step_cycles": run.step_cycles, "predicted_cycles_per_token": predicted,
+                "logits_identical": identical, "tokens_identical": tokens_same,
+                "device_mismatches": run.mismatches, "wall_s_per_token": wall_per,
+                "wall_s": run.wall_s})
+    gen = Generation(list(prompt), list(run.tokens), run.prompt_logits, run.stopped_at_eos)
+    ok = identical and tokens_same and cycles_ok and run.mismatches == 0
+    return gen, 0 if ok else 1
 
 
 def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: int, sim: str,

@@ -40,6 +40,8 @@ MATRIX = [
     ("cosim --ids 1 --lanes 0", 2, ["--lanes", "1..1024"]),
     ("demo --lanes 0", 2, ["--lanes", "1..1024"]),
     ("cosim --ids 1 --lanes 100000", 2, ["--lanes", "1..1024"]),
+    ("cosim --ids 1 --lanes 48", 2, ["--lanes", "does not divide the MLP width"]),
+    ("cosim --ids 1 --lanes 128", 2, ["--lanes", "1..64 for the engine"]),
     ("cosim --ids 1 --tokens -1", 2, ["--tokens"]),
     ("cosim --ids 1,99999", 2, ["--ids"]),
     ("cosim", 2, ["--prompt"]),

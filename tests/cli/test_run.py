@@ -1,7 +1,8 @@
 """``mmfree run --backend rtl``: random checkpoints of two sizes, written by the test in the
-released format, with every BitLinear on the RTL on both simulators: logits bit-identical to
-``--backend bitlinear-int`` (the pipeline the RTL runs), cycles per token equal to the cycle
-model's; bad input in one line."""
+released format, on both simulators. ``--rtl-unit bitlinear``: every BitLinear on the RTL,
+logits bit-identical to ``--backend bitlinear-int`` (the pipeline it runs); ``--rtl-unit
+engine`` (the default): the whole token on the engine, logits bit-identical to ``--backend
+integer``; cycles per token equal to the prediction; bad input in one line."""
 
 import json
 
@@ -49,16 +50,32 @@ RUNS = [("icarus", "bulk"), ("verilator", "bulk"), ("icarus", "per-beat"),
 @pytest.mark.parametrize("run", RUNS, ids=lambda r: f"{r[0]}-{r[1]}")
 @pytest.mark.parametrize("ckpt", CHECKPOINTS, ids=lambda c: f"d{c[0].hidden_size}-{c[1]}")
 def test_rtl_backend_matches_integer_and_cycle_model(run, ckpt, tmp_path, capsys):
+    """--rtl-unit bitlinear (the co-processor): checked against bitlinear-int."""
     sim, harness = run
+    _check_rtl(sim, ckpt, "bitlinear", harness, tmp_path, capsys)
+
+
+# the engine (the whole token on the RTL): one checkpoint on both simulators, under -m slow
+# (tests/sim/tb/test_engine.py runs the engine in the default suite)
+@pytest.mark.slow
+@pytest.mark.cosim
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_rtl_engine_matches_integer_and_its_cycle_formula(sim, tmp_path, capsys):
+    """--rtl-unit engine (the default): checked against the integer backend."""
+    _check_rtl(sim, (SMALL, 11, "bfloat16"), "engine", None, tmp_path, capsys)
+
+
+def _check_rtl(sim, ckpt, unit, harness, tmp_path, capsys):
     require_simulator(sim)
     config, seed, dtype = ckpt
     path = _checkpoint(tmp_path, config, seed, dtype)
     common = ["--checkpoint", str(path), "--ids", "1,5", "--tokens", "2", "--ignore-eos"]
-    status, out, err = _run(capsys, *common, "--backend", "bitlinear-int", "--logits",
+    reference = "bitlinear-int" if unit == "bitlinear" else "integer"
+    status, out, err = _run(capsys, *common, "--backend", reference, "--logits",
                             str(tmp_path / "int.npy"), "--json", str(tmp_path / "int.json"))
     assert status == 0, err
-    status, out, err = _run(capsys, *common, "--backend", "rtl", "--sim", sim,
-                            "--harness", harness, "--logits",
+    status, out, err = _run(capsys, *common, "--backend", "rtl", "--rtl-unit", unit, "--sim",
+                            sim, *(["--harness", harness] if harness else []), "--logits",
                             str(tmp_path / "rtl.npy"), "--json", str(tmp_path / "rtl.json"))
     assert status == 0, out + err
     rtl = json.loads((tmp_path / "rtl.json").read_text())
@@ -66,7 +83,7 @@ def test_rtl_backend_matches_integer_and_cycle_model(run, ckpt, tmp_path, capsys
     assert rtl["tokens"] == ref["tokens"] and len(rtl["tokens"]) == 2
     assert np.array_equal(np.load(tmp_path / "rtl.npy"), np.load(tmp_path / "int.npy"))
     assert rtl["logits_identical"] and rtl["device_mismatches"] == 0
-    assert rtl["harness"] == harness
+    assert rtl.get("harness") == harness
     assert rtl["step_cycles"] == [rtl["predicted_cycles_per_token"]] * 3
     assert rtl["cycles_per_token"] == rtl["predicted_cycles_per_token"]
     assert "bit-identical" in out and f"[{sim}] step 3/3" in err

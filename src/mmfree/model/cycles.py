@@ -25,8 +25,8 @@ from ..spec import (
     WeightFetcherSpec,
 )
 
-__all__ = ["bitlinear_token_cycles", "bitlinear_unit_cycles", "fetched_product_cycles",
-           "fetched_product_regime", "quantiser_overhead_cycles",
+__all__ = ["bitlinear_token_cycles", "bitlinear_unit_cycles", "engine_token_cycles",
+           "fetched_product_cycles", "fetched_product_regime", "quantiser_overhead_cycles",
            "sparse_gemm_cycles", "tensor_gemm_cycles", "ternary_matvec_cycles"]
 
 
@@ -81,6 +81,19 @@ def bitlinear_token_cycles(config: HGRNBitConfig, unit: BitLinearUnitSpec) -> in
     ``6L + 1`` products (:meth:`HGRNBitConfig.bitlinears`) back to back, each
     :meth:`BitLinearUnitSpec.cycles`. This is ``mmfree run --backend rtl``'s prediction."""
     return sum(int(unit.cycles(m, k)) for _, m, k in config.bitlinears())
+
+
+def engine_token_cycles(config: HGRNBitConfig, lanes: int = 16) -> dict:
+    """Cycles of one HGRN-Bit token of ``config`` on the whole-token engine of ``lanes``
+    lanes (:class:`mmfree.spec.engine.EngineSpec` sized for its program), by
+    :func:`mmfree.spec.engine.program_cycles`: ``total`` and ``by_op``. This is ``mmfree
+    run --backend rtl``'s prediction with the engine; the engine's co-simulation measures
+    it exactly."""
+    from ..spec.engine import EngineSpec, compile_token, program_cycles
+
+    program = compile_token(config, lanes=lanes)
+    spec = EngineSpec.for_program(program)
+    return program_cycles(program, spec.vector(), spec.bitlinear())
 
 
 def fetched_product_cycles(m: npt.ArrayLike, k: npt.ArrayLike, *, cores: int, lanes: int,

@@ -12,23 +12,25 @@ from __future__ import annotations
 
 from .base import Bound, Param, UnitSpec, check_int, param
 from .bitlinear_unit import MAX_DIM, BitLinearUnitSpec, NormQuantiserSpec
+from .engine import EngineSpec
 from .fetched_product import FetchedProductSpec
 from .tensor_core import TILE, SparseDecodeSpec, SparseTensorCoreSpec, TensorCoreSpec
 from .ternary_core import LANES, MAX_LANES, TernaryCoreSpec, ternary_latency
+from .vector_unit import VecOp, VectorUnitSpec
 from .weight_fetcher import WeightFetcherSpec
 
 __all__ = ["LANES", "MAX_DIM", "MAX_LANES", "TILE", "UNITS", "BitLinearUnitSpec", "Bound",
-           "FetchedProductSpec",
+           "EngineSpec", "FetchedProductSpec",
            "NormQuantiserSpec", "Param", "SparseDecodeSpec",
-           "SparseTensorCoreSpec", "TensorCoreSpec", "TernaryCoreSpec", "UnitSpec",
-           "WeightFetcherSpec", "check_int",
+           "SparseTensorCoreSpec", "TensorCoreSpec", "TernaryCoreSpec", "UnitSpec", "VecOp",
+           "VectorUnitSpec", "WeightFetcherSpec", "check_int",
            "param", "spec_for",
            "ternary_latency"]
 
 #: The units by their command-line names, in the order the CLI lists them.
 UNITS: dict[str, type[UnitSpec]] = {cls.name: cls for cls in (
     TernaryCoreSpec, TensorCoreSpec, SparseDecodeSpec, SparseTensorCoreSpec, NormQuantiserSpec,
-    BitLinearUnitSpec, WeightFetcherSpec, FetchedProductSpec)}
+    BitLinearUnitSpec, WeightFetcherSpec, FetchedProductSpec, VectorUnitSpec, EngineSpec)}
 
 
 def spec_for(unit: str, **params: object) -> UnitSpec:

@@ -1,0 +1,293 @@
+"""The whole-token engine: sequencer, VMEM, program memory, BitLinear, vector and scalar
+units."""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..spec.engine import KINDS, EngineSpec
+from .bitlinear_unit import BitLinearUnit, matrix_weight_layout
+from .scalar_unit import EXP_BITS, ScalarUnit
+from .vector_unit import VectorUnit
+
+__all__ = ["Engine", "instr_layout", "load_layout", "prog_layout"]
+
+
+def instr_layout(spec: EngineSpec) -> data.StructLayout:
+    """The instruction word (:meth:`mmfree.spec.engine.EngineSpec.instr_fields`)."""
+    return data.StructLayout({name: (signed(bits) if sgn else unsigned(bits))
+                              for name, bits, sgn in spec.instr_fields()})
+
+
+def load_layout(spec: EngineSpec) -> data.StructLayout:
+    """A host write into VMEM: the word address ``addr`` and the word ``data`` (``lanes``
+    signed ``width``-bit elements, lane 0 lowest)."""
+    return data.StructLayout({"addr": unsigned(spec.addr_bits),
+                              "data": data.ArrayLayout(signed(spec.width), spec.lanes)})
+
+
+def prog_layout(spec: EngineSpec) -> data.StructLayout:
+    """A host write into the program memory: ``addr`` and the instruction ``data``."""
+    return data.StructLayout({"addr": unsigned(spec.prog_bits), "data": instr_layout(spec)})
+
+
+class Engine(wiring.Component):
+    """The whole-token engine (docs/engine.md): a sequencer runs the per-token program over
+    VMEM (words of ``lanes`` signed ``width``-bit elements), the BitLinear unit
+    (:class:`~mmfree.hdl.bitlinear_unit.BitLinearUnit`), the vector unit
+    (:class:`~mmfree.hdl.vector_unit.VectorUnit`) and the scalar unit
+    (:class:`~mmfree.hdl.scalar_unit.ScalarUnit`), one instruction at a time.
+
+    Ports (valid/ready streams):
+
+    * ``load`` in, :func:`load_layout`, and ``prog`` in, :func:`prog_layout`: host writes
+      into VMEM and into the program memory (taken while the engine is idle).
+    * ``rd`` in (a VMEM word address) and ``rd_data`` out (the word): host reads while
+      idle.
+    * ``start`` in: one beat runs the program from the instruction it gives (0: the whole
+      program) to its ``END``.
+    * ``done`` out: one beat per program run, the argmax as ``group`` and ``lane`` (index
+      ``group * lanes + lane``).
+    * ``w`` in: the ternary weights, in program order
+      (:func:`~mmfree.hdl.bitlinear_unit.matrix_weight_layout`), straight to the BitLinear
+      unit.
+    * ``error`` out: the BitLinear unit's sticky error (a weight row of the wrong length),
+      until reset.
+
+    Timing: per instruction :class:`mmfree.spec.engine.EngineCycles` (the sequencer waits
+    for each instruction's last result before fetching the next); a token takes
+    :func:`mmfree.spec.engine.program_cycles` from the ``start`` transfer to the ``done``
+    transfer with the weight stream keeping up. Synchronous reset stops a run and empties
+    every unit; VMEM and the program memory keep their contents (the host zeroes the
+    recurrent states for a new sequence).
+    """
+
+    def __init__(self, lanes: int = EngineSpec.lanes, width: int = EngineSpec.width,
+                 vmem_words: int = EngineSpec.vmem_words,
+                 prog_depth: int = EngineSpec.prog_depth, max_dim: int = EngineSpec.max_dim,
+                 max_k: int = EngineSpec.max_k) -> None:
+        self.spec = spec = EngineSpec(lanes=lanes, width=width, vmem_words=vmem_words,
+                                      prog_depth=prog_depth, max_dim=max_dim,
+                                      max_k=max_k).validate()
+        vec = spec.vector()
+        super().__init__({
+            "load": In(stream.Signature(load_layout(spec))),
+            "prog": In(stream.Signature(prog_layout(spec))),
+            "rd": In(stream.Signature(unsigned(spec.addr_bits))),
+            "rd_data": Out(stream.Signature(data.ArrayLayout(signed(width), lanes))),
+            "start": In(stream.Signature(unsigned(spec.prog_bits))),
+            "done": Out(stream.Signature(data.StructLayout({
+                "group": unsigned(vec.group_bits),
+                "lane": unsigned(max(1, (lanes - 1).bit_length()))}))),
+            "w": In(stream.Signature(matrix_weight_layout(lanes))),
+            "error": Out(1),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        spec, n, w = self.spec, self.spec.lanes, self.spec.width
+        vspec, bspec, fixed = spec.vector(), spec.bitlinear(), spec.fixed()
+        m.submodules.vec = vec = VectorUnit(**vspec.kwargs())
+        m.submodules.bl = bl = BitLinearUnit(**bspec.kwargs())
+        m.submodules.sc = sc = ScalarUnit(
+            sumsq_width=vspec.sumsq_width, scale_width=bspec.fmt.scale_width,
+            rsqrt_bits=fixed.rsqrt_bits, scale_bits=fixed.scale_bits,
+            bitlinear_s=bspec.fmt.rsqrt_frac)
+        word = data.ArrayLayout(signed(w), n)
+        m.submodules.vmem = vmem = memory.Memory(shape=word, depth=spec.vmem_words, init=[])
+        ilay = instr_layout(spec)
+        m.submodules.prog = prog = memory.Memory(shape=ilay, depth=spec.prog_depth, init=[])
+        wiring.connect(m, wiring.flipped(self.w), bl.w)
+        m.d.comb += self.error.eq(bl.error)
+        rst = ResetSignal()
+
+        # --- states (one-hot) -------------------------------------------------------------
+        names = ("idle", "fetch", "issue", "vec", "bl", "sc", "done")
+        st = {k: Signal(name=f"st_{k}", init=k == "idle") for k in names}
+
+        def goto(frm: str, to: str) -> list:
+            return [st[frm].eq(0), st[to].eq(1)]
+
+        # --- host port: loads and reads while idle ---------------------------------------
+        wp = vmem.write_port()
+        pw = prog.write_port()
+        hr = vmem.read_port(domain="comb")
+        lp, pp = self.load.payload, self.prog.payload
+        m.d.comb += [self.load.ready.eq(st["idle"] & ~rst),
+                     self.prog.ready.eq(st["idle"] & ~rst)]
+        host_wr = Signal()
+        m.d.comb += host_wr.eq(self.load.valid & self.load.ready)
+        m.d.comb += [pw.addr.eq(pp.addr), pw.data.eq(pp.data),
+                     pw.en.eq(self.prog.valid & self.prog.ready)]
+        rd_valid = Signal()
+        rd_word = Signal(word)
+        m.d.comb += [hr.addr.eq(self.rd.payload), self.rd.ready.eq(st["idle"] & ~rst
+                                                                   & (~rd_valid
+                                                                      | self.rd_data.ready)),
+                     self.rd_data.valid.eq(rd_valid), self.rd_data.payload.eq(rd_word)]
+        with m.If(self.rd.valid & self.rd.ready):
+            m.d.sync += [rd_valid.eq(1), rd_word.eq(hr.data)]
+        with m.Elif(self.rd_data.ready):
+            m.d.sync += rd_valid.eq(0)
+        with m.If(rst):
+            m.d.sync += rd_valid.eq(0)
+
+        # --- fetch and decode --------------------------------------------------------------
+        pc = Signal(range(spec.prog_depth))
+        ins = Signal(ilay)
+        pr = prog.read_port(domain="comb")
+        m.d.comb += pr.addr.eq(pc)
+        m.d.comb += self.start.ready.eq(st["idle"] & ~rst & ~self.load.valid
+                                        & ~self.prog.valid)
+        with m.If(self.start.valid & self.start.ready):
+            m.d.sync += [pc.eq(self.start.payload), *goto("idle", "fetch")]
+        with m.If(st["fetch"]):
+            m.d.sync += [ins.eq(pr.data), *goto("fetch", "issue")]
+        kind = {k: Signal(name=f"k_{k}") for k in KINDS}
+        for k, code in KINDS.items():
+            m.d.comb += kind[k].eq(Cat(*(ins.kind[i] if (code >> i) & 1 else ~ins.kind[i]
+                                         for i in range(3))).all())
+
+        # --- registers: N, (g, sh), (D, E), the argmax ------------------------------------
+        sumsq = Signal(vspec.sumsq_width)
+        g = Signal(fixed.scale_bits)
+        sh = Signal(signed(EXP_BITS))
+        d_reg = Signal(bspec.fmt.scale_width)
+        e_reg = Signal.like(bl.scale.payload.exp)
+        am_group = Signal.like(self.done.payload.group)
+        am_lane = Signal.like(self.done.payload.lane)
+
+        # --- operand streaming: counters shared by the vector and BitLinear paths ---------
+        ra, rb, rc, rd_, wa = (Signal(spec.addr_bits, name=nm)
+                               for nm in ("ra", "rb", "rc", "rdd", "wa"))
+        in_left = Signal(vspec.group_bits + 1)  # operand groups still to send
+        out_left = Signal(max(vspec.group_bits, spec.max_dim.bit_length()) + 1)  # results
+        got_s = Signal()  # the reduction's / the BitLinear's scale result arrived
+        cmd_pending = Signal()
+        ports = [vmem.read_port(domain="comb") for _ in range(4)]
+        m.d.comb += [ports[0].addr.eq(ra), ports[1].addr.eq(rb), ports[2].addr.eq(rc),
+                     ports[3].addr.eq(rd_)]
+        groups = Signal(vspec.group_bits + 1)
+        m.d.comb += groups.eq(ins.groups_m1 + 1)
+        rows = Signal.like(ins.rows)
+        m.d.comb += rows.eq(ins.rows)
+
+        with m.If(st["issue"]):
+            m.d.sync += [ra.eq(ins.a), rb.eq(ins.b), rc.eq(ins.c), rd_.eq(ins.d),
+                         wa.eq(ins.dst), in_left.eq(groups), got_s.eq(0)]
+            with m.If(kind["map"]):
+                m.d.sync += [out_left.eq(groups), cmd_pending.eq(1), *goto("issue", "vec")]
+            with m.If(kind["reduce"]):
+                m.d.sync += [out_left.eq(0), cmd_pending.eq(1), *goto("issue", "vec")]
+            with m.If(kind["bitlinear"]):
+                m.d.sync += [out_left.eq(rows), *goto("issue", "bl")]
+            with m.If(kind["rmsscale"] | kind["rescale"]):
+                m.d.comb += sc.start.eq(1)
+                m.d.sync += goto("issue", "sc")
+            with m.If(kind["end"]):
+                m.d.sync += goto("issue", "done")
+
+        # --- vector unit ---------------------------------------------------------------
+        vc = vec.cmd.payload
+        m.d.comb += [
+            vec.cmd.valid.eq(st["vec"] & cmd_pending),
+            vc.op.eq(ins.vop), vc.groups_m1.eq(ins.groups_m1), vc.mask.eq(ins.mask),
+            vc.shift.eq(Mux(ins.gs, sh, ins.shift)), vc.align.eq(ins.align), vc.ow.eq(ins.ow),
+            vc.rlog.eq(ins.rlog), vc.scalar.eq(Mux(ins.gs, g, ins.scalar)),
+        ]
+        with m.If(vec.cmd.valid & vec.cmd.ready):
+            m.d.sync += cmd_pending.eq(0)
+        send = Signal()
+        m.d.comb += send.eq(st["vec"] & ~cmd_pending & in_left.any())
+        for port, src in zip((vec.a, vec.b, vec.c, vec.d), ports, strict=True):
+            m.d.comb += [port.valid.eq(send), port.payload.eq(src.data)]
+        took = Signal()  # b, c, d transfer with a whenever the op reads them
+        m.d.comb += took.eq(vec.a.ready | vec.b.ready | vec.c.ready | vec.d.ready)
+        with m.If(send & took):
+            m.d.sync += [ra.eq(ra + 1), rb.eq(rb + 1), rc.eq(rc + 1), rd_.eq(rd_ + 1),
+                         in_left.eq(in_left - 1)]
+        m.d.comb += [vec.y.ready.eq(1), vec.s.ready.eq(1)]
+        vec_write = Signal()
+        m.d.comb += vec_write.eq(vec.y.valid)
+        with m.If(vec.y.valid):
+            m.d.sync += [wa.eq(wa + 1), out_left.eq(out_left - 1)]
+        with m.If(vec.s.valid):
+            m.d.sync += got_s.eq(1)
+            with m.If(ins.vop[0]):  # ARGMAX
+                m.d.sync += [am_group.eq(vec.s.payload.group), am_lane.eq(vec.s.payload.lane)]
+            with m.Else():
+                m.d.sync += sumsq.eq(vec.s.payload.value)
+        vec_end = Signal()
+        m.d.comb += vec_end.eq(~cmd_pending & ~in_left.any()
+                               & Mux(kind["reduce"], got_s, ~out_left.any()))
+        with m.If(st["vec"] & vec_end):
+            m.d.sync += [pc.eq(pc + 1), *goto("vec", "fetch")]
+
+        # --- BitLinear unit --------------------------------------------------------------
+        xp = bl.x.payload
+        bl_send = Signal()
+        m.d.comb += bl_send.eq(st["bl"] & in_left.any())
+        last_group = Signal()
+        m.d.comb += last_group.eq(in_left[0] & ~in_left[1:].any())
+        m.d.comb += [bl.x.valid.eq(bl_send), xp.last.eq(last_group)]
+        for i in range(n):
+            keep = Signal(name=f"keep{i}")
+            m.d.comb += keep.eq(~last_group | ins.mask[i])
+            m.d.comb += [xp.data[i].eq(Mux(keep, ports[0].data[i], 0)),
+                         xp.weight[i].eq(Mux(keep, ports[1].data[i], 0))]
+        with m.If(bl.x.valid & bl.x.ready):
+            m.d.sync += [ra.eq(ra + 1), rb.eq(rb + 1), in_left.eq(in_left - 1)]
+        # row sums packed into words, lane by lane
+        pack = Signal(word)
+        lane = Signal(n, init=1)  # one-hot: the lane of the next row sum
+        m.d.comb += [bl.y.ready.eq(1), bl.scale.ready.eq(1)]
+        bl_write = Signal()
+        full = Signal()
+        m.d.comb += full.eq(lane[n - 1] | (out_left[0] & ~out_left[1:].any()))
+        with m.If(bl.y.valid):
+            m.d.sync += [pack[i].eq(Mux(lane[i], bl.y.payload, pack[i])) for i in range(n)]
+            m.d.sync += [out_left.eq(out_left - 1),
+                         lane.eq(Mux(full, 1, Cat(Const(0, 1), lane[:n - 1])))]
+            m.d.comb += bl_write.eq(full)
+        with m.If(bl.scale.valid):
+            m.d.sync += [got_s.eq(1), d_reg.eq(bl.scale.payload.scale),
+                         e_reg.eq(bl.scale.payload.exp)]
+        with m.If(st["issue"]):
+            m.d.sync += lane.eq(1)
+        packed = Signal(word)
+        for i in range(n):
+            m.d.comb += packed[i].eq(Mux(lane[i], bl.y.payload, pack[i]))
+        with m.If(bl_write):
+            m.d.sync += wa.eq(wa + 1)
+        bl_end = Signal()
+        m.d.comb += bl_end.eq(~in_left.any() & ~out_left.any() & got_s)
+        with m.If(st["bl"] & bl_end):
+            m.d.sync += [pc.eq(pc + 1), *goto("bl", "fetch")]
+
+        # --- VMEM write port: host, vector results, BitLinear rows ------------------------
+        with m.If(vec_write):
+            m.d.comb += [wp.addr.eq(wa), wp.data.eq(vec.y.payload), wp.en.eq(1)]
+        with m.Elif(bl_write):
+            m.d.comb += [wp.addr.eq(wa), wp.data.eq(packed), wp.en.eq(1)]
+        with m.Else():
+            m.d.comb += [wp.addr.eq(lp.addr), wp.data.eq(lp.data), wp.en.eq(host_wr)]
+
+        # --- scalar unit -----------------------------------------------------------------
+        m.d.comb += [sc.rescale.eq(kind["rescale"]), sc.sumsq.eq(sumsq), sc.eps.eq(ins.eps),
+                     sc.k_m.eq(ins.km), sc.k_e.eq(ins.ke), sc.d.eq(d_reg), sc.e.eq(e_reg),
+                     sc.c_m.eq(ins.km), sc.c_e.eq(ins.ke), sc.out_frac.eq(ins.out_frac)]
+        with m.If(st["sc"] & ~sc.busy):
+            m.d.sync += [g.eq(sc.g), sh.eq(sc.shift), pc.eq(pc + 1), *goto("sc", "fetch")]
+
+        # --- done ------------------------------------------------------------------------
+        m.d.comb += [self.done.valid.eq(st["done"]), self.done.payload.group.eq(am_group),
+                     self.done.payload.lane.eq(am_lane)]
+        with m.If(self.done.valid & self.done.ready):
+            m.d.sync += goto("done", "idle")
+
+        with m.If(rst):
+            m.d.sync += [st[k].eq(k == "idle") for k in names]
+            m.d.sync += [cmd_pending.eq(0), in_left.eq(0), out_left.eq(0)]
+        return m

@@ -1,0 +1,205 @@
+"""cocotb testbench: the whole-token engine running HGRN-Bit tokens.
+
+Configuration from ``$MMFREE_TB_CONFIG`` (JSON): the engine's parameters
+(:class:`mmfree.spec.engine.EngineSpec`) and ``model``: ``config`` (a ``config.json``
+dict), ``seed`` (of :meth:`HGRNBitModel.random`), ``tokens`` per sequence and
+``sequences`` (default :data:`DEFAULT_MODEL`), or for ``test_model`` a ``checkpoint``
+with the prompt and sampling. The host side is :mod:`mmfree.spec.program`: the program
+compiled from the config, the VMEM image and the bound constants are loaded once; per
+token the embedding row goes into ``x``, ``start``, the weights stream on ``w`` in
+program order, ``done`` gives the argmax and the logits are read back. Every logit and
+argmax is compared with
+:func:`mmfree.golden.hgrn_fixed.fixed_token_step` (through the reference interpreter, which
+equals it), every unstalled token's cycles with :func:`mmfree.spec.engine.program_cycles`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from mmfree.golden import hgrn_fixed as fx
+from mmfree.golden.hgrn_bit import HGRNBitConfig, HGRNBitModel
+from mmfree.golden.ternary import encode_codes
+from mmfree.sim.kit import Bench, Report, config, progress
+from mmfree.spec.engine import EngineSpec, compile_token, program_cycles
+from mmfree.spec.program import Interpreter, weight_order
+
+REPORT = Report(tokens=0)
+SPEC: EngineSpec = REPORT.spec(EngineSpec)
+N, W = SPEC.lanes, SPEC.width
+#: without a ``model`` in the configuration (``mmfree cosim-unit engine``): a small random
+#: checkpoint, two tokens in each of two sequences
+DEFAULT_MODEL = {"config": {"vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 1,
+                            "intermediate_size": 32}, "seed": 1, "tokens": 2, "sequences": 2}
+MODEL = config().get("model") or DEFAULT_MODEL
+
+
+class Host:
+    """The host: the model, its program and image, and the engine's drivers."""
+
+    def __init__(self, dut, name: str, w_stall: float = 0.0,
+                 model: HGRNBitModel | None = None) -> None:
+        self.tb = Bench(dut, REPORT, SPEC)
+        _, self.rng = self.tb.rngs(name)
+        if model is None:
+            cfg = HGRNBitConfig.from_dict({"model_type": "hgrn_bit", **MODEL["config"]})
+            model = HGRNBitModel.random(cfg, MODEL["seed"])
+        self.fm = fx.FixedModel(model)
+        self.program = compile_token(model.config, self.fm.cfg, N)
+        self.ref = Interpreter(self.program, self.fm)
+        self.words = SPEC.encode(self.program, self.ref.image)
+        self.load, self.prog, self.rd, self.start = (
+            self.tb.source(p) for p in ("load", "prog", "rd", "start"))
+        self.w = self.tb.source("w", w_stall)
+        self.rd_data, self.done = self.tb.sink("rd_data"), self.tb.sink("done")
+        self.beats = [b for _, codes in weight_order(self.program, self.fm)
+                      for b in self.matrix_beats(codes)]
+        self.want_cycles = program_cycles(self.program, SPEC.vector(), SPEC.bitlinear())
+
+    @staticmethod
+    def matrix_beats(codes: np.ndarray) -> list[dict]:
+        rows, k = codes.shape
+        g = -(-k // N)
+        enc = np.zeros((rows, g * N), dtype=np.int64)
+        enc[:, :k] = encode_codes(codes)
+        return [{"codes": enc[r, i * N:(i + 1) * N], "last": int(i == g - 1),
+                 "final": int(i == g - 1 and r == rows - 1)}
+                for r in range(rows) for i in range(g)]
+
+    def write_region(self, elements: np.ndarray, addr: int) -> None:
+        """Host writes of ``elements`` from element address ``addr`` (word-aligned)."""
+        g = -(-len(elements) // N)
+        padded = np.zeros(g * N, dtype=np.int64)
+        padded[:len(elements)] = elements
+        self.load.send([{"addr": addr // N + j, "data": padded[j * N:(j + 1) * N]}
+                        for j in range(g)])
+
+    async def boot(self) -> None:
+        """Load the program and the VMEM image (once per checkpoint)."""
+        self.prog.send([{"addr": i, "data": ins} for i, ins in enumerate(self.words)])
+        self.write_region(self.ref.image.vmem, 0)
+        while not (self.load.idle and self.prog.idle):
+            await RisingEdge(self.tb.dut.clk)
+        await ClockCycles(self.tb.dut.clk, 2)
+
+    def new_sequence(self) -> None:
+        """Zero every layer's state, on the engine and in the reference."""
+        for n in range(self.program.config.num_hidden_layers):
+            addr, d = self.program.memory.regions[f"state.{n}"]
+            self.write_region(np.zeros(d, dtype=np.int64), addr)
+        self.ref.reset()
+
+    async def token(self, token: int) -> tuple[np.ndarray, int, int]:
+        """One token on the engine: (logits, argmax, cycles from start to done)."""
+        addr, _ = self.program.memory.regions["x"]
+        self.write_region(fx.embed_fixed(self.fm, token), addr)
+        while not self.load.idle:
+            await RisingEdge(self.tb.dut.clk)
+        first_start = len(self.start.sent_cycles)
+        self.start.send([0])
+        self.w.send(self.beats)
+        beat = await self.done.recv()
+        cycles = self.done.cycles[-1] - self.start.sent_cycles[first_start]
+        l_addr, v = self.program.memory.regions["logits"]
+        g = -(-v // N)
+        self.rd_data.clear()
+        self.rd.send([l_addr // N + j for j in range(g)])
+        words = [await self.rd_data.recv() for _ in range(g)]
+        logits = np.concatenate(words)[:v]
+        return logits, int(beat["group"]) * N + int(beat["lane"]), cycles
+
+    def check(self, label: str, token: int, logits: np.ndarray, argmax: int,
+              cycles: int | None) -> int:
+        want = self.ref.step(token)
+        REPORT["tokens"] += 1
+        bad = REPORT.compare(self.tb.log, label, [logits, argmax], [want.logits, want.argmax])
+        if cycles is not None:
+            bad += REPORT.check_cycles(self.tb.log, label, cycles, self.want_cycles["total"],
+                                       record=[label])
+        return bad
+
+
+async def run_sequences(host: Host, stalled: bool) -> int:
+    bad = 0
+    for seq in range(MODEL.get("sequences", 1)):
+        if seq:
+            await host.tb.reset(int(host.rng.integers(1, 4)))
+            host.done.clear()
+        host.new_sequence()
+        tokens = host.rng.integers(0, host.program.config.vocab_size, MODEL.get("tokens", 2))
+        for token in tokens:
+            t0 = time.monotonic()
+            logits, argmax, cycles = await host.token(int(token))
+            REPORT.setdefault("wall_s", []).append(time.monotonic() - t0)
+            bad += host.check(f"seq {seq} token {token}", int(token), logits, argmax,
+                              None if stalled else cycles)
+        bad += await host.tb.flag("error", 0, f"sequence {seq} (well-formed weight rows)")
+        await RisingEdge(host.tb.dut.clk)
+    return bad
+
+
+@cocotb.test(skip="config" not in MODEL)
+async def test_tokens(dut):
+    """Whole tokens of a random checkpoint, two sequences with a reset between them: the
+    logits and argmax bit-identical, every token's cycles = the program's formula."""
+    host = Host(dut, "tokens")
+    await host.tb.start()
+    await host.boot()
+    bad = await run_sequences(host, stalled=False)
+    REPORT["predicted_cycles"] = host.want_cycles["total"]
+    REPORT.write()
+    assert bad == 0
+
+
+@cocotb.test(skip="config" not in MODEL)
+async def test_weight_stalls(dut):
+    """Random stalls on the weight stream, a reset between sequences: results unchanged."""
+    host = Host(dut, "weight_stalls", w_stall=0.4)
+    await host.tb.start()
+    await host.boot()
+    bad = await run_sequences(host, stalled=True)
+    bad += host.tb.reset_violations()
+    REPORT.write()
+    assert bad == 0
+
+
+@cocotb.test(skip="checkpoint" not in MODEL)
+async def test_model(dut):
+    """``mmfree run --backend rtl``: a checkpoint's prompt and generation on the engine
+    (:class:`mmfree.lm.Decoder` for the prompt, sampling and stopping). Every step's logits
+    (the engine's ``res`` integers, as exact floats), the tokens and the cycles go to the
+    report; every step is also compared with the reference interpreter."""
+    from mmfree.checkpoint import open_checkpoint
+    from mmfree.lm import Decoder, Sampler
+
+    host = Host(dut, "model", model=open_checkpoint(MODEL["checkpoint"]).load_model())
+    await host.tb.start()
+    await host.boot()
+    host.new_sequence()
+    dec = Decoder(MODEL["prompt"], int(MODEL["n_new"]),
+                  Sampler(float(MODEL.get("temperature", 0.0)), int(MODEL.get("top_k", 0)),
+                          MODEL.get("seed")), MODEL.get("eos"))
+    steps, logits_all, bad = [], [], 0
+    while not dec.done:
+        t0 = time.perf_counter()
+        token = dec.next_token()
+        logits, argmax, cycles = await host.token(token)
+        bad += host.check(f"step {len(steps)}", token, logits, argmax, None)
+        real = host.fm.logits_float(logits)
+        before = len(dec.result.tokens)
+        dec.observe(real)
+        logits_all.append([float(x) for x in real])
+        step = {"step": len(steps), "cycles": cycles, "argmax": argmax,
+                "wall_s": time.perf_counter() - t0,
+                "token": dec.result.tokens[-1] if len(dec.result.tokens) > before else None}
+        steps.append(step)
+        progress(step | {"steps": dec.steps, "mismatches": REPORT["mismatches"]})
+    REPORT["model"] = {"tokens": dec.result.tokens, "stopped_at_eos": dec.result.stopped_at_eos,
+                       "prompt_positions": len(dec.result.prompt_logits), "steps": steps,
+                       "logits": logits_all, "predicted_cycles": host.want_cycles["total"]}
+    REPORT.write()
+    assert bad == 0
