@@ -33,9 +33,10 @@ def pack_dsp_registers(netlist: dict, top: str) -> dict[str, int]:
       flip-flops' D nets. A flip-flop left without loads is removed; one that also feeds
       other logic stays (its copy in the DSP is the same register).
     * Product registers: when every product bit that is used drives exactly one plain
-      flip-flop, and those flip-flops feed only other flip-flops (so the route out of the
-      DSP block lands in a register, not in an adder), the DSP's output register replaces
-      them.
+      flip-flop, and those flip-flops feed only the data inputs of other flip-flops (so the
+      route out of the DSP block lands in a register, not in an adder; those may have an
+      enable or a reset, as the BitLinear front end's ``scale`` register that takes
+      ``D = Â r``), the DSP's output register replaces them.
 
     The function is unchanged: the DSP registers load every cycle like the flip-flops they
     replace, reset synchronously to 0 on the same net (``RESETMODE`` ``SYNC``) and start at 0.
@@ -103,7 +104,7 @@ def pack_dsp_registers(netlist: dict, top: str) -> dict[str, int]:
             if ff is None or b in port_bits or not _simple_ff(cells[ff]):
                 break
             q = cells[ff]["connections"]["Q"][0]
-            if q in port_bits or not all(p == "DI" and _simple_ff(cells[c])
+            if q in port_bits or not all(p == "DI" and cells[c]["type"] == "TRELLIS_FF"
                                          for c, p in loads.get(q, [])):
                 break
             outs.append(ff)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .ecp5_bram import pack_bram_output_registers
 from .ecp5_carries import pack_ecp5_carries
 from .ecp5_dsp import pack_dsp_registers
 from .progress import Ticker
@@ -69,7 +70,8 @@ def xilinx_luts(cells: dict[str, int]) -> int:
 
 
 #: part of every cache key: bump it when the flow changes what it measures
-FLOW_VERSION = "3 (ECP5: carry chains tidied, LUTs folded into CCU2C; xilinx flattened)"
+FLOW_VERSION = ("4 (ECP5: block RAM output registers, DSP product registers before enabled "
+                "flip-flops; carry chains tidied, LUTs folded into CCU2C; xilinx flattened)")
 _UTIL = re.compile(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
 
 
@@ -96,6 +98,8 @@ class FlowReport:
     path_steps: list[tuple[str, float, str, str]] = field(default_factory=list)
     #: ECP5: what :func:`pack_ecp5_carries` changed before place-and-route
     carry_packing: dict[str, int] = field(default_factory=dict)
+    #: ECP5: block RAMs given their output register (:func:`pack_bram_output_registers`)
+    bram_registers: dict[str, int] = field(default_factory=dict)
 
     def path_split(self) -> dict[str, float]:
         """Nanoseconds of the critical path by kind (logic, routing, clk-to-q, setup)."""
@@ -162,6 +166,7 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
                 netlist = synth_netlist(pnr_verilog, pnr_top, family.synth)
             if family.name == "ecp5":
                 report.dsp_registers = pack_dsp_registers(netlist, pnr_top)
+                report.bram_registers = pack_bram_output_registers(netlist, pnr_top)
                 report.carry_packing = pack_ecp5_carries(netlist, pnr_top)
             Path(tmp, "design.json").write_text(json.dumps(netlist))
             with Ticker(f"nextpnr ({target}, {freq_mhz:g} MHz)", progress):

@@ -76,6 +76,43 @@ def leading_one(m: Module, v: Value, name: str) -> Value:
     return part(0, len(v))[1]
 
 
+def leading_one_staged(m: Module, v: Value, name: str, block: int = 8,
+                       nonzero: bool = False) -> tuple[Value, Value | None]:
+    """The position of the leading one of an unsigned value (as :func:`leading_one`: 0 for
+    ``v == 0``) in two steps, for a clock that leaves no room for the whole tree in one
+    cycle: the first, registered here (free-running: the registers load every cycle), finds
+    in every ``block``-bit slice of ``v`` whether it has a one and where its leading one is
+    (:func:`leading_one` of the slice); the second, combinational and returned, picks the
+    highest slice with a one. ``block`` must be a power of two.
+
+    Returns ``(position, nonzero)``, both valid one cycle after ``v``: the position, of
+    ``(len(v) - 1).bit_length()`` bits (at least 1), and (with ``nonzero``, else None)
+    whether ``v`` has any one. A slice's position is its index above the slice's own bits,
+    so no adder is needed."""
+    if block < 1 or block & (block - 1):
+        raise ValueError(f"block must be a power of two, got {block}")
+    width = max(1, (len(v) - 1).bit_length())
+    low = (block - 1).bit_length()  # bits of a position inside a slice
+    anys, positions = [], []
+    for j, lo in enumerate(range(0, len(v), block)):
+        part = v[lo:lo + block]
+        pos = Signal(max(1, low), name=f"{name}_pos{j}")
+        m.d.sync += pos.eq(leading_one(m, part, f"{name}_b{j}"))
+        if j or nonzero:  # slice 0's flag only serves the nonzero output
+            flag = Signal(name=f"{name}_any{j}")
+            m.d.sync += flag.eq(part.any())
+            anys.append(flag)
+        positions.append(Cat(pos[:low], Const(j, width - low))[:width] if width > low
+                         else pos[:width])
+    flags = anys if nonzero else [None, *anys]
+    out = positions[0]
+    for j in range(1, len(positions)):
+        out = Mux(flags[j], positions[j], out)
+    lead = Signal(width, name=f"{name}_lead")
+    m.d.comb += lead.eq(out)
+    return lead, (Cat(*anys).any() if nonzero else None)
+
+
 def shift_right_staged(m: Module, value: Value, amount: Value, width: int, name: str
                        ) -> tuple[Signal, Signal]:
     """``floor(value / 2**amount)``, low ``width`` bits, for unsigned ``value``, in two

@@ -1,19 +1,20 @@
-"""Bit-serial integer square root: one root bit per cycle."""
+"""Bit-serial integer square root: one root bit per cycle (non-restoring)."""
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal
+from amaranth import Cat, Const, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import check_int
+from ._arith import signed_sum
 
 __all__ = ["SerialIsqrt"]
 
 
 class SerialIsqrt(wiring.Component):
     """``root = floor(sqrt(radicand))`` for an unsigned ``radicand_width``-bit radicand, by the
-    digit-by-digit (restoring) method: two radicand bits in, one root bit out per cycle.
+    digit-by-digit method, non-restoring: two radicand bits in, one root bit out per cycle.
 
     Ports: ``start`` in (pulse), ``radicand`` in, ``busy`` out, ``root`` out
     (``ceil(radicand_width / 2)`` bits).
@@ -42,24 +43,29 @@ class SerialIsqrt(wiring.Component):
         m = Module()
         n = self.root_width
         rad = Signal(2 * n)  # radicand bit pairs shift out at the top
-        root = Signal(n + 2)  # top two bits stay 0; the width matches the trial's operands
-        rem = Signal(n + 2)  # the remainder never exceeds 2 * root
+        root = Signal(n + 2)  # top two bits stay 0
+        # non-restoring: the remainder may go negative (down to -(2 root + 1)); a step
+        # subtracts 4 root + 1 from 4 rem + pair while rem >= 0 and adds 4 root + 3 while
+        # rem < 0, so it is one carry chain whose add/subtract select shares the chain's
+        # LUTs, and the root bit is the result's sign: the restoring method's root bits
+        rem = Signal(signed(n + 3))
         count = Signal(range(n + 1))
-        cur = Signal(n + 4)
-        trial = Signal(n + 4)  # as wide as cur: the subtraction's operands match
+        busy = Signal()  # a flip-flop equal to count != 0 (no compare on the busy path)
+        cur = Signal(signed(n + 5))
+        trial = Signal(signed(n + 5))  # as wide as cur: the step's operands match
+        neg = rem[-1]
         m.d.comb += [
             cur.eq(Cat(rad[-2:], rem)),
-            trial.eq(Cat(Const(1, 2), root)),
+            trial.eq(Cat(Const(1, 1), neg, root)),
             self.root.eq(root[:n]),
-            self.busy.eq(count != 0),
+            self.busy.eq(busy),
         ]
-        diff = cur - trial  # top bit (n + 4) set: the trial exceeded the remainder
-        with m.If(count != 0):
-            m.d.sync += [count.eq(count - 1), rad.eq(Cat(Const(0, 2), rad[:-2]))]
-            with m.If(~diff[-1]):
-                m.d.sync += [rem.eq(diff[:n + 2]), root.eq(Cat(1, root[:n - 1]))]
-            with m.Else():
-                m.d.sync += [rem.eq(cur[:n + 2]), root.eq(Cat(0, root[:n - 1]))]
+        step = signed_sum(m, cur, trial, ~neg, n + 5, "isqrt_step")
+        with m.If(busy):
+            m.d.sync += [count.eq(count - 1), busy.eq(count[1:].any() | ~count[0]),
+                         rad.eq(Cat(Const(0, 2), rad[:-2])), rem.eq(step[:n + 3]),
+                         root.eq(Cat(~step[-1], root[:n - 1]))]
         with m.Elif(self.start):
-            m.d.sync += [rad.eq(self.radicand), root.eq(0), rem.eq(0), count.eq(n)]
+            m.d.sync += [rad.eq(self.radicand), root.eq(0), rem.eq(0), count.eq(n),
+                         busy.eq(1)]
         return m

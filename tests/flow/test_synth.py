@@ -249,3 +249,66 @@ def test_ecp5_carry_packing_is_exact_and_lanes_stay_small():
     chain["parameters"]["INIT1"] = format(int(chain["parameters"]["INIT1"], 2) ^ 1 << 15,
                                           "016b")
     assert not _same_logic(before, netlist, "t4"), "the equivalence check cannot fail"
+
+
+# --- block RAM output registers ---------------------------------------------------------------
+
+
+class _ReadBehindRam:
+    """A 512 x 16 block RAM with a registered read (the norm quantiser's buffer in small):
+    ``read_en`` disables the read while writing (no read-during-write bypass), ``reset``
+    gives the register behind it a reset."""
+
+    def __new__(cls, read_en: bool, reset: bool):
+        from amaranth import Module, Signal
+        from amaranth.lib import memory, wiring
+        from amaranth.lib.wiring import In, Out
+
+        class Ram(wiring.Component):
+            def __init__(self):
+                super().__init__({"wa": In(9), "wd": In(16), "we": In(1), "ra": In(9),
+                                  "q": Out(16)})
+
+            def elaborate(self, platform):
+                m = Module()
+                m.submodules.mem = mem = memory.Memory(shape=16, depth=512, init=[])
+                wr, rd = mem.write_port(), mem.read_port()
+                m.d.comb += [wr.addr.eq(self.wa), wr.data.eq(self.wd), wr.en.eq(self.we),
+                             rd.addr.eq(self.ra)]
+                if read_en:
+                    m.d.comb += rd.en.eq(~self.we)
+                read = Signal(16, reset_less=not reset)
+                m.d.sync += read.eq(rd.data)
+                m.d.comb += self.q.eq(read)
+                return m
+
+        return Ram()
+
+
+@pytest.mark.parametrize("read_en,reset,moved", [
+    (True, False, 16),   # the register moves into the block
+    (False, False, 0),   # a read-during-write bypass sits between them: unchanged
+    (True, True, 0),     # the register has a reset (the block's would act differently)
+])
+def test_bram_output_register_packing(read_en, reset, moved):
+    """pack_bram_output_registers: which read registers move into the DP16KD's output
+    register, what drives their nets afterwards, and that the netlist stays well formed."""
+    from mmfree.flow.ecp5_bram import pack_bram_output_registers
+    from mmfree.flow.synth import synth_netlist
+    netlist = synth_netlist(to_verilog(_ReadBehindRam(read_en, reset), "top"), "top")
+    mod = netlist["modules"]["top"]
+    cells = mod["cells"]
+    ffs = sum(c["type"] == "TRELLIS_FF" for c in cells.values())
+    q_bits = mod["ports"]["q"]["bits"]
+    assert pack_bram_output_registers(netlist, "top") == {"blocks": int(moved > 0),
+                                                          "flip_flops": moved}
+    _check_netlist(netlist, "top")
+    assert ffs - sum(c["type"] == "TRELLIS_FF" for c in cells.values()) == moved
+    (bram,) = [c for c in cells.values() if c["type"] == "DP16KD"]
+    regmode = "OUTREG" if moved else "NOREG"
+    assert bram["parameters"]["REGMODE_A"] == bram["parameters"]["REGMODE_B"] == regmode
+    # the port's nets are now driven by the block's data outputs (or still by flip-flops)
+    out_bits = {b[0] for p, b in bram["connections"].items() if p.startswith("DO")}
+    assert (set(q_bits) <= out_bits) == bool(moved)
+    if moved:
+        assert bram["connections"]["OCEA"] == bram["connections"]["OCEB"] == ["1"]

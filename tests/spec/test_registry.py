@@ -74,12 +74,12 @@ def test_latencies_and_cycles():
     assert SparseTensorCoreSpec().gemm_cycles(32, 128, 32) == 8 * 8 * (128 // 8) + 4
     assert SparseTensorCoreSpec(dsp_pipeline=True).latency == 5
     assert SparseDecodeSpec().cycles(7) == 8
-    # 5 + 4 tree stages, 4, 1 + (2P - 1), 1 + P, 3 at 16 lanes and P = 17
-    assert NormQuantiserSpec().overhead == BitLinearUnitSpec().overhead == 9 + 4 + 34 + 18 + 3
-    assert NormQuantiserSpec(lanes=1, mant_bits=9).overhead == 5 + 4 + 18 + 10 + 3
-    assert NormQuantiserSpec().vector_cycles(8) == 16 + 68 + 8
+    # 8 + 2 x 4 max-tree stages, 4, 1 + (2P - 1), 1 + P, 3 at 16 lanes and P = 17
+    assert NormQuantiserSpec().overhead == BitLinearUnitSpec().overhead == 16 + 4 + 34 + 18 + 3
+    assert NormQuantiserSpec(lanes=1, mant_bits=9).overhead == 8 + 4 + 18 + 10 + 3
+    assert NormQuantiserSpec().vector_cycles(8) == 16 + 75 + 9
     # the core's tree registered every 2 levels: latency 2 + 2 stages
-    assert BitLinearUnitSpec().cycles(384, 128) == 2 * 8 + 68 + 8 + 384 * 8 + 4
+    assert BitLinearUnitSpec().cycles(384, 128) == 2 * 8 + 75 + 9 + 384 * 8 + 4
 
 
 def test_formulas_take_arrays_of_design_points():

@@ -47,8 +47,10 @@ class NormQuantiserSpec(UnitSpec):
 
     #: cycles of the quantise pass from a group's read to its result entering the output
     #: queue: the buffer read and its register, the coarse and the fine normalising shift,
-    #: the product ``a_i * R`` and its copy, the rounded int8 value
-    QUANT_STAGES: ClassVar[int] = 7
+    #: the multiplier's operand register (``a_i``'s copy, 8 since the 150 MHz work: the
+    #: route into the DSP block starts from a flip-flop), the product ``a_i * R`` and its
+    #: copy, the rounded int8 value
+    QUANT_STAGES: ClassVar[int] = 8
 
     @property
     def fmt(self) -> NormQuantFormat:
@@ -79,15 +81,18 @@ class NormQuantiserSpec(UnitSpec):
     @property
     def overhead(self) -> Any:
         """Cycles from the transfer of a vector's last input group to the transfer of its
-        ``scale`` (``scale`` ready): the load pipeline to the accumulators' last update and
-        the cycle after it (group register, products and squares, their copies, magnitudes,
-        the tree stages, the accumulators: ``5 + tree_stages``); the normalisation
-        (leading-one detection, shift amounts and ``E``, coarse and fine shifts: 4); one to
+        ``scale`` (``scale`` ready): the load pipeline to ``A``'s last update (group
+        register, products and squares, their copies, magnitudes: 4; the max tree, a
+        compare and a select stage per level: ``2 tree_stages``; the two interleaved ``A``
+        accumulators' compare and select: 2; the larger of the two, compare and select: 2;
+        ``8 + 2 tree_stages``, which was ``5 + tree_stages`` before the 150 MHz work: 7
+        cycles more at 16 lanes); the normalisation
+        (leading-one detection in two steps, coarse and fine shifts: 4); one to
         start the dividers and the longer division (``max(P, 2P - 1)``: ``2P - 1``); one to
         start the square root and the root (``P``); the root's copy, the product
         ``D = Â * r`` and the ``scale`` register (3)."""
         divide = at_least(self.root_div_cycles, self.recip_cycles)
-        return (5 + self.tree_stages) + 4 + (1 + divide) + (1 + self.isqrt_cycles) + 3
+        return (8 + 2 * self.tree_stages) + 4 + (1 + divide) + (1 + self.isqrt_cycles) + 3
 
     @property
     def latency(self) -> Any:
