@@ -105,18 +105,7 @@ def run_rtl(checkpoint: Path, prompt: Sequence[int], n_new: int,
                              waves=waves, progress=progress, extra={"model": model})
     else:
         raise ValueError(f"harness must be one of {', '.join(HARNESSES)}, got {harness!r}")
-    wall = time.monotonic() - t0
-    rep = res.report
-    if res.failed or "model" not in rep:
-        raise RuntimeError(f"{simulator}: the model testbench failed "
-                           f"({rep.get('mismatches', '?')} device mismatches); logs in "
-                           f"{res.run_dir}")
-    out = rep["model"]
-    return RtlRun(simulator, out["tokens"], out["stopped_at_eos"],
-                  [np.asarray(lg, dtype=np.float64) for lg in out["logits"]],
-                  out["prompt_positions"], rep["mismatches"],
-                  [s["cycles"] for s in out["steps"]],
-                  [s["wall_s"] for s in out["steps"]], wall, res.run_dir)
+    return _model_run(res, simulator, time.monotonic() - t0, "model", "device mismatches")
 
 
 def size_engine(config: HGRNBitConfig, lanes: int) -> EngineSpec:
@@ -142,11 +131,17 @@ def run_engine(checkpoint: Path, prompt: Sequence[int], n_new: int, simulator: s
     t0 = time.monotonic()
     res = cosim.run_unit(spec, simulator, seed=sim_seed, testcase="test_model", waves=waves,
                          progress=progress, extra={"model": model})
-    wall = time.monotonic() - t0
+    return _model_run(res, simulator, time.monotonic() - t0, "engine", "mismatches")
+
+
+def _model_run(res: cosim.CosimResult, simulator: str, wall: float, what: str,
+               mismatches: str) -> RtlRun:
+    """The :class:`RtlRun` a ``test_model`` testbench reported; raises ``RuntimeError``
+    (naming the ``what`` testbench, its ``mismatches`` and the logs) if it failed."""
     rep = res.report
     if res.failed or "model" not in rep:
-        raise RuntimeError(f"{simulator}: the engine testbench failed "
-                           f"({rep.get('mismatches', '?')} mismatches); logs in "
+        raise RuntimeError(f"{simulator}: the {what} testbench failed "
+                           f"({rep.get('mismatches', '?')} {mismatches}); logs in "
                            f"{res.run_dir}")
     out = rep["model"]
     return RtlRun(simulator, out["tokens"], out["stopped_at_eos"],

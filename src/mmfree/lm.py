@@ -628,7 +628,6 @@ def run_engine_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new
     :func:`mmfree.spec.engine.program_cycles`); prints the comparison and adds the results to
     ``out``. Returns the generation and the exit status (1 if a check failed). Raises
     :class:`InputError` for bad input or a missing simulator."""
-    from .flow.toolchain import SimulatorMissing
     from .sim.lm_cosim import run_engine, size_engine
     from .spec.engine import compile_token, program_cycles
 
@@ -640,58 +639,19 @@ def run_engine_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new
     predicted = program_cycles(compile_token(cfg, lanes=lanes), spec.vector(),
                                spec.bitlinear())["total"]
     ref = FixedStepper(model)
-    ref_dec = Decoder(prompt, n_new, Sampler(sampler.temperature, sampler.top_k,
-                                                   sampler.seed), eos)
-    ref_logits, state = [], ref.init_state()
-    while not ref_dec.done:
-        logits, state = ref.step(ref_dec.next_token(), state)
-        ref_dec.observe(logits)
-        ref_logits.append(logits)
+    reference = _reference_run(prompt, n_new, sampler, eos, ref.init_state(), ref.step)
     print(f"engine: {spec.lanes} lanes, {spec.width}-bit VMEM of {spec.vmem_words} words, "
           f"{spec.prog_depth} instructions per token, predicted {predicted:,} cycles per "
           f"token ({spec.top_name()})")
-    steps = ref_dec.steps
-    t0 = time.monotonic()
 
-    def progress(entry: dict) -> None:
-        tok = "" if entry["token"] is None else f", token {entry['token']}"
-        print(f"mmfree: [{sim}] step {entry['step'] + 1}/{steps}: "
-              f"{entry['cycles']:,} cycles, {entry['wall_s']:.2f} s{tok} "
-              f"({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+    def launch(progress: Callable[[dict], None]) -> Any:
+        return run_engine(path, prompt, n_new, sim, spec, temperature=sampler.temperature,
+                          top_k=sampler.top_k, seed=sampler.seed, eos=eos, waves=waves,
+                          progress=progress)
 
-    print(f"mmfree: [{sim}] building and running ...", file=sys.stderr, flush=True)
-    try:
-        run = run_engine(path, prompt, n_new, sim, spec, temperature=sampler.temperature,
-                         top_k=sampler.top_k, seed=sampler.seed, eos=eos, waves=waves,
-                         progress=progress)
-    except SimulatorMissing as e:
-        raise InputError(str(e)) from None
-    except (RuntimeError, OSError) as e:
-        print(f"mmfree: {e}", file=sys.stderr)
-        raise RtlFailed() from None
-    identical = (len(run.logits) == len(ref_logits) and all(
-        np.array_equal(a, b) for a, b in zip(run.logits, ref_logits, strict=True)))
-    tokens_same = run.tokens == ref_dec.result.tokens
-    cycles_ok = all(c == predicted for c in run.step_cycles)
-    wall_per = sum(run.step_wall_s) / max(len(run.step_wall_s), 1)
-    measured = sorted(set(run.step_cycles))
-    shown = (f"{measured[0]:,}" if len(measured) == 1 else
-             f"{measured[0]:,}..{measured[-1]:,}")
-    print(f"engine on {sim}: logits {'bit-identical to' if identical else 'DIFFER from'} "
-          f"the integer backend ({len(run.logits)} steps), tokens "
-          f"{'identical' if tokens_same else 'DIFFER'}, {run.mismatches} mismatches")
-    print(f"cycles per token: measured {shown}, predicted {predicted:,} "
-          f"({'equal' if cycles_ok else 'DIFFER'}); {wall_per:.2f} s of simulation per token "
-          f"({run.wall_s:.0f} s in all, build included)")
-    out.update({"simulator": sim, "rtl_unit": "engine", "engine": spec.params(),
-                "cycles_per_token": measured[0] if len(measured) == 1 else run.step_cycles,
-                "step_cycles": run.step_cycles, "predicted_cycles_per_token": predicted,
-                "logits_identical": identical, "tokens_identical": tokens_same,
-                "device_mismatches": run.mismatches, "wall_s_per_token": wall_per,
-                "wall_s": run.wall_s})
-    gen = Generation(list(prompt), list(run.tokens), run.prompt_logits, run.stopped_at_eos)
-    ok = identical and tokens_same and cycles_ok and run.mismatches == 0
-    return gen, 0 if ok else 1
+    return _simulate_checked(sim, "", launch, reference, predicted, prompt, out,
+                             ("engine", "integer", "mismatches"),
+                             {"rtl_unit": "engine", "engine": spec.params()})
 
 
 def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: int, sim: str,
@@ -701,9 +661,9 @@ def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: i
     (:func:`mmfree.sim.lm_cosim.run_rtl`), checked against the bitlinear-int backend (every
     step's logits bit-identical, the same tokens) and the cycle model (every step's cycles
     equal to :func:`mmfree.model.cycles.bitlinear_token_cycles`); prints the comparison and
-    adds the results to ``out``. Returns the generation and the exit status (1 if a check
-    failed). Raises :class:`InputError` for bad input or a missing simulator."""
-    from .flow.toolchain import SimulatorMissing
+    adds the results to ``out``. ``harness``: ``bulk`` or ``per-beat``
+    (:data:`mmfree.sim.lm_cosim.HARNESSES`). Returns the generation and the exit status (1 if
+    a check failed). Raises :class:`InputError` for bad input or a missing simulator."""
     from .golden.hgrn_bit import IntegerBitLinear
     from .golden.quantiser import NormBitLinear
     from .model.cycles import bitlinear_token_cycles
@@ -718,17 +678,52 @@ def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: i
     # the reference: the bitlinear-int backend in the unit's arithmetic (the pipeline the
     # RTL runs: BitLinears on the device, element-wise work on the host), every step's logits
     ref = IntegerBitLinear(NormBitLinear(unit.fmt, unit.acc_width))
-    ref_dec = Decoder(prompt, n_new, Sampler(sampler.temperature, sampler.top_k,
-                                                   sampler.seed), eos)
-    ref_logits, state = [], model.init_state()
-    while not ref_dec.done:
-        logits, state = run_step(model, ref_dec.next_token(), state, ref)
-        ref_dec.observe(logits)
-        ref_logits.append(logits)
+    reference = _reference_run(prompt, n_new, sampler, eos, model.init_state(),
+                               lambda token, state: run_step(model, token, state, ref))
     print(f"BitLinear unit: {unit.lanes} lanes, max K {unit.max_dim}, {unit.in_width}-bit "
           f"inputs, {unit.weight_width}-bit norm weights, P = {unit.mant_bits}; "
           f"{len(cfg.bitlinears())} products per token, predicted {predicted:,} cycles per "
           f"token ({unit.top_name()})")
+
+    def launch(progress: Callable[[dict], None]) -> Any:
+        return run_rtl(path, prompt, n_new, sim, unit, temperature=sampler.temperature,
+                       top_k=sampler.top_k, seed=sampler.seed, eos=eos, waves=waves,
+                       harness=harness, progress=progress)
+
+    return _simulate_checked(sim, f" ({harness} harness)", launch, reference, predicted,
+                             prompt, out, ("rtl", "bitlinear-int", "device mismatches"),
+                             {"harness": harness, "unit": unit.params()})
+
+
+def _reference_run(prompt: list[int], n_new: int, sampler: Sampler, eos: int | None,
+                   state: Any, step: Callable[[int, Any], tuple[np.ndarray, Any]]
+                   ) -> tuple[Decoder, list[np.ndarray]]:
+    """The reference generation an RTL run is checked against: the decoder (its tokens and
+    step count) and every step's logits."""
+    dec = Decoder(prompt, n_new, Sampler(sampler.temperature, sampler.top_k, sampler.seed),
+                  eos)
+    logits_all = []
+    while not dec.done:
+        logits, state = step(dec.next_token(), state)
+        dec.observe(logits)
+        logits_all.append(logits)
+    return dec, logits_all
+
+
+def _simulate_checked(sim: str, note: str, launch: Callable[[Callable[[dict], None]], Any],
+                      reference: tuple[Decoder, list[np.ndarray]], predicted: int,
+                      prompt: list[int], out: dict[str, Any], words: tuple[str, str, str],
+                      extra: dict[str, Any]) -> tuple[Generation, int]:
+    """Run ``launch(progress)`` (an :class:`mmfree.sim.lm_cosim.RtlRun`) with per-step
+    progress on standard error, compare it with the reference run (logits bit-identical,
+    the same tokens, every step's cycles equal to ``predicted``, no mismatch), print the
+    comparison (``words``: what ran, the reference backend's name, what its mismatches
+    are) and add the results and ``extra`` to ``out``. Returns the generation and the exit
+    status."""
+    from .flow.toolchain import SimulatorMissing
+
+    ref_dec, ref_logits = reference
+    what, versus, mism = words
     steps = ref_dec.steps
     t0 = time.monotonic()
 
@@ -738,12 +733,9 @@ def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: i
               f"{entry['cycles']:,} cycles, {entry['wall_s']:.2f} s{tok} "
               f"({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
 
-    print(f"mmfree: [{sim}] building and running ({harness} harness) ...", file=sys.stderr,
-          flush=True)
+    print(f"mmfree: [{sim}] building and running{note} ...", file=sys.stderr, flush=True)
     try:
-        run = run_rtl(path, prompt, n_new, sim, unit, temperature=sampler.temperature,
-                      top_k=sampler.top_k, seed=sampler.seed, eos=eos, waves=waves,
-                      harness=harness, progress=progress)
+        run = launch(progress)
     except SimulatorMissing as e:
         raise InputError(str(e)) from None
     except (RuntimeError, OSError) as e:
@@ -757,13 +749,13 @@ def run_rtl_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new: i
     measured = sorted(set(run.step_cycles))
     shown = (f"{measured[0]:,}" if len(measured) == 1 else
              f"{measured[0]:,}..{measured[-1]:,}")
-    print(f"rtl on {sim}: logits {'bit-identical to' if identical else 'DIFFER from'} "
-          f"the bitlinear-int backend ({len(run.logits)} steps), tokens "
-          f"{'identical' if tokens_same else 'DIFFER'}, {run.mismatches} device mismatches")
+    print(f"{what} on {sim}: logits {'bit-identical to' if identical else 'DIFFER from'} "
+          f"the {versus} backend ({len(run.logits)} steps), tokens "
+          f"{'identical' if tokens_same else 'DIFFER'}, {run.mismatches} {mism}")
     print(f"cycles per token: measured {shown}, predicted {predicted:,} "
           f"({'equal' if cycles_ok else 'DIFFER'}); {wall_per:.2f} s of simulation per token "
           f"({run.wall_s:.0f} s in all, build included)")
-    out.update({"simulator": sim, "harness": harness, "unit": unit.params(),
+    out.update({"simulator": sim, **extra,
                 "cycles_per_token": measured[0] if len(measured) == 1 else run.step_cycles,
                 "step_cycles": run.step_cycles, "predicted_cycles_per_token": predicted,
                 "logits_identical": identical, "tokens_identical": tokens_same,
