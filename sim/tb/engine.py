@@ -24,7 +24,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from mmfree.golden import hgrn_fixed as fx
 from mmfree.golden.hgrn_bit import HGRNBitConfig, HGRNBitModel
 from mmfree.golden.ternary import encode_codes
-from mmfree.sim.kit import Bench, Report, config, progress
+from mmfree.sim.kit import Bench, Report, config
 from mmfree.spec.engine import EngineSpec, compile_token, program_cycles
 from mmfree.spec.program import Interpreter, weight_order
 
@@ -174,32 +174,20 @@ async def test_model(dut):
     (the engine's ``res`` integers, as exact floats), the tokens and the cycles go to the
     report; every step is also compared with the reference interpreter."""
     from mmfree.checkpoint import open_checkpoint
-    from mmfree.lm import Decoder, Sampler
+    from mmfree.sim.tb.model_host import ModelRun
 
     host = Host(dut, "model", model=open_checkpoint(MODEL["checkpoint"]).load_model())
     await host.tb.start()
     await host.boot()
     host.new_sequence()
-    dec = Decoder(MODEL["prompt"], int(MODEL["n_new"]),
-                  Sampler(float(MODEL.get("temperature", 0.0)), int(MODEL.get("top_k", 0)),
-                          MODEL.get("seed")), MODEL.get("eos"))
-    steps, logits_all, bad = [], [], 0
-    while not dec.done:
+    run = ModelRun(MODEL, REPORT)
+    bad = 0
+    while not run.dec.done:
         t0 = time.perf_counter()
-        token = dec.next_token()
+        token = run.dec.next_token()
         logits, argmax, cycles = await host.token(token)
-        bad += host.check(f"step {len(steps)}", token, logits, argmax, None)
-        real = host.fm.logits_float(logits)
-        before = len(dec.result.tokens)
-        dec.observe(real)
-        logits_all.append([float(x) for x in real])
-        step = {"step": len(steps), "cycles": cycles, "argmax": argmax,
-                "wall_s": time.perf_counter() - t0,
-                "token": dec.result.tokens[-1] if len(dec.result.tokens) > before else None}
-        steps.append(step)
-        progress(step | {"steps": dec.steps, "mismatches": REPORT["mismatches"]})
-    REPORT["model"] = {"tokens": dec.result.tokens, "stopped_at_eos": dec.result.stopped_at_eos,
-                       "prompt_positions": len(dec.result.prompt_logits), "steps": steps,
-                       "logits": logits_all, "predicted_cycles": host.want_cycles["total"]}
+        bad += host.check(f"step {len(run.steps)}", token, logits, argmax, None)
+        run.observe(host.fm.logits_float(logits), t0, cycles=cycles, argmax=argmax)
+    run.finish(predicted_cycles=host.want_cycles["total"])
     REPORT.write()
     assert bad == 0

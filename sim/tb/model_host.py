@@ -19,7 +19,7 @@ import numpy as np
 from mmfree.golden.quantiser import NormBitLinear
 from mmfree.sim.kit import progress
 
-__all__ = ["ProductDriver", "ResidentProducts", "run_model"]
+__all__ = ["ModelRun", "ProductDriver", "ResidentProducts", "run_model"]
 
 
 class ProductDriver(Protocol):
@@ -56,6 +56,42 @@ class ResidentProducts:
         return await self.session.product(m, v, key)
 
 
+class ModelRun:
+    """The host's bookkeeping of a model run in a testbench: the decoder built from the run's
+    configuration ``cfg`` (prompt, ``n_new``, sampling, ``eos``), every step's logits (exact
+    floats) and record, per-step progress, and the ``report['model']`` entry ``mmfree
+    run`` reads back."""
+
+    def __init__(self, cfg: Mapping[str, Any], report: dict) -> None:
+        from mmfree.lm import Decoder, Sampler
+
+        self.dec = Decoder(cfg["prompt"], int(cfg["n_new"]),
+                           Sampler(float(cfg.get("temperature", 0.0)),
+                                   int(cfg.get("top_k", 0)), cfg.get("seed")), cfg.get("eos"))
+        self.report = report
+        self.steps: list[dict] = []
+        self.logits: list[list[float]] = []
+
+    def observe(self, logits: np.ndarray, t0: float, **record: Any) -> None:
+        """One step's float ``logits`` (the decoder picks the next token from them), begun at
+        ``time.perf_counter()`` ``t0``; ``record`` (cycles, ...) goes into the step's entry."""
+        dec = self.dec
+        before = len(dec.result.tokens)
+        dec.observe(logits)
+        self.logits.append([float(x) for x in logits])
+        step = {"step": len(self.steps), **record, "wall_s": time.perf_counter() - t0,
+                "token": dec.result.tokens[-1] if len(dec.result.tokens) > before else None}
+        self.steps.append(step)
+        progress(step | {"steps": dec.steps, "mismatches": self.report["mismatches"]})
+
+    def finish(self, **extra: Any) -> None:
+        """Write the run's tokens, steps and logits (and ``extra``) to ``report['model']``."""
+        res = self.dec.result
+        self.report["model"] = {"tokens": res.tokens, "stopped_at_eos": res.stopped_at_eos,
+                                "prompt_positions": len(res.prompt_logits),
+                                "steps": self.steps, "logits": self.logits, **extra}
+
+
 async def run_model(driver: ProductDriver, cfg: dict, report: dict, arith: NormBitLinear,
                     model: Any = None) -> int:
     """HGRN-Bit from the checkpoint folder ``cfg['checkpoint']`` (prompt, ``n_new`` and the
@@ -66,17 +102,13 @@ async def run_model(driver: ProductDriver, cfg: dict, report: dict, arith: NormB
     products, outputs and mismatches in ``report``; returns the mismatches."""
     from mmfree.checkpoint import open_checkpoint
     from mmfree.golden.hgrn_bit import IntegerBitLinear, token_step
-    from mmfree.lm import Decoder, Sampler
 
     if model is None:
         model = open_checkpoint(cfg["checkpoint"]).load_model()
     backend = IntegerBitLinear(arith)
-    dec = Decoder(cfg["prompt"], int(cfg["n_new"]),
-                  Sampler(float(cfg.get("temperature", 0.0)), int(cfg.get("top_k", 0)),
-                          cfg.get("seed")), cfg.get("eos"))
+    run = ModelRun(cfg, report)
+    dec = run.dec
     state = model.init_state()
-    steps: list[dict] = []
-    logits_all: list[list[float]] = []
     bad = 0
     while not dec.done:
         t0 = time.perf_counter()
@@ -100,15 +132,6 @@ async def run_model(driver: ProductDriver, cfg: dict, report: dict, arith: NormB
             except StopIteration as stop:
                 logits, state = stop.value
                 break
-        before = len(dec.result.tokens)
-        dec.observe(logits)
-        logits_all.append([float(x) for x in logits])
-        step = {"step": len(steps), "cycles": sum(cycles), "calls": len(cycles),
-                "wall_s": time.perf_counter() - t0,
-                "token": dec.result.tokens[-1] if len(dec.result.tokens) > before else None}
-        steps.append(step)
-        progress(step | {"steps": dec.steps, "mismatches": report["mismatches"]})
-    report["model"] = {"tokens": dec.result.tokens, "stopped_at_eos": dec.result.stopped_at_eos,
-                       "prompt_positions": len(dec.result.prompt_logits), "steps": steps,
-                       "logits": logits_all}
+        run.observe(logits, t0, cycles=sum(cycles), calls=len(cycles))
+    run.finish()
     return bad
