@@ -18,8 +18,10 @@ the configuration's ``mem_latency`` (cycles, default 8) and R bandwidth limit ``
 (``[n, d]``: at most ``n`` beats in every ``d`` cycles, default ``[1, 1]``), holding core
 ``c``'s share (:func:`mmfree.golden.weight_image.interleave_rows`) of every matrix at the
 address of the host's memory map (:meth:`EngineSpec.matrix_addresses`), written once; the
-predicted cycles take that latency and rate. ``test_weight_stalls`` then pauses the R
-channels at random instead of the weight stream.
+predicted cycles take that latency and rate; where they are an estimate
+(:meth:`EngineSpec.cycles_exact`: a channel limits the fetch) a token's cycles must be
+within :data:`~mmfree.spec.multicore_bitlinear.CYCLE_TOLERANCE` of them, else equal.
+``test_weight_stalls`` then pauses the R channels at random instead of the weight stream.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from mmfree.golden.weight_image import interleave_rows, weight_image
 from mmfree.sim.kit import Bench, Report, config, random_pauses
 from mmfree.sim.kit.axi_memory import AxiReadMemory
 from mmfree.spec.engine import EngineSpec, compile_token, program_cycles
+from mmfree.spec.multicore_bitlinear import CYCLE_TOLERANCE
 from mmfree.spec.program import Interpreter, weight_order
 
 REPORT = Report(tokens=0)
@@ -76,6 +79,7 @@ class Host:
             self.w = self.tb.source("w", w_stall)
             self.beats = [b for _, codes in weight_order(self.program, self.fm)
                           for b in self.matrix_beats(codes)]
+        self.exact = SPEC.cycles_exact(self.program, MEM_LATENCY, MEM_RATE[0] / MEM_RATE[1])
         self.want_cycles = program_cycles(self.program, SPEC.vector(), SPEC.bitlinear(),
                                           MEM_LATENCY, MEM_RATE[0] / MEM_RATE[1])
 
@@ -157,8 +161,12 @@ class Host:
         REPORT["tokens"] += 1
         bad = REPORT.compare(self.tb.log, label, [logits, argmax], [want.logits, want.argmax])
         if cycles is not None:
-            bad += REPORT.check_cycles(self.tb.log, label, cycles, self.want_cycles["total"],
-                                       record=[label])
+            want = self.want_cycles["total"]
+            if self.exact or abs(cycles - want) > CYCLE_TOLERANCE * want:
+                bad += REPORT.check_cycles(self.tb.log, label, cycles, want, record=[label])
+            else:  # an estimate, within the tolerance: counted and recorded, not failed
+                REPORT["cycle_checks"] += 1
+                REPORT.setdefault("cycles", []).append([label, cycles, want])
         return bad
 
 

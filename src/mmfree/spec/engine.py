@@ -387,6 +387,16 @@ class EngineSpec(UnitSpec):
         if self.cores:
             self.bitlinear().validate()
 
+    def cycles_exact(self, program: Program, mem_latency: int, mem_rate: float) -> bool:
+        """Whether :func:`program_cycles` is exact for ``program`` (always, without
+        ``cores``; with them, when every BitLinear is
+        :meth:`~mmfree.spec.multicore_bitlinear.MultiCoreBitLinearSpec.exact`)."""
+        bl = self.bitlinear()
+        if not isinstance(bl, MultiCoreBitLinearSpec):
+            return True
+        return all(bl.exact(ins.m, ins.n, mem_latency, mem_rate) for ins in program
+                   if ins.op == EngineOp.BITLINEAR)
+
     def matrix_addresses(self, program: Program) -> list[int]:
         """With ``cores``: the byte address of each BitLinear's weight image (program
         order), the same in every channel

@@ -35,3 +35,43 @@ def test_engine_runs_whole_tokens(sim, dims, seed_model, seed):
           f"{r.get('predicted_cycles')}; wall s per token {r.get('wall_s')}")
     assert r["mismatches"] == 0 and r["tokens"] == 8, r
     assert r["cycle_checks"] == 4 and r["cycle_mismatches"] == 0, r
+
+
+# The weights over AXI (cores > 0): (simulator, engine parameters, channel latency and rate).
+# Default run: 2 cores on Icarus (about 40 s on the shared machine). Under -m slow: 3 cores
+# of packed weights (M not a multiple of the cores) and 4 cores on a 32-bit bus whose channels
+# give 7 beats in 10 (cycles an estimate: within 2 %), on Icarus; 2 cores on Verilator.
+AXI_CASES = [
+    pytest.param("icarus", {"cores": 2}, 8, [1, 1], id="icarus-2c"),
+    pytest.param("icarus", {"cores": 3, "packed": True}, 30, [1, 1], id="icarus-3c-packed",
+                 marks=pytest.mark.slow),
+    pytest.param("icarus", {"cores": 4, "data_width": 32}, 20, [7, 10],
+                 id="icarus-4c-32bit-ddr4", marks=pytest.mark.slow),
+    pytest.param("verilator", {"cores": 2}, 30, [1, 1], id="verilator-2c",
+                 marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.cosim
+@pytest.mark.parametrize("sim, params, latency, rate", AXI_CASES)
+def test_engine_with_axi_weights(sim, params, latency, rate, seed):
+    """Whole tokens with every BitLinear's weights read by C cores from cocotbext-axi
+    memories: bit-identical to the fixed-point model, cycles per token = program_cycles
+    (within 2 % where a channel's rate limits the fetch and the formula is an estimate)."""
+    d, layers, inter, vocab, lanes = SMALL
+    cfg = HGRNBitConfig(vocab_size=vocab, hidden_size=d, num_hidden_layers=layers,
+                        intermediate_size=inter)
+    program = compile_token(cfg, lanes=lanes)
+    spec = EngineSpec.for_program(program, **params)
+    model = {"config": {k: v for k, v in cfg.to_dict().items() if k != "model_type"},
+             "seed": 1, "tokens": 2, "sequences": 2}
+    r = cosim_report(spec, sim, seed, extra={"model": model, "mem_latency": latency,
+                                             "mem_rate": rate})
+    exact = spec.cycles_exact(program, latency, rate[0] / rate[1])
+    print(f"cycles per token (measured, predicted): {r.get('cycles')}; exact: {exact}")
+    assert r["mismatches"] == 0 and r["tokens"] == 8, r
+    assert r["cycle_checks"] == 4 and r["cycle_mismatches"] == 0, r
+    if exact:
+        assert all(c[1] == c[2] for c in r["cycles"]), r["cycles"]
+    else:
+        assert all(abs(c[1] - c[2]) <= 0.02 * c[2] for c in r["cycles"]), r["cycles"]
