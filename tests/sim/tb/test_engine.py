@@ -75,3 +75,27 @@ def test_engine_with_axi_weights(sim, params, latency, rate, seed):
         assert all(c[1] == c[2] for c in r["cycles"]), r["cycles"]
     else:
         assert all(abs(c[1] - c[2]) <= 0.02 * c[2] for c in r["cycles"]), r["cycles"]
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+def test_engine_370m_layer_with_axi_weights_on_verilator(seed):
+    """Issue 14 item 7: one layer of the 370M dimensions (d 1024, I 2816; a 256-token
+    vocabulary keeps lm_head small), random weights, on 2 cores x 16 lanes reading 64-bit
+    AXI channels of latency 30: one token bit-identical to the fixed-point model, its cycles
+    equal to program_cycles (exact: the channels keep the cores fed)."""
+    import time
+    cfg = HGRNBitConfig(vocab_size=256, hidden_size=1024, num_hidden_layers=1,
+                        intermediate_size=2816)
+    program = compile_token(cfg, lanes=16)
+    spec = EngineSpec.for_program(program, cores=2)
+    assert spec.cycles_exact(program, 30, 1.0)
+    model = {"config": {k: v for k, v in cfg.to_dict().items() if k != "model_type"},
+             "seed": 1, "tokens": 1, "sequences": 1}
+    t0 = time.monotonic()
+    r = cosim_report(spec, "verilator", seed, testcase="test_tokens",
+                     extra={"model": model, "mem_latency": 30, "mem_rate": [1, 1]})
+    print(f"370M layer: cycles (measured, predicted) {r.get('cycles')}; wall s per token "
+          f"{r.get('wall_s')}; {time.monotonic() - t0:.0f} s with the build")
+    assert r["mismatches"] == 0 and r["tokens"] == 1, r
+    assert r["cycle_checks"] == 1 and r["cycle_mismatches"] == 0, r
