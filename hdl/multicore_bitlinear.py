@@ -43,7 +43,8 @@ class MultiCoreBitLinear(wiring.Component):
     * ``x``: in, :func:`~mmfree.hdl.norm_quantiser.norm_input_layout` (as the BitLinear
       unit's).
     * ``cmd``: in, :func:`matrix_command_layout`: one per product, taken while no command
-      is held (the sequencer sends it with the vector).
+      is held and the previous product's fetchers and buffer are idle (the sequencer sends
+      it with the vector).
     * ``axi0`` .. ``axi<C-1>``: :class:`~mmfree.hdl.axi.AxiReadSignature` managers, one per
       core and memory channel.
     * ``y``: out, signed ``acc_width``-bit row sums (wrapping), rows ``0 .. M - 1`` in order.
@@ -104,7 +105,7 @@ class MultiCoreBitLinear(wiring.Component):
         cmd_r = Signal.like(self.cmd.payload)
         held = Signal()  # a command is held
         go = Signal()  # its vector is in the buffer: pass it on
-        m.d.comb += self.cmd.ready.eq(~held & ~rst)
+        m.d.comb += self.cmd.ready.eq(~held & ~prod.busy & ~rst)
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [cmd_r.eq(self.cmd.payload), held.eq(1)]
         with m.If(held & quant.q.valid & quant.q.ready & quant.q.payload.last):
@@ -128,7 +129,8 @@ class MultiCoreBitLinear(wiring.Component):
         for c, y in enumerate(ys):
             with m.If(ptr[c]):
                 m.d.comb += [sel_valid.eq(y.valid), sel_payload.eq(y.payload)]
-        real = real_left.any()
+        real = Signal()
+        m.d.comb += real.eq(real_left.any())
         take = Signal()  # the selected core's row sum transfers (handed on or dropped)
         m.d.comb += [self.y.valid.eq(sel_valid & real), self.y.payload.eq(sel_payload),
                      take.eq(sel_valid & all_left.any() & Mux(real, self.y.ready, 1))]
