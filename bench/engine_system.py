@@ -14,6 +14,9 @@ checked against the fixed-point model), and prints:
 * measured cycles per token (``start`` to ``done``) and the cycle model's
   (``mmfree.model.cycles.engine_token_cycles``: ``program_cycles`` with
   ``MultiCoreBitLinearSpec.cycles``), the error, and whether the model claims exactness;
+* achieved / peak bandwidth: the R beats of one port per token (every BitLinear's share,
+  ``MultiCoreBitLinearSpec.image_bytes``) over the measured cycles, over the channel's limit
+  ``n/d`` (the whole token: the element-wise work and the front ends included);
 * the stream engine's cycles per token (one core, weights on the ``w`` stream) for scale.
 
 Channels: latency in cycles and ``n/d`` R beats per cycle; emulation settings, not
@@ -32,7 +35,7 @@ import time
 from mmfree.golden.hgrn_bit import HGRNBitConfig
 from mmfree.model.cycles import engine_token_cycles, fetched_product_regime
 from mmfree.sim import cosim
-from mmfree.spec import EngineSpec
+from mmfree.spec import EngineSpec, MultiCoreBitLinearSpec
 from mmfree.spec.engine import compile_token
 
 CONFIG = HGRNBitConfig(vocab_size=64, hidden_size=64, num_hidden_layers=1,
@@ -54,6 +57,13 @@ CONFIGS = [
                                         "max_burst": 4}, 16, 60, (1, 1)),
     ("4x16 codes, 64-bit, hbm", {"cores": 4}, 16, 60, (9, 10)),
 ]
+
+
+def port_beats(spec: EngineSpec) -> int:
+    """R beats one port reads per token: its share of every BitLinear of the model."""
+    bl = spec.bitlinear()
+    assert isinstance(bl, MultiCoreBitLinearSpec)
+    return sum(bl.image_bytes(m, k) * 8 // spec.data_width for _, m, k in CONFIG.bitlinears())
 
 
 def main() -> int:
@@ -93,17 +103,18 @@ def main() -> int:
             fifo_depth=spec.fifo_depth, packed=spec.packed, rows=bl.rows_per_core(m))
         rows.append((label, lat, f"{rn}/{rd}", "memory" if bool(bound) else "compute",
                      measured, pred["total"], (pred["total"] - measured) / measured * 100,
-                     "yes" if pred["exact"] else "no", stream, time.time() - t1))
+                     "yes" if pred["exact"] else "no",
+                     port_beats(spec) / measured / (rn / rd), stream, time.time() - t1))
     print(f"Engine (d {CONFIG.hidden_size}, 1 layer, MLP {CONFIG.intermediate}, vocabulary "
           f"{CONFIG.vocab_size}) on {args.sim}, one token, vs "
           f"mmfree.model.cycles.engine_token_cycles ({platform.node()}, "
           f"{time.time() - t0:.0f} s)\n")
     print("| configuration | L | rate | regime | measured | predicted | error | exact claimed "
-          "| stream engine | wall s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for label, lat, rate, regime, meas, pred, err, exact, stream, wall in rows:
+          "| achieved / peak bandwidth | stream engine | wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for label, lat, rate, regime, meas, pred, err, exact, bw, stream, wall in rows:
         print(f"| {label} | {lat} | {rate} | {regime} | {meas} | {pred} | {err:+.2f} % | "
-              f"{exact} | {stream} | {wall:.0f} |")
+              f"{exact} | {bw:.2f} | {stream} | {wall:.0f} |")
     worst = max(abs(r[6]) for r in rows)
     wrong_exact = [r[0] for r in rows if r[7] == "yes" and r[4] != r[5]]
     print(f"\nlargest error {worst:.2f} %; exact where claimed: "
