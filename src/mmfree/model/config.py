@@ -366,8 +366,9 @@ PRESETS: dict[str, HardwareConfig] = {
         # controller, AMD UG1085); 80 lanes: a packed group (16 bytes) is one 128-bit beat
         ternary_cores=4, lanes=80, weight_bits=1.6, tensor_arrays=5,
         sram_mib=2.5, sram_bits_per_cycle=4096,
+        # 8 bursts in flight: the ports stay rate-bound up to twice the assumed latency
         product_model="fetched", port_bits=128, mem_latency_ns=_latency("DDR4"),
-        outstanding=4, max_burst=16, fifo_depth=64,
+        outstanding=8, max_burst=16, fifo_depth=128,
         dram_tech="DDR4", dram_channels=1,
         dram_gbps_per_channel=Q(19.2, "cited", "K26 SOM: 4 GB DDR4-2400, one 64-bit channel "
                                                "(issue 17)"),
