@@ -6,6 +6,13 @@ workload parameters may be scalars or arrays of design points. The equations are
 ``docs/cycle-model.md`` from the units' RTL-measured timing (:mod:`mmfree.model.cycles`),
 their measured switching activity and resources (:mod:`mmfree.model.activity`) and the
 device and DRAM data of :mod:`mmfree.model.devices`.
+
+With ``product_model = "fetched"`` (every preset) the ternary products are the fetched
+product's cycles (:func:`mmfree.model.cycles.fetched_product_cycles`: each core streams its
+rows over its own AXI4 port, validated against the RTL) and a MatMul-free model's
+element-wise work is the whole-token engine's program
+(:func:`mmfree.model.cycles.engine_elementwise_cycles`); :func:`validation` says which parts
+of a projection are validated against the RTL and which remain analytical.
 """
 
 from __future__ import annotations
