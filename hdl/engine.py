@@ -188,7 +188,9 @@ class Engine(wiring.Component):
         iv1, iv2 = Signal(), Signal()
         issue = Signal()
         room = Signal()
-        m.d.comb += [room.eq(opq.level + iv1 + iv2 < opq.depth),
+        used = Signal(range(opq.depth + 3))  # the FIFO's level and the reads in flight
+        m.d.comb += used.eq(opq.level + iv1 + iv2)
+        m.d.comb += [room.eq(used < Const(opq.depth, len(used))),
                      issue.eq((st["vec"] | st["bl"]) & rd_left.any() & room),
                      opq.w_en.eq(iv2), opq.w_data.eq(Cat(*held))]
         m.d.sync += [iv1.eq(issue), iv2.eq(iv1)]

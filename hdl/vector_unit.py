@@ -368,13 +368,12 @@ class VectorUnit(wiring.Component):
         # fixed position (floor((x * 2**s + 2**(FW-1)) / 2**FW) = floor((x + 2**(b-1)) / 2**b))
         fw = spec.table_frac_bits
         fn3 = [Signal(unsigned(fw), name=f"fn3_{i}", reset_less=True) for i in range(n)]
-        fsh = Signal(range(fw + 1))
-        m.d.comb += fsh.eq(fw - als[1])
         above3, below3 = reg(above2, "above3"), reg(below2, "below3")
         rom_ports = [rom.read_port() for _ in range(n)]
         for i in range(n):
             m.d.comb += rom_ports[i].addr.eq(Cat(j2[i], sils[1]))
-            m.d.sync += fn3[i].eq(shift_left(f2[i][:fw], fsh))
+            # f * 2**(FW - b) as (f * 2**FW) >> b: exact, since f < 2**b
+            m.d.sync += fn3[i].eq((Cat(Const(0, fw), f2[i][:fw]) >> als[1])[:fw])
 
         # --- stage 4: e = P + Q / the table entry (the block RAM's output register) --------
         e4 = [Signal(signed(ew), name=f"e4_{i}", reset_less=True) for i in range(n)]
