@@ -85,6 +85,30 @@ def saturate(m: Module, v: Value, ow: Value, wmax: int, name: str) -> Signal:
     return out
 
 
+def saturate_mask(ow: Value, width: int) -> Value:
+    """The ``width``-bit mask of the bits at and above ``ow - 1``: what a value must have
+    all equal to its sign to fit the signed ``ow``-bit range (see :func:`saturate_fast`)."""
+    return shift_left(Const((1 << (width + 1)) - 1, width + 1), ow)[1:]
+
+
+def saturate_fast(m: Module, v: Value, mask: Value, wmax: int, name: str) -> Signal:
+    """:func:`saturate` with the range given by its :func:`saturate_mask` (a register): an
+    AND and an OR-reduction instead of two comparisons with a decoded bound."""
+    vw = len(v)
+    sign = v[-1]
+    over, under = Signal(name=f"{name}_over"), Signal(name=f"{name}_under")
+    m.d.comb += [over.eq(~sign & (v & mask[:vw]).any()),
+                 under.eq(sign & (~v & mask[:vw]).any())]
+    out = Signal(signed(wmax), name=f"{name}_out")
+    with m.If(over):
+        m.d.comb += out.eq(~mask[:wmax])
+    with m.Elif(under):
+        m.d.comb += out.eq(mask[:wmax])
+    with m.Else():
+        m.d.comb += out.eq(v)  # sign-extended or truncated to wmax bits
+    return out
+
+
 def round_shift(m: Module, v: Value, k: Value, name: str) -> Signal:
     """``floor((v + 2**(k-1)) / 2**k)`` (round half up; ``v`` for ``k = 0``) for signed ``v``
     and unsigned ``k``, one bit wider than ``v``."""
@@ -264,7 +288,8 @@ class VectorUnit(wiring.Component):
         half = Signal(unsigned(ew - 1))
         m.d.comb += half.eq(Mux(shift[-1], 0, (Const(1, ew + 1) << mag)[1:ew]))
         halfs = pipe(half, "half", 4)
-        ows = pipe(ow, "ow", S)
+        ww = ew + w + 2  # the requantised value: a left shift by up to w + 1 keeps every bit
+        msks = pipe(saturate_mask(ow, ww), "msk", 7)
         als = pipe(align, "al", 3)
         qal = Signal.like(align)
         m.d.comb += qal.eq(Mux(flags["fma2"], align, 0))
@@ -385,7 +410,6 @@ class VectorUnit(wiring.Component):
                          t4[i].eq(rom_ports[i].data)]
 
         # --- stage 5: requantisation, the rounding add and the left shift ---------------
-        ww = ew + w + 2  # a left shift by up to w + 1 keeps every bit
         rs5 = [Signal(signed(ew + 1), name=f"rs5_{i}", reset_less=True) for i in range(n)]
         ls5 = [Signal(signed(ww), name=f"ls5_{i}", reset_less=True) for i in range(n)]
         d5 = [Signal(signed(dw), name=f"d5_{i}", reset_less=True) for i in range(n)]
@@ -421,7 +445,7 @@ class VectorUnit(wiring.Component):
         q7 = [Signal(signed(tw + 1), name=f"q7_{i}", reset_less=True) for i in range(n)]
         above7, below7 = reg(above6, "above7"), reg(below6, "below7")
         for i in range(n):
-            m.d.sync += y7[i].eq(saturate(m, v6[i], ows[5], w, f"rq{i}"))
+            m.d.sync += y7[i].eq(saturate_fast(m, v6[i], msks[5], w, f"rq{i}"))
             tsum = Signal(signed(cw + 1), name=f"tsum_{i}")
             m.d.comb += tsum.eq(ta6[i] + pr6[i])
             m.d.sync += q7[i].eq(tsum[fw:].as_signed())
@@ -431,7 +455,7 @@ class VectorUnit(wiring.Component):
         tv8 = [Signal(signed(w), name=f"tv8_{i}", reset_less=True) for i in range(n)]
         above8, below8 = reg(above7, "above8"), reg(below7, "below8")
         for i in range(n):
-            m.d.sync += tv8[i].eq(saturate(m, q7[i], ows[6], w, f"tv{i}"))
+            m.d.sync += tv8[i].eq(saturate_fast(m, q7[i], msks[6], w, f"tv{i}"))
         ys = []
         is_silu, is_table = sils[S - 1], tabs[S - 1]
         for i in range(n):
