@@ -101,8 +101,14 @@ class Engine(wiring.Component):
         # other; an instruction's writes trail its reads and never reach a word it has still
         # to read: :meth:`mmfree.spec.engine.EngineSpec.encode` rejects a program that
         # would)
-        m.submodules.vmem = vmem = memory.Memory(shape=word, depth=spec.vmem_words, init=[],
-                                                 attrs={"no_rw_check": 1})
+        # Four copies, one per operand port, written together (the copies Yosys would make
+        # for four read ports, made here so its memory mapper has one port pair per copy).
+        vmems = []
+        for k in range(4):
+            vm = memory.Memory(shape=word, depth=spec.vmem_words, init=[],
+                               attrs={"no_rw_check": 1})
+            m.submodules[f"vmem{k}"] = vm
+            vmems.append(vm)
         ilay = instr_layout(spec)
         m.submodules.prog = prog = memory.Memory(shape=ilay, depth=spec.prog_depth, init=[])
         wiring.connect(m, wiring.flipped(self.w), bl.w)
@@ -117,7 +123,10 @@ class Engine(wiring.Component):
             return [st[frm].eq(0), st[to].eq(1)]
 
         # --- host port: loads and reads while idle ---------------------------------------
-        wp = vmem.write_port()
+        wps = [vm.write_port() for vm in vmems]
+        wp = wps[0]
+        for other in wps[1:]:
+            m.d.comb += [other.addr.eq(wp.addr), other.data.eq(wp.data), other.en.eq(wp.en)]
         pw = prog.write_port()
         lp, pp = self.load.payload, self.prog.payload
         m.d.comb += [self.load.ready.eq(st["idle"] & ~rst),
@@ -177,7 +186,7 @@ class Engine(wiring.Component):
         # be taken the cycle after (EngineCycles.OPERAND: the first operand group of an
         # instruction three cycles after its unit's state begins).
         rd_left = Signal.like(in_left)  # operand groups still to be read
-        ports = [vmem.read_port() for _ in range(4)]
+        ports = [vm.read_port() for vm in vmems]
         m.d.comb += [ports[0].addr.eq(Mux(st["idle"], self.rd.payload, ra)),
                      ports[1].addr.eq(rb), ports[2].addr.eq(rc), ports[3].addr.eq(rd_)]
         held = [Signal(word, name=f"op{k}_q", reset_less=True) for k in range(4)]

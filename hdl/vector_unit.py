@@ -147,9 +147,10 @@ class VectorUnit(wiring.Component):
     fixed-point contract's element-wise ops or reductions
     (:class:`mmfree.spec.vector_unit.VecOp`: each op is one function of
     :mod:`mmfree.golden.hgrn_fixed`, bit-exact, rounding ``half_up``). The sigmoid and
-    SiLU tables are ROMs built from :func:`~mmfree.golden.hgrn_fixed.sigmoid_table` and
-    :func:`~mmfree.golden.hgrn_fixed.silu_table` of :meth:`VectorUnitSpec.fixed`, read
-    twice per lane per cycle (the two knots of the interpolation).
+    SiLU tables are one ROM (block RAM, registered read) built from
+    :func:`~mmfree.golden.hgrn_fixed.sigmoid_table` and
+    :func:`~mmfree.golden.hgrn_fixed.silu_table` of :meth:`VectorUnitSpec.fixed`: one read
+    per lane per cycle gives a knot ``t0`` and the difference to the next one.
 
     Ports (valid/ready streams):
 
@@ -163,7 +164,7 @@ class VectorUnit(wiring.Component):
 
     Timing: free-running pipeline; back-pressure at the input through the output queues'
     credits (:class:`~mmfree.hdl.credit_queue.ResultQueue`). An operand group transferred in
-    cycle ``t`` gives its ``y`` group in ``t + MAP_LATENCY`` (5); a reduction's ``s`` beat
+    cycle ``t`` gives its ``y`` group in ``t + MAP_LATENCY`` (9); a reduction's ``s`` beat
     leaves ``reduce_latency = 3 + ceil(log2 lanes)`` cycles after its last operand group.
     A command transfers at the earliest in the cycle after the previous command's last
     operand transfer (:meth:`mmfree.spec.VectorUnitSpec.map_cycles`, ``reduce_cycles``).
@@ -387,14 +388,19 @@ class VectorUnit(wiring.Component):
         entries = [(int(t[j]) & ((1 << tw) - 1)) | ((int(t[j + 1] - t[j]) & ((1 << dw) - 1))
                                                    << tw)
                    for t in tables for j in range(len(t) - 1)]
-        m.submodules.rom = rom = memory.Memory(shape=unsigned(tw + dw), depth=len(entries),
-                                               init=entries)
+        # one copy per two lanes: a dual-port block RAM serves two read ports (one memory
+        # with a port per lane makes Yosys's memory mapper search port assignments until it
+        # runs out of memory)
+        rom_ports = []
+        for k in range(0, n, 2):
+            rom = memory.Memory(shape=unsigned(tw + dw), depth=len(entries), init=entries)
+            m.submodules[f"rom{k // 2}"] = rom
+            rom_ports += [rom.read_port() for _ in range(min(2, n - k))]
         # f * 2**(FW - b) in FW bits: the rounding of (t1 - t0) * f / 2**b then sits at a
         # fixed position (floor((x * 2**s + 2**(FW-1)) / 2**FW) = floor((x + 2**(b-1)) / 2**b))
         fw = spec.table_frac_bits
         fn3 = [Signal(unsigned(fw), name=f"fn3_{i}", reset_less=True) for i in range(n)]
         above3, below3 = reg(above2, "above3"), reg(below2, "below3")
-        rom_ports = [rom.read_port() for _ in range(n)]
         for i in range(n):
             m.d.comb += rom_ports[i].addr.eq(Cat(j2[i], sils[1]))
             # f * 2**(FW - b) as (f * 2**FW) >> b: exact, since f < 2**b
