@@ -279,10 +279,10 @@ class VectorUnit(wiring.Component):
         bases = pipe(pos, "base", 2)
         maxs = pipe(op[0], "max", 2)  # ARGMAX (9) rather than SUMSQ (8)
         sils, tabs = pipe(flags["silu"], "silu", S), pipe(flags["table"], "table", S)
-        negs = pipe(shift[-1], "neg", 6)
+        negs = pipe(shift[-1], "neg", 5)
         mag = Signal(unsigned(len(shift)))
         m.d.comb += mag.eq(Mux(shift[-1], -shift, shift))
-        mags = pipe(mag, "mag", 6)
+        mags = pipe(mag, "mag", 5)
         # 2**(mag - 1) for a right shift by mag >= 1 (round half up), 0 otherwise
         pw = 2 * w
         ew = pw + spec.max_align + 1  # bits of e = P + (Q << align)
@@ -290,8 +290,8 @@ class VectorUnit(wiring.Component):
         m.d.comb += half.eq(Mux(shift[-1], 0, (Const(1, ew + 1) << mag)[1:ew]))
         halfs = pipe(half, "half", 4)
         ww = ew + w + 2  # the requantised value: a left shift by up to w + 1 keeps every bit
-        msks = pipe(saturate_mask(ow, ww), "msk", 7)
-        als = pipe(align, "al", 3)
+        msks = pipe(saturate_mask(ow, ww), "msk", 6)
+        als = pipe(align, "al", 2)
         qal = Signal.like(align)
         m.d.comb += qal.eq(Mux(flags["fma2"], align, 0))
         qals = pipe(qal, "qal", 2)
@@ -341,12 +341,12 @@ class VectorUnit(wiring.Component):
                for i in range(n)]
         for i in range(n):
             m.d.sync += [p2[i].eq(pa[i] * pb[i]), q2[i].eq(qc[i] * qd[i])]
-            sq_full = Signal(signed(pw), name=f"sqf_{i}")
-            m.d.comb += sq_full.eq(sa[i] * sa[i])
-            m.d.sync += sq2[i].eq(sq_full[:pw - 1])
+            # a * a < 2**(2w - 2) + 1: the product's sign bit is dropped
+            m.d.sync += sq2[i].eq((sa[i] * sa[i])[:pw - 1])
         tb = spec.table_bits
         j2 = [Signal(unsigned(tb), name=f"j2_{i}", reset_less=True) for i in range(n)]
-        f2 = [Signal(unsigned(w + 1), name=f"f2_{i}", reset_less=True) for i in range(n)]
+        fw = spec.table_frac_bits  # f < 2**b <= 2**FW
+        f2 = [Signal(unsigned(fw), name=f"f2_{i}", reset_less=True) for i in range(n)]
         above2 = Signal(n, reset_less=True)
         below2 = Signal(n, reset_less=True)
         r, rneg = Signal(signed(xw)), Signal(signed(xw))
@@ -398,13 +398,12 @@ class VectorUnit(wiring.Component):
             rom_ports += [rom.read_port() for _ in range(min(2, n - k))]
         # f * 2**(FW - b) in FW bits: the rounding of (t1 - t0) * f / 2**b then sits at a
         # fixed position (floor((x * 2**s + 2**(FW-1)) / 2**FW) = floor((x + 2**(b-1)) / 2**b))
-        fw = spec.table_frac_bits
         fn3 = [Signal(unsigned(fw), name=f"fn3_{i}", reset_less=True) for i in range(n)]
         above3, below3 = reg(above2, "above3"), reg(below2, "below3")
         for i in range(n):
             m.d.comb += rom_ports[i].addr.eq(Cat(j2[i], sils[1]))
             # f * 2**(FW - b) as (f * 2**FW) >> b: exact, since f < 2**b
-            m.d.sync += fn3[i].eq((Cat(Const(0, fw), f2[i][:fw]) >> als[1])[:fw])
+            m.d.sync += fn3[i].eq((Cat(Const(0, fw), f2[i]) >> als[1])[:fw])
 
         # --- stage 4: e = P + Q / the table entry (the block RAM's output register) --------
         e4 = [Signal(signed(ew), name=f"e4_{i}", reset_less=True) for i in range(n)]
@@ -452,16 +451,16 @@ class VectorUnit(wiring.Component):
         above7, below7 = reg(above6, "above7"), reg(below6, "below7")
         for i in range(n):
             m.d.sync += y7[i].eq(saturate_fast(m, v6[i], msks[5], w, f"rq{i}"))
-            tsum = Signal(signed(cw + 1), name=f"tsum_{i}")
-            m.d.comb += tsum.eq(ta6[i] + pr6[i])
-            m.d.sync += q7[i].eq(tsum[fw:].as_signed())
+            # the bits below FW are dropped: the rounding position
+            m.d.sync += q7[i].eq((ta6[i] + pr6[i])[fw:].as_signed())
 
         # --- stage 8: the table value saturated; the result into the output queue -------
         y8 = [reg(y7[i], f"y8_{i}") for i in range(n)]
         tv8 = [Signal(signed(w), name=f"tv8_{i}", reset_less=True) for i in range(n)]
         above8, below8 = reg(above7, "above8"), reg(below7, "below8")
+        tmsk7 = reg(msks[5][:max(tw + 1, w)], "tmsk7")  # at the table value's width
         for i in range(n):
-            m.d.sync += tv8[i].eq(saturate_fast(m, q7[i], msks[6], w, f"tv{i}"))
+            m.d.sync += tv8[i].eq(saturate_fast(m, q7[i], tmsk7, w, f"tv{i}"))
         ys = []
         is_silu, is_table = sils[S - 1], tabs[S - 1]
         for i in range(n):
