@@ -103,10 +103,10 @@ def engine_elementwise_cycles(config: HGRNBitConfig, lanes: int = 16) -> dict:
     """Cycles of one HGRN-Bit token of ``config`` on the whole-token engine of ``lanes``
     lanes **without the ternary products**: every instruction of its program
     (:func:`mmfree.spec.engine.compile_token`) at :class:`mmfree.spec.engine.EngineCycles`,
-    a ``BITLINEAR`` counted as the sequencer's ``ISSUE + DONE`` and the BitLinear unit's
-    front end only (:meth:`BitLinearUnitSpec.vector_cycles`: norm, quantise and the
-    vector's load, ``2G + overhead + QUANT_STAGES + 1``), its ``M * G + latency`` product
-    left to the product model (:func:`fetched_product_cycles`).
+    a ``BITLINEAR`` counted as its instruction's cycles with the BitLinear unit's cycles
+    replaced by its front end's only (:meth:`BitLinearUnitSpec.vector_cycles`: norm,
+    quantise and the vector's load, ``2G + overhead + QUANT_STAGES + 1``), its ``M * G +
+    latency`` product left to the product model (:func:`fetched_product_cycles`).
 
     Returns ``per_layer`` (the cycles every layer adds), ``end`` (the final norm, the
     lm_head's front end, the argmax and ``END``), ``total`` (``end + layers * per_layer``,
@@ -124,8 +124,9 @@ def engine_elementwise_cycles(config: HGRNBitConfig, lanes: int = 16) -> dict:
         for ins in program:
             if ins.op == EngineOp.BITLINEAR:
                 groups = -(-ins.n // lanes)
-                total += (model.ISSUE + int(model.bitlinear.vector_cycles(groups))
-                          + model.DONE)
+                total += (model.instr(ins, program.fixed)
+                          - int(model.bitlinear.cycles(ins.m, ins.n))
+                          + int(model.bitlinear.vector_cycles(groups)))
             else:
                 total += model.instr(ins, program.fixed)
         return total, len(program.instrs)
