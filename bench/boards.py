@@ -56,10 +56,13 @@ def watts(p: Projection, scope: str) -> float:
 
 
 def lanes_for(tokens_per_s: float, pub: Published) -> int:
-    """The lane count whose projection comes closest to ``tokens_per_s`` (1..1024)."""
+    """The lane count of one core whose projection comes closest to ``tokens_per_s``
+    (1..1024; the analytical product model, which takes any lane count: the fetcher takes
+    only lanes whose groups fit its port)."""
     hw, model = PRESETS[pub.preset], builtin_model(pub.model)
     best = min(range(1, 1025), key=lambda n: abs(
-        project(model, replace(hw, lanes=n), Workload()).tokens_per_s - tokens_per_s))
+        project(model, replace(hw, lanes=n, ternary_cores=1, product_model="analytical"),
+                Workload()).tokens_per_s - tokens_per_s))
     return best
 
 
@@ -79,7 +82,7 @@ def explain(pub: Published, p: Projection) -> str:
                 f"tokens/s {r:.1f}x: the preset has {p.hw.ternary_cores * p.hw.lanes} lanes "
                 f"and is {p.decode.binding}-bound; the published rate is "
                 f"{weights_per_cycle:.0f} weights per cycle at {p.hw.clock_mhz.value:g} MHz, "
-                f"which mmfree reproduces with {n} lanes; its DRAM roof is "
+                f"which mmfree reproduces with one core of {n} lanes; its DRAM roof is "
                 f"{p.workload.batch * p.hw.dram_bytes_per_s / float(p.decode.dram_bytes):.0f} "
                 "tokens/s, so the published design is not limited by memory")
     if pub.watts is not None:

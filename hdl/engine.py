@@ -3,8 +3,8 @@ units."""
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, Value, signed, unsigned
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.engine import KINDS, EngineSpec
@@ -125,7 +125,19 @@ class Engine(wiring.Component):
             rsqrt_bits=fixed.rsqrt_bits, scale_bits=fixed.scale_bits,
             bitlinear_s=bspec.fmt.rsqrt_frac)
         word = data.ArrayLayout(signed(w), n)
-        m.submodules.vmem = vmem = memory.Memory(shape=word, depth=spec.vmem_words, init=[])
+        # VMEM: block RAM. ``no_rw_check``: no cycle reads a word that is being written, so
+        # no read-during-write logic is needed (the host's reads and writes exclude each
+        # other; an instruction's writes trail its reads and never reach a word it has still
+        # to read: :meth:`mmfree.spec.engine.EngineSpec.encode` rejects a program that
+        # would)
+        # Four copies, one per operand port, written together (the copies Yosys would make
+        # for four read ports, made here so its memory mapper has one port pair per copy).
+        vmems = []
+        for k in range(4):
+            vm = memory.Memory(shape=word, depth=spec.vmem_words, init=[],
+                               attrs={"no_rw_check": 1})
+            m.submodules[f"vmem{k}"] = vm
+            vmems.append(vm)
         ilay = instr_layout(spec)
         m.submodules.prog = prog = memory.Memory(shape=ilay, depth=spec.prog_depth, init=[])
         m.d.comb += self.error.eq(bl.error)
@@ -139,9 +151,11 @@ class Engine(wiring.Component):
             return [st[frm].eq(0), st[to].eq(1)]
 
         # --- host port: loads and reads while idle ---------------------------------------
-        wp = vmem.write_port()
+        wps = [vm.write_port() for vm in vmems]
+        wp = wps[0]
+        for other in wps[1:]:
+            m.d.comb += [other.addr.eq(wp.addr), other.data.eq(wp.data), other.en.eq(wp.en)]
         pw = prog.write_port()
-        hr = vmem.read_port(domain="comb")
         lp, pp = self.load.payload, self.prog.payload
         m.d.comb += [self.load.ready.eq(st["idle"] & ~rst),
                      self.prog.ready.eq(st["idle"] & ~rst)]
@@ -149,18 +163,18 @@ class Engine(wiring.Component):
         m.d.comb += host_wr.eq(self.load.valid & self.load.ready)
         m.d.comb += [pw.addr.eq(pp.addr), pw.data.eq(pp.data),
                      pw.en.eq(self.prog.valid & self.prog.ready)]
-        rd_valid = Signal()
+        # host reads: one at a time through operand port 0 (block RAM and its output
+        # register: the word is in rd_data three cycles after the rd transfer)
+        rd_valid, hv1, hv2 = Signal(), Signal(), Signal()
         rd_word = Signal(word)
-        m.d.comb += [hr.addr.eq(self.rd.payload), self.rd.ready.eq(st["idle"] & ~rst
-                                                                   & (~rd_valid
-                                                                      | self.rd_data.ready)),
+        m.d.comb += [self.rd.ready.eq(st["idle"] & ~rst & ~self.load.valid & ~hv1 & ~hv2
+                                      & ~rd_valid),
                      self.rd_data.valid.eq(rd_valid), self.rd_data.payload.eq(rd_word)]
-        with m.If(self.rd.valid & self.rd.ready):
-            m.d.sync += [rd_valid.eq(1), rd_word.eq(hr.data)]
-        with m.Elif(self.rd_data.ready):
+        m.d.sync += [hv1.eq(self.rd.valid & self.rd.ready), hv2.eq(hv1)]
+        with m.If(self.rd_data.ready):
             m.d.sync += rd_valid.eq(0)
         with m.If(rst):
-            m.d.sync += rd_valid.eq(0)
+            m.d.sync += [rd_valid.eq(0), hv1.eq(0), hv2.eq(0)]
 
         # --- fetch and decode --------------------------------------------------------------
         pc = Signal(range(spec.prog_depth))
@@ -195,9 +209,34 @@ class Engine(wiring.Component):
         got_s = Signal()  # the reduction's / the BitLinear's scale result arrived
         cmd_pending = Signal()
         bl_cmd_pending = Signal()  # with cores: the BitLinear's matrix command
-        ports = [vmem.read_port(domain="comb") for _ in range(4)]
-        m.d.comb += [ports[0].addr.eq(ra), ports[1].addr.eq(rb), ports[2].addr.eq(rc),
-                     ports[3].addr.eq(rd_)]
+        # --- operand reads: four block RAM ports, their output registers, a FIFO --------
+        # A read is issued while operand groups remain to be read and the FIFO has room for
+        # it beside the reads in flight; its words enter the FIFO two cycles later and can
+        # be taken the cycle after (EngineCycles.OPERAND: the first operand group of an
+        # instruction three cycles after its unit's state begins).
+        rd_left = Signal.like(in_left)  # operand groups still to be read
+        ports = [vm.read_port() for vm in vmems]
+        m.d.comb += [ports[0].addr.eq(Mux(st["idle"], self.rd.payload, ra)),
+                     ports[1].addr.eq(rb), ports[2].addr.eq(rc), ports[3].addr.eq(rd_)]
+        held = [Signal(word, name=f"op{k}_q", reset_less=True) for k in range(4)]
+        m.d.sync += [h.eq(p.data) for h, p in zip(held, ports, strict=True)]
+        with m.If(hv2):
+            m.d.sync += [rd_valid.eq(1), rd_word.eq(held[0])]
+        m.submodules.opq = opq = fifo.SyncFIFO(width=4 * len(Value.cast(held[0])), depth=4)
+        iv1, iv2 = Signal(), Signal()
+        issue = Signal()
+        room = Signal()
+        used = Signal(range(opq.depth + 3))  # the FIFO's level and the reads in flight
+        m.d.comb += used.eq(opq.level + iv1 + iv2)
+        m.d.comb += [room.eq(used < Const(opq.depth, len(used))),
+                     issue.eq((st["vec"] | st["bl"]) & rd_left.any() & room),
+                     opq.w_en.eq(iv2), opq.w_data.eq(Cat(*held))]
+        m.d.sync += [iv1.eq(issue), iv2.eq(iv1)]
+        with m.If(issue):
+            m.d.sync += [ra.eq(ra + 1), rb.eq(rb + 1), rc.eq(rc + 1), rd_.eq(rd_ + 1),
+                         rd_left.eq(rd_left - 1)]
+        opw = [Signal(word, name=f"opw{k}") for k in range(4)]
+        m.d.comb += Cat(*opw).eq(opq.r_data)
         groups = Signal(vspec.group_bits + 1)
         m.d.comb += groups.eq(ins.groups_m1 + 1)
         rows = Signal.like(ins.rows)
@@ -206,6 +245,8 @@ class Engine(wiring.Component):
         with m.If(st["issue"]):
             m.d.sync += [ra.eq(ins.a), rb.eq(ins.b), rc.eq(ins.c), rd_.eq(ins.d),
                          wa.eq(ins.dst), in_left.eq(groups), got_s.eq(0)]
+            with m.If(kind["map"] | kind["reduce"] | kind["bitlinear"]):
+                m.d.sync += rd_left.eq(groups)
             with m.If(kind["map"]):
                 m.d.sync += [out_left.eq(groups), cmd_pending.eq(1), *goto("issue", "vec")]
             with m.If(kind["reduce"]):
@@ -231,14 +272,14 @@ class Engine(wiring.Component):
         with m.If(vec.cmd.valid & vec.cmd.ready):
             m.d.sync += cmd_pending.eq(0)
         send = Signal()
-        m.d.comb += send.eq(st["vec"] & ~cmd_pending & in_left.any())
-        for port, src in zip((vec.a, vec.b, vec.c, vec.d), ports, strict=True):
-            m.d.comb += [port.valid.eq(send), port.payload.eq(src.data)]
+        m.d.comb += send.eq(st["vec"] & ~cmd_pending & in_left.any() & opq.r_rdy)
+        for port, src in zip((vec.a, vec.b, vec.c, vec.d), opw, strict=True):
+            m.d.comb += [port.valid.eq(send), port.payload.eq(src)]
         took = Signal()  # b, c, d transfer with a whenever the op reads them
         m.d.comb += took.eq(vec.a.ready | vec.b.ready | vec.c.ready | vec.d.ready)
         with m.If(send & took):
-            m.d.sync += [ra.eq(ra + 1), rb.eq(rb + 1), rc.eq(rc + 1), rd_.eq(rd_ + 1),
-                         in_left.eq(in_left - 1)]
+            m.d.comb += opq.r_en.eq(1)
+            m.d.sync += in_left.eq(in_left - 1)
         m.d.comb += [vec.y.ready.eq(1), vec.s.ready.eq(1)]
         vec_write = Signal()
         m.d.comb += vec_write.eq(vec.y.valid)
@@ -266,17 +307,18 @@ class Engine(wiring.Component):
                 m.d.sync += bl_cmd_pending.eq(0)
         xp = bl.x.payload
         bl_send = Signal()
-        m.d.comb += bl_send.eq(st["bl"] & in_left.any())
+        m.d.comb += bl_send.eq(st["bl"] & in_left.any() & opq.r_rdy)
         last_group = Signal()
         m.d.comb += last_group.eq(in_left[0] & ~in_left[1:].any())
         m.d.comb += [bl.x.valid.eq(bl_send), xp.last.eq(last_group)]
         for i in range(n):
             keep = Signal(name=f"keep{i}")
             m.d.comb += keep.eq(~last_group | ins.mask[i])
-            m.d.comb += [xp.data[i].eq(Mux(keep, ports[0].data[i], 0)),
-                         xp.weight[i].eq(Mux(keep, ports[1].data[i], 0))]
+            m.d.comb += [xp.data[i].eq(Mux(keep, opw[0][i], 0)),
+                         xp.weight[i].eq(Mux(keep, opw[1][i], 0))]
         with m.If(bl.x.valid & bl.x.ready):
-            m.d.sync += [ra.eq(ra + 1), rb.eq(rb + 1), in_left.eq(in_left - 1)]
+            m.d.comb += opq.r_en.eq(1)
+            m.d.sync += in_left.eq(in_left - 1)
         # row sums packed into words, lane by lane
         pack = Signal(word)
         lane = Signal(n, init=1)  # one-hot: the lane of the next row sum
@@ -328,5 +370,5 @@ class Engine(wiring.Component):
         with m.If(rst):
             m.d.sync += [st[k].eq(k == "idle") for k in names]
             m.d.sync += [cmd_pending.eq(0), bl_cmd_pending.eq(0), in_left.eq(0),
-                         out_left.eq(0)]
+                         out_left.eq(0), rd_left.eq(0), iv1.eq(0), iv2.eq(0)]
         return m

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.hdl import Value
 from amaranth.lib import data, memory, stream, wiring
@@ -84,6 +85,30 @@ def saturate(m: Module, v: Value, ow: Value, wmax: int, name: str) -> Signal:
     return out
 
 
+def saturate_mask(ow: Value, width: int) -> Value:
+    """The ``width``-bit mask of the bits at and above ``ow - 1``: what a value must have
+    all equal to its sign to fit the signed ``ow``-bit range (see :func:`saturate_fast`)."""
+    return shift_left(Const((1 << (width + 1)) - 1, width + 1), ow)[1:]
+
+
+def saturate_fast(m: Module, v: Value, mask: Value, wmax: int, name: str) -> Signal:
+    """:func:`saturate` with the range given by its :func:`saturate_mask` (a register): an
+    AND and an OR-reduction instead of two comparisons with a decoded bound."""
+    vw = len(v)
+    sign = v[-1]
+    over, under = Signal(name=f"{name}_over"), Signal(name=f"{name}_under")
+    m.d.comb += [over.eq(~sign & (v & mask[:vw]).any()),
+                 under.eq(sign & (~v & mask[:vw]).any())]
+    out = Signal(signed(wmax), name=f"{name}_out")
+    with m.If(over):
+        m.d.comb += out.eq(~mask[:wmax])
+    with m.Elif(under):
+        m.d.comb += out.eq(mask[:wmax])
+    with m.Else():
+        m.d.comb += out.eq(v)  # sign-extended or truncated to wmax bits
+    return out
+
+
 def round_shift(m: Module, v: Value, k: Value, name: str) -> Signal:
     """``floor((v + 2**(k-1)) / 2**k)`` (round half up; ``v`` for ``k = 0``) for signed ``v``
     and unsigned ``k``, one bit wider than ``v``."""
@@ -122,9 +147,10 @@ class VectorUnit(wiring.Component):
     fixed-point contract's element-wise ops or reductions
     (:class:`mmfree.spec.vector_unit.VecOp`: each op is one function of
     :mod:`mmfree.golden.hgrn_fixed`, bit-exact, rounding ``half_up``). The sigmoid and
-    SiLU tables are ROMs built from :func:`~mmfree.golden.hgrn_fixed.sigmoid_table` and
-    :func:`~mmfree.golden.hgrn_fixed.silu_table` of :meth:`VectorUnitSpec.fixed`, read
-    twice per lane per cycle (the two knots of the interpolation).
+    SiLU tables are one ROM (block RAM, registered read) built from
+    :func:`~mmfree.golden.hgrn_fixed.sigmoid_table` and
+    :func:`~mmfree.golden.hgrn_fixed.silu_table` of :meth:`VectorUnitSpec.fixed`: one read
+    per lane per cycle gives a knot ``t0`` and the difference to the next one.
 
     Ports (valid/ready streams):
 
@@ -138,7 +164,7 @@ class VectorUnit(wiring.Component):
 
     Timing: free-running pipeline; back-pressure at the input through the output queues'
     credits (:class:`~mmfree.hdl.credit_queue.ResultQueue`). An operand group transferred in
-    cycle ``t`` gives its ``y`` group in ``t + MAP_LATENCY`` (5); a reduction's ``s`` beat
+    cycle ``t`` gives its ``y`` group in ``t + MAP_LATENCY`` (9); a reduction's ``s`` beat
     leaves ``reduce_latency = 3 + ceil(log2 lanes)`` cycles after its last operand group.
     A command transfers at the earliest in the cycle after the previous command's last
     operand transfer (:meth:`mmfree.spec.VectorUnitSpec.map_cycles`, ``reduce_cycles``).
@@ -230,72 +256,104 @@ class VectorUnit(wiring.Component):
             m.d.sync += active.eq(0)
 
         # --- stage 1: operand registers -------------------------------------------------
+        # Every map op is e = P + (Q << align) with P = pa * pb and Q = qc * qd, the operands
+        # chosen here per op (MUL a*b; MULS a*s; FMA2 a*b + (c*d << align); ADD a*1 + b*1;
+        # SUB a*1 + b*(-1); RSUBI a*(-1) + s*1; tables and reductions a*1): two 18 x 18
+        # products with their operand and product registers, then one adder.
         def reg(sig: Value, name: str, valid: bool = False) -> Signal:
             r = Signal.like(sig, name=name, reset_less=not valid)
             m.d.sync += r.eq(sig)
             return r
 
-        v1, last1, red1, first1 = (reg(fire, "v1", True), reg(last, "last1"),
-                                   reg(is_red, "red1"), reg(first, "first1"))
-        base1 = reg(pos, "base1")
-        f1 = {k: reg(v, f"{k}1") for k, v in flags.items() if k not in ("b", "cd")}
-        max1 = reg(op[0], "max1")  # ARGMAX (9) rather than SUMSQ (8)
-        sh1, al1, ow1, rl1, sc1 = (reg(shift, "sh1"), reg(align, "al1"), reg(ow, "ow1"),
-                                   reg(rlog, "rl1"), reg(scalar, "sc1"))
-        a1, b1 = reg(self.a.payload, "a1"), reg(self.b.payload, "b1")
-        c1 = reg(self.c.payload, "c1")
-        # operands sign-extended at their registers' inputs (so every Verilog operator below
-        # has operands of its width: Verilator's width warnings stay fatal)
-        aw = w + spec.max_align
-        xw = w + 8  # holds R = 2**rlog (rlog <= width + 6)
-        ax1 = [Signal(signed(aw), name=f"ax1_{i}", reset_less=True) for i in range(n)]
-        dx1 = [Signal(signed(aw), name=f"dx1_{i}", reset_less=True) for i in range(n)]
-        tx1 = [Signal(signed(xw), name=f"tx1_{i}", reset_less=True) for i in range(n)]
-        for i in range(n):
-            m.d.sync += [ax1[i].eq(self.a.payload[i]), dx1[i].eq(self.d.payload[i]),
-                         tx1[i].eq(self.a.payload[i])]
-        ok1 = Signal(n, reset_less=True)  # lane holds an element
-        m.d.sync += ok1.eq(Mux(last, mask, (1 << n) - 1))
+        def pipe(sig: Value, name: str, stages: int, valid: bool = False) -> list[Signal]:
+            """``sig`` delayed by 1 .. ``stages`` cycles (index 0: one cycle)."""
+            out = []
+            for k in range(stages):
+                sig = reg(sig, f"{name}{k + 1}", valid)
+                out.append(sig)
+            return out
 
-        # --- stage 2: the expression (map) / the table index / squares (reductions) -----
-        ew = 2 * w + spec.max_align + 2
-        v2, last2, red2, first2 = (reg(v1, "v2", True), reg(last1, "last2"),
-                                   reg(red1, "red2"), reg(first1, "first2"))
-        base2 = reg(base1, "base2")
-        silu2, table2 = reg(f1["silu"], "silu2"), reg(f1["table"], "table2")
-        sh2, al2, ow2 = reg(sh1, "sh2"), reg(al1, "al2"), reg(ow1, "ow2")
+        S = spec.MAP_LATENCY - 1  # register stages before the output queue's entry
+        vs = pipe(fire, "v", S, True)
+        lasts, reds, firsts = pipe(last, "last", 2), pipe(is_red, "red", S), pipe(first, "first", 2)
+        bases = pipe(pos, "base", 2)
+        maxs = pipe(op[0], "max", 2)  # ARGMAX (9) rather than SUMSQ (8)
+        sils, tabs = pipe(flags["silu"], "silu", S), pipe(flags["table"], "table", S)
+        negs = pipe(shift[-1], "neg", 5)
+        mag = Signal(unsigned(len(shift)))
+        m.d.comb += mag.eq(Mux(shift[-1], -shift, shift))
+        mags = pipe(mag, "mag", 5)
+        # 2**(mag - 1) for a right shift by mag >= 1 (round half up), 0 otherwise
+        pw = 2 * w
+        ew = pw + spec.max_align + 1  # bits of e = P + (Q << align)
+        half = Signal(unsigned(ew - 1))
+        m.d.comb += half.eq(Mux(shift[-1], 0, (Const(1, ew + 1) << mag)[1:ew]))
+        halfs = pipe(half, "half", 4)
+        ww = ew + w + 2  # the requantised value: a left shift by up to w + 1 keeps every bit
+        msks = pipe(saturate_mask(ow, ww), "msk", 6)
+        als = pipe(align, "al", 2)
+        qal = Signal.like(align)
+        m.d.comb += qal.eq(Mux(flags["fma2"], align, 0))
+        qals = pipe(qal, "qal", 2)
+        rls = pipe(rlog, "rl", 1)
+        one, mone = Const(1, signed(w)), Const(-1, signed(w))
+        pa = [Signal(signed(w), name=f"pa1_{i}", reset_less=True) for i in range(n)]
+        pb = [Signal(signed(w), name=f"pb1_{i}", reset_less=True) for i in range(n)]
+        qc = [Signal(signed(w), name=f"qc1_{i}", reset_less=True) for i in range(n)]
+        qd = [Signal(signed(w), name=f"qd1_{i}", reset_less=True) for i in range(n)]
+        sa = [Signal(signed(w), name=f"sa1_{i}", reset_less=True) for i in range(n)]
+        a1 = [Signal(signed(w), name=f"a1_{i}", reset_less=True) for i in range(n)]
+        xw = w + 8  # holds R = 2**rlog (rlog <= width + 6)
+        tx1 = [Signal(signed(xw), name=f"tx1_{i}", reset_less=True) for i in range(n)]
+        ok_in = Signal(n)
+        m.d.comb += ok_in.eq(Mux(last, mask, (1 << n) - 1))
+        ok1 = reg(ok_in, "ok1")
         ok2 = reg(ok1, "ok2")
-        max2 = reg(max1, "max2")
-        e2 = [Signal(signed(ew), name=f"e2_{i}", reset_less=True) for i in range(n)]
+        for i in range(n):
+            a, b = self.a.payload[i], self.b.payload[i]
+            c, d = self.c.payload[i], self.d.payload[i]
+            with m.If(flags["muls"]):
+                m.d.sync += pb[i].eq(scalar)
+            with m.Elif(flags["mul"] | flags["fma2"]):
+                m.d.sync += pb[i].eq(b)
+            with m.Elif(flags["rsubi"]):
+                m.d.sync += pb[i].eq(mone)
+            with m.Else():
+                m.d.sync += pb[i].eq(one)
+            with m.If(flags["fma2"]):
+                m.d.sync += [qc[i].eq(c), qd[i].eq(d)]
+            with m.Elif(flags["add"]):
+                m.d.sync += [qc[i].eq(b), qd[i].eq(one)]
+            with m.Elif(flags["sub"]):
+                m.d.sync += [qc[i].eq(b), qd[i].eq(mone)]
+            with m.Elif(flags["rsubi"]):
+                m.d.sync += [qc[i].eq(scalar), qd[i].eq(one)]
+            with m.Else():
+                m.d.sync += [qc[i].eq(0), qd[i].eq(0)]
+            m.d.sync += [pa[i].eq(a), a1[i].eq(a), sa[i].eq(Mux(ok_in[i], a, 0)),
+                         tx1[i].eq(a)]
+
+        # --- stage 2: the products (registered in the DSP blocks) / the table index -----
+        p2 = [Signal(signed(pw), name=f"p2_{i}", reset_less=True) for i in range(n)]
+        q2 = [Signal(signed(pw), name=f"q2_{i}", reset_less=True) for i in range(n)]
+        a2 = [reg(a1[i], f"a2_{i}") for i in range(n)]
         sq2 = [Signal(unsigned(spec.sumsq_width), name=f"sq2_{i}", reset_less=True)
                for i in range(n)]
+        for i in range(n):
+            m.d.sync += [p2[i].eq(pa[i] * pb[i]), q2[i].eq(qc[i] * qd[i])]
+            # a * a < 2**(2w - 2) + 1: the product's sign bit is dropped
+            m.d.sync += sq2[i].eq((sa[i] * sa[i])[:pw - 1])
         tb = spec.table_bits
         j2 = [Signal(unsigned(tb), name=f"j2_{i}", reset_less=True) for i in range(n)]
-        f2 = [Signal(unsigned(w + 1), name=f"f2_{i}", reset_less=True) for i in range(n)]
+        fw = spec.table_frac_bits  # f < 2**b <= 2**FW
+        f2 = [Signal(unsigned(fw), name=f"f2_{i}", reset_less=True) for i in range(n)]
         above2 = Signal(n, reset_less=True)
         below2 = Signal(n, reset_less=True)
         r, rneg = Signal(signed(xw)), Signal(signed(xw))
-        m.d.comb += [r.eq(Const(1, xw) << rl1), rneg.eq(-r)]
+        m.d.comb += [r.eq(Const(1, xw) << rls[0]), rneg.eq(-r)]
         fmask = Signal(unsigned(w + 1))
-        m.d.comb += fmask.eq((Const(1, w + 1) << al1) - 1)
+        m.d.comb += fmask.eq((Const(1, w + 1) << als[0]) - 1)
         for i in range(n):
-            a, b, c = a1[i], b1[i], c1[i]
-            wide = 2 * w + spec.max_align
-            prod = Signal(signed(wide), name=f"ab_{i}")
-            m.d.comb += prod.eq(ax1[i] * Mux(f1["muls"], sc1, b))
-            dsh = Signal(signed(aw), name=f"dsh_{i}")
-            m.d.comb += dsh.eq(shift_left(dx1[i], al1))  # d << align (no bits lost)
-            cdx = Signal(signed(wide), name=f"cdx_{i}")
-            m.d.comb += cdx.eq(c * dsh)
-            fma = Signal(signed(wide + 1), name=f"fma_{i}")
-            m.d.comb += fma.eq(prod + cdx)
-            lin = Signal(signed(w + 1), name=f"lin_{i}")  # a + b, a - b, s - a
-            m.d.comb += lin.eq(Mux(f1["add"], a + b,
-                                   Mux(f1["sub"], a - b, Mux(f1["rsubi"], sc1 - a, a))))
-            m.d.sync += e2[i].eq(Mux(f1["fma2"], fma, Mux(f1["mul"], prod, lin)))
-            sq_full = Signal(signed(2 * w + 1), name=f"sqf_{i}")
-            m.d.comb += sq_full.eq(a * a)
-            m.d.sync += sq2[i].eq(Mux(ok1[i], sq_full[:2 * w], 0))
             # table index: u = clamp(x, -R, R - 1) + R, j = u >> b, f = u mod 2**b
             x = tx1[i]
             u = Signal(signed(xw + 1), name=f"u_{i}")
@@ -307,86 +365,124 @@ class VectorUnit(wiring.Component):
             with m.Elif(lo_in):
                 m.d.sync += [j2[i].eq(0), f2[i].eq(0)]
             with m.Else():
-                m.d.sync += [j2[i].eq(u.as_unsigned() >> al1), f2[i].eq(u[:w + 1] & fmask)]
+                m.d.sync += [j2[i].eq(u.as_unsigned() >> als[0]),
+                             f2[i].eq(u[:w + 1] & fmask)]
             m.d.sync += [above2[i].eq(hi_in), below2[i].eq(lo_in)]
 
-        # --- stage 3: requantisation (map) / the two table reads ------------------------
-        v3, red3 = reg(v2, "v3", True), reg(red2, "red3")
-        al3, ow3 = reg(al2, "al3"), reg(ow2, "ow3")
-        silu3, table3 = reg(silu2, "silu3"), reg(table2, "table3")
+        # --- stage 3: Q aligned / the table read (block RAM), f normalised ----------------
+        p3 = [Signal(signed(ew - 1), name=f"p3_{i}", reset_less=True) for i in range(n)]
+        m.d.sync += [p3[i].eq(p2[i]) for i in range(n)]  # at the sum's operand width
+        q3 = [Signal(signed(ew - 1), name=f"q3_{i}", reset_less=True) for i in range(n)]
+        for i in range(n):
+            m.d.sync += q3[i].eq(shift_left(ext(q2[i], ew - 1), qals[1]))
+        # One ROM entry per knot j of both tables (the sigmoid's at j, the SiLU's at
+        # 2**b + j): t[j] and t[j + 1] - t[j], so one read gives both knots. The difference
+        # is stored in the fewest bits that hold it (the tables are smooth).
         fixed = spec.fixed()
-        roms = {}
-        for kind, table in (("sig", fx.sigmoid_table(fixed)), ("silu", fx.silu_table(fixed))):
-            roms[kind] = mem = memory.Memory(shape=signed(spec.table_width),
-                                             depth=len(table),
-                                             init=[int(t) for t in table])
-            m.submodules[f"rom_{kind}"] = mem
-        y3 = [Signal(signed(w), name=f"y3_{i}", reset_less=True) for i in range(n)]
-        t0_3 = [Signal(signed(spec.table_width), name=f"t0_{i}", reset_less=True)
-                for i in range(n)]
-        t1_3 = [Signal(signed(spec.table_width), name=f"t1_{i}", reset_less=True)
-                for i in range(n)]
-        f3 = [reg(f2[i], f"f3_{i}") for i in range(n)]
+        tables = [np.asarray(t, dtype=np.int64)
+                  for t in (fx.sigmoid_table(fixed), fx.silu_table(fixed))]
+        tw = spec.table_width
+        dmax = max(int(np.abs(np.diff(t)).max()) for t in tables)
+        dw = max(2, (dmax + 1).bit_length() + 1)
+        assert dw < tw, (dw, tw)  # the interpolation fits a table entry's width
+        entries = [(int(t[j]) & ((1 << tw) - 1)) | ((int(t[j + 1] - t[j]) & ((1 << dw) - 1))
+                                                   << tw)
+                   for t in tables for j in range(len(t) - 1)]
+        # one copy per two lanes: a dual-port block RAM serves two read ports (one memory
+        # with a port per lane makes Yosys's memory mapper search port assignments until it
+        # runs out of memory)
+        rom_ports = []
+        for k in range(0, n, 2):
+            rom = memory.Memory(shape=unsigned(tw + dw), depth=len(entries), init=entries)
+            m.submodules[f"rom{k // 2}"] = rom
+            rom_ports += [rom.read_port() for _ in range(min(2, n - k))]
+        # f * 2**(FW - b) in FW bits: the rounding of (t1 - t0) * f / 2**b then sits at a
+        # fixed position (floor((x * 2**s + 2**(FW-1)) / 2**FW) = floor((x + 2**(b-1)) / 2**b))
+        fn3 = [Signal(unsigned(fw), name=f"fn3_{i}", reset_less=True) for i in range(n)]
         above3, below3 = reg(above2, "above3"), reg(below2, "below3")
-        is_silu2 = silu2
         for i in range(n):
-            m.d.sync += y3[i].eq(requantise(m, e2[i], sh2, ow2, w, f"rq{i}"))
-            ports = []
-            for kind in ("sig", "silu"):
-                p0 = roms[kind].read_port(domain="comb")
-                p1 = roms[kind].read_port(domain="comb")
-                m.d.comb += [p0.addr.eq(j2[i]), p1.addr.eq(j2[i] + 1)]
-                ports.append((p0, p1))
-            (s0, s1), (q0, q1) = ports
-            m.d.sync += [t0_3[i].eq(Mux(is_silu2, q0.data, s0.data)),
-                         t1_3[i].eq(Mux(is_silu2, q1.data, s1.data))]
+            m.d.comb += rom_ports[i].addr.eq(Cat(j2[i], sils[1]))
+            # f * 2**(FW - b) as (f * 2**FW) >> b: exact, since f < 2**b
+            m.d.sync += fn3[i].eq((Cat(Const(0, fw), f2[i]) >> als[1])[:fw])
 
-        # --- stage 4: the interpolation product ----------------------------------------
-        v4, red4 = reg(v3, "v4", True), reg(red3, "red4")
-        al4, ow4 = reg(al3, "al4"), reg(ow3, "ow4")
-        is_silu4, is_table4 = reg(silu3, "silu4"), reg(table3, "table4")
+        # --- stage 4: e = P + Q / the table entry (the block RAM's output register) --------
+        e4 = [Signal(signed(ew), name=f"e4_{i}", reset_less=True) for i in range(n)]
+        t4 = [Signal(unsigned(tw + dw), name=f"t4_{i}", reset_less=True) for i in range(n)]
+        fn4 = [reg(fn3[i], f"fn4_{i}") for i in range(n)]
         above4, below4 = reg(above3, "above4"), reg(below3, "below4")
-        y4 = [reg(y3[i], f"y4_{i}") for i in range(n)]
-        tsw = spec.table_width + w + 4  # the rounded interpolation's width
-        t0_4 = [Signal(signed(tsw), name=f"t0_4_{i}", reset_less=True) for i in range(n)]
-        m.d.sync += [t0_4[i].eq(t0_3[i]) for i in range(n)]
-        p4 = [Signal(signed(spec.table_width + w + 3), name=f"p4_{i}", reset_less=True)
-              for i in range(n)]
         for i in range(n):
-            diff = Signal(signed(spec.table_width + 1), name=f"diff_{i}")
-            m.d.comb += diff.eq(t1_3[i] - t0_3[i])
-            fs = Signal(signed(w + 2), name=f"fs_{i}")
-            m.d.comb += fs.eq(f3[i])
-            m.d.sync += p4[i].eq(diff * fs)
+            m.d.sync += [e4[i].eq(p3[i] + q3[i]),
+                         t4[i].eq(rom_ports[i].data)]
 
-        # --- stage 5: round, add, saturate; the result into the output queue -----------
-        ys = []
+        # --- stage 5: requantisation, the rounding add and the left shift ---------------
+        rs5 = [Signal(signed(ew + 1), name=f"rs5_{i}", reset_less=True) for i in range(n)]
+        ls5 = [Signal(signed(ww), name=f"ls5_{i}", reset_less=True) for i in range(n)]
+        d5 = [Signal(signed(dw), name=f"d5_{i}", reset_less=True) for i in range(n)]
+        t05 = [Signal(signed(tw), name=f"t05_{i}", reset_less=True) for i in range(n)]
+        # fn at the width that makes the signed x unsigned product exactly tw + fw bits
+        fn5 = [Signal(unsigned(tw + fw - dw - 1), name=f"fn5_{i}", reset_less=True)
+               for i in range(n)]
+        m.d.sync += [fn5[i].eq(fn4[i]) for i in range(n)]
+        above5, below5 = reg(above4, "above5"), reg(below4, "below5")
         for i in range(n):
-            # (t1 - t0) * f / 2**b, rounded: below |t1 - t0| < 2**(ow+1) in magnitude for
-            # tables whose entries are in their format, so the contract's saturation to
-            # ow + 2 bits never acts and is left out
-            interp = round_shift(m, p4[i], al4, f"ip{i}")
-            tsum = Signal(signed(len(interp) + 1), name=f"tsum_{i}")
-            m.d.comb += tsum.eq(t0_4[i] + interp)
-            tval = saturate(m, tsum, ow4, w, f"tv{i}")
-            yi = Signal(signed(w), name=f"y5_{i}")
-            with m.If(~is_table4):
-                m.d.comb += yi.eq(y4[i])
-            with m.Elif(is_silu4 & above4[i]):
-                m.d.comb += yi.eq(y4[i])  # silu(x) = x (requantised) above R
-            with m.Elif(is_silu4 & below4[i]):
+            m.d.sync += [rs5[i].eq(e4[i] + Cat(halfs[3], Const(0, 1)).as_signed()),
+                         ls5[i].eq(shift_left(ext(e4[i], ww), mags[3])),
+                         t05[i].eq(t4[i][:tw].as_signed()),
+                         d5[i].eq(t4[i][tw:].as_signed())]
+
+        # --- stage 6: the right shift, the choice / the interpolation product (DSP) ------
+        # the product and t0 * 2**FW + 2**(FW-1) (a concatenation: the rounding constant in
+        # the bits below t0) are both ``cw`` bits, so stage 7 is one adder
+        cw = tw + fw
+        v6 = [Signal(signed(ww), name=f"v6_{i}", reset_less=True) for i in range(n)]
+        pr6 = [Signal(signed(cw), name=f"pr6_{i}", reset_less=True) for i in range(n)]
+        ta6 = [Signal(signed(cw), name=f"ta6_{i}", reset_less=True) for i in range(n)]
+        above6, below6 = reg(above5, "above6"), reg(below5, "below6")
+        for i in range(n):
+            rsh = Signal(signed(ew + 1), name=f"rsh_{i}")
+            m.d.comb += rsh.eq(rs5[i] >> mags[4])
+            m.d.sync += [v6[i].eq(Mux(negs[4], ls5[i], ext(rsh, ww))),
+                         pr6[i].eq(d5[i] * fn5[i]),
+                         ta6[i].eq(Cat(Const(1 << (fw - 1), fw), t05[i]).as_signed())]
+
+        # --- stage 7: saturation / t0 plus the rounded interpolation ----------------------
+        y7 = [Signal(signed(w), name=f"y7_{i}", reset_less=True) for i in range(n)]
+        q7 = [Signal(signed(tw + 1), name=f"q7_{i}", reset_less=True) for i in range(n)]
+        above7, below7 = reg(above6, "above7"), reg(below6, "below7")
+        for i in range(n):
+            m.d.sync += y7[i].eq(saturate_fast(m, v6[i], msks[5], w, f"rq{i}"))
+            # the bits below FW are dropped: the rounding position
+            m.d.sync += q7[i].eq((ta6[i] + pr6[i])[fw:].as_signed())
+
+        # --- stage 8: the table value saturated; the result into the output queue -------
+        y8 = [reg(y7[i], f"y8_{i}") for i in range(n)]
+        tv8 = [Signal(signed(w), name=f"tv8_{i}", reset_less=True) for i in range(n)]
+        above8, below8 = reg(above7, "above8"), reg(below7, "below8")
+        tmsk7 = reg(msks[5][:max(tw + 1, w)], "tmsk7")  # at the table value's width
+        for i in range(n):
+            m.d.sync += tv8[i].eq(saturate_fast(m, q7[i], tmsk7, w, f"tv{i}"))
+        ys = []
+        is_silu, is_table = sils[S - 1], tabs[S - 1]
+        for i in range(n):
+            yi = Signal(signed(w), name=f"y_{i}")
+            with m.If(~is_table):
+                m.d.comb += yi.eq(y8[i])
+            with m.Elif(is_silu & above8[i]):
+                m.d.comb += yi.eq(y8[i])  # silu(x) = x (requantised) above R
+            with m.Elif(is_silu & below8[i]):
                 m.d.comb += yi.eq(0)
             with m.Else():
-                m.d.comb += yi.eq(tval)
+                m.d.comb += yi.eq(tv8[i])
             ys.append(yi)
-        m.d.comb += [yq.put.eq(v4 & ~red4), yq.data.eq(Cat(*ys))]
+        m.d.comb += [yq.put.eq(vs[S - 1] & ~reds[S - 1]), yq.data.eq(Cat(*ys))]
 
         # --- reductions: sum and argmax trees, one register stage per level -------------
         sw = spec.sumsq_width
         sums = list(sq2)
         iw = scalar_layout(spec)["lane"].shape.width
-        maxes = [(e2[i][:w].as_signed(), Const(i, iw), ok2[i]) for i in range(n)]
-        valid, lst, first_r, base, is_max = v2 & red2, last2, first2, base2, max2
+        maxes = [(a2[i], Const(i, iw), ok2[i]) for i in range(n)]
+        valid, lst, first_r, base, is_max = (vs[1] & reds[1], lasts[1], firsts[1], bases[1],
+                                              maxs[1])
         level = 0
         while len(sums) > 1:
             level += 1

@@ -214,6 +214,61 @@ async def test_weight_stalls(dut):
     assert bad == 0
 
 
+@cocotb.test(skip="config" not in MODEL or not MODEL.get("reset_mid_token"))
+async def test_reset_mid_token(dut):
+    """A reset in the middle of a token (at a random cycle of the program, the seed and the
+    cycle logged and reported), in the second token of a sequence so that a layer's state
+    may be half updated. The contract (:class:`mmfree.hdl.engine.Engine`): the run stops,
+    every unit empties, VMEM and the program memory keep their contents, the BitLinear
+    unit's error is clear; the host reloads nothing but the recurrent states, which it
+    zeroes for a new sequence. The tokens that follow must be bit-identical to the
+    fixed-point model with cycles = :func:`program_cycles`, without reloading the program
+    or the image. Run ``rounds`` times (default 1)."""
+    host = Host(dut, "reset_mid_token")
+    await host.tb.start()
+    await host.boot()
+    total = host.want_cycles["total"]
+    bad = 0
+    for rnd in range(int(MODEL.get("rounds", 1))):
+        host.new_sequence()
+        first, cut = (int(t) for t in host.rng.integers(0, host.program.config.vocab_size, 2))
+        logits, argmax, cycles = await host.token(first)
+        bad += host.check(f"round {rnd} before the reset", first, logits, argmax, cycles)
+        # the interrupted token: start it, let the program run a random number of cycles
+        # (at least one, and short of the done transfer), then reset for 1 to 3 cycles
+        at = int(host.rng.integers(1, max(2, total - 2)))
+        host.tb.log.info("round %d: reset %d cycles into a token of %d", rnd, at, total)
+        REPORT.setdefault("reset_at", []).append(at)
+        addr, _ = host.program.memory.regions["x"]
+        host.write_region(fx.embed_fixed(host.fm, cut), addr)
+        while not host.load.idle:
+            await RisingEdge(host.tb.dut.clk)
+        dones = len(host.done)
+        host.start.send([0])
+        host.w.send(host.beats)
+        while not host.start.idle:  # the start transfer
+            await RisingEdge(host.tb.dut.clk)
+        await ClockCycles(host.tb.dut.clk, at)
+        if len(host.done) != dones:
+            host.tb.log.error("round %d: done before the reset (%d cycles)", rnd, at)
+            bad += 1
+        await host.tb.reset(int(host.rng.integers(1, 4)), offer=[host.start, host.w])
+        host.done.clear()
+        REPORT["resets"] = REPORT.get("resets", 0) + 1
+        bad += await host.tb.flag("error", 0, f"round {rnd}: the reset mid-token")
+        # the host's part of the contract: a new sequence (states zeroed), nothing else
+        host.new_sequence()
+        for token in host.rng.integers(0, host.program.config.vocab_size, 2):
+            logits, argmax, cycles = await host.token(int(token))
+            bad += host.check(f"round {rnd} after the reset, token {token}", int(token),
+                              logits, argmax, cycles)
+        bad += await host.tb.flag("error", 0, f"round {rnd}: the tokens after the reset")
+    bad += host.tb.reset_violations()
+    REPORT["predicted_cycles"] = total
+    REPORT.write()
+    assert bad == 0
+
+
 @cocotb.test(skip="checkpoint" not in MODEL)
 async def test_model(dut):
     """``mmfree run --backend rtl``: a checkpoint's prompt and generation on the engine

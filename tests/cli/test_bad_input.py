@@ -38,7 +38,7 @@ MATRIX = [
     ("board icebreaker -o FILE/b", 2, ["--output"]),
     ("project --hw d5005 --json FILE/p.json", 2, ["--json"]),
     ("cosim --ids 1 --lanes 0", 2, ["--lanes", "1..1024"]),
-    ("demo --lanes 0", 2, ["--lanes", "1..1024"]),
+    ("demo --lanes 0", 2, ["--lanes", "1..64"]),
     ("cosim --ids 1 --lanes 100000", 2, ["--lanes", "1..1024"]),
     ("cosim --ids 1 --lanes 48", 2, ["--lanes", "does not divide the MLP width"]),
     ("cosim --ids 1 --lanes 128", 2, ["--lanes", "1..64 for the engine"]),

@@ -52,8 +52,9 @@ def test_tensor_gemm_cycles_equal_rtl(sparse, dsp, seed):
 def test_pipelining_options_reach_the_projection():
     """The hardware options ``tree_levels_per_stage`` and ``dsp_pipeline`` (TOML keys of
     [hardware]) change exactly the latencies of the units they pipeline."""
-    base = PRESETS["ecp5-85k"]
-    tree = hardware_from_dict({"preset": "ecp5-85k", "tree_levels_per_stage": 1})
+    over = {"preset": "ecp5-85k", "product_model": "analytical", "lanes": 256}
+    base = hardware_from_dict(over)
+    tree = hardware_from_dict({**over, "tree_levels_per_stage": 1})
     assert tree.tree_levels_per_stage == 1 and not tree.dsp_pipeline
     mm = builtin_model("370M")
 
@@ -65,7 +66,15 @@ def test_pipelining_options_reach_the_projection():
     # block; the product of every ternary operation gets 7 cycles more per call
     extra = {k: piped[k] - plain[k] for k in plain}
     assert extra["GLU down_proj"] == 7 and extra["element-wise"] == 0
-    dsp = hardware_from_dict({"preset": "ecp5-85k", "dsp_pipeline": True})
+    # the preset's fetched products (80 lanes: 7 levels): 6 cycles more per call, and the
+    # engine's element-wise cycles do not change
+    fetched, fetched_tree = (cycles(PRESETS["ecp5-85k"], mm),
+                             cycles(hardware_from_dict({"preset": "ecp5-85k",
+                                                        "tree_levels_per_stage": 1}), mm))
+    assert fetched_tree["GLU down_proj"] - fetched["GLU down_proj"] == 6
+    assert fetched_tree["element-wise (engine program)"] == fetched[
+        "element-wise (engine program)"]
+    dsp = hardware_from_dict({**over, "dsp_pipeline": True})
     tf = builtin_model("transformer-370M")
     t_plain, t_dsp = cycles(base, tf), cycles(dsp, tf)
     assert all(t_dsp[k] >= t_plain[k] for k in t_plain)

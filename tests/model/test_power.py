@@ -17,6 +17,7 @@ from mmfree.model.config import (
     builtin_model,
     glu_size,
 )
+from mmfree.model.cycles import ternary_matvec_cycles
 from mmfree.model.devices import DEVICES, DRAM_TECHS, LADDER, dram_for_bandwidth
 from mmfree.model.report import summary, to_json
 from mmfree.model.sweep import grid, sweep
@@ -94,7 +95,7 @@ def test_bandwidth_sweep_never_pairs_hbm_bandwidth_with_ddr_energy():
 def test_fit_check_counts_measured_resources():
     t, a = activity.unit("ternary-core"), activity.unit("tensor-core")
     hw = PRESETS["ecp5-85k"]
-    big = replace(hw, ternary_cores=16, lanes=1024)
+    big = replace(hw, ternary_cores=16, lanes=1024, product_model="analytical")
     rows = {r.resource.split(" (")[0]: r for r in fit.check(builtin_model("370M"), big,
                                                             Workload())}
     ew = hw.elementwise_per_cycle.value * activity.EW_LANE_LUTS.value
@@ -104,9 +105,9 @@ def test_fit_check_counts_measured_resources():
     assert not rows["LUT4-equivalents"].ok and rows["DRAM capacity"].ok
     p = project(builtin_model("370M"), big, Workload())
     assert not p.fits and any("LUT4-equivalents" in w for w in p.warnings)
-    # the preset itself fits; its Transformer++ budget does not (4 arrays x 64 multipliers)
+    # the preset itself fits; a Transformer++ on 4 arrays does not (4 x 64 multipliers)
     assert project(builtin_model("370M"), hw, Workload()).fits
-    q = project(builtin_model("transformer-370M"), hw, Workload())
+    q = project(builtin_model("transformer-370M"), replace(hw, tensor_arrays=4), Workload())
     mult = next(r for r in q.fit if r.resource == "hard multipliers")
     assert mult.need == 4 * a.multipliers.value + hw.elementwise_per_cycle.value
     assert not mult.ok and not q.fits
@@ -152,8 +153,10 @@ def test_sweep_fronts_keep_only_designs_that_fit(tmp_path, capsys):
     assert "no design point fits" in capsys.readouterr().err
 
 
-def test_compare_and_project_warn(capsys):
-    assert main(["compare", "--hw", "ecp5-85k", "--model", "370M", "--batches", "1",
+def test_compare_and_project_warn(capsys, tmp_path):
+    four = tmp_path / "ecp5-4-arrays.toml"  # 4 tensor arrays need 256 of 156 multipliers
+    four.write_text('[hardware]\npreset = "ecp5-85k"\ntensor_arrays = 4\n')
+    assert main(["compare", "--hw", str(four), "--model", "370M", "--batches", "1",
                  "--contexts", "256"]) == 0
     out = capsys.readouterr().out
     assert "WARNING: Transformer++/dense: hard multipliers" in out
@@ -166,10 +169,14 @@ def test_logic_power_is_activity_times_resources_times_energy():
     hw = PRESETS["d5005"]
     p = project(builtin_model("1.3B"), hw, Workload())
     t = activity.unit("ternary-core")
-    busy = sum(float(op.cycles) * (24 if op.per_layer else 1) for op in p.decode.ops
+    # the lanes' working cycles: a fetched product's cycles waiting for its port draw none
+    busy = sum(float(op.active_cycles) * (24 if op.per_layer else 1) for op in p.decode.ops
                if op.unit == "ternary")
-    want = (t.alpha.value * t.luts.value * hw.lanes * hw.dev.fam.e_toggle_pj.value * 1e-12
-            * busy / p.tpot_s)
+    assert busy == sum(float(ternary_matvec_cycles(-(-op.m // hw.ternary_cores), op.k,
+                                                   hw.lanes)) * (24 if op.per_layer else 1)
+                       for op in p.decode.ops if op.unit == "ternary")
+    want = (t.alpha.value * t.luts.value * hw.lanes * hw.ternary_cores
+            * hw.dev.fam.e_toggle_pj.value * 1e-12 * busy / p.tpot_s)
     assert np.isclose(p.power_detail_w["ternary cores"], want)
     assert p.power_detail_w["tensor arrays"] == 0  # the MatMul-free LM uses none
     # twice the lanes and the same work: the same energy per token (busy cycles halve)
@@ -201,8 +208,15 @@ def test_transformer_baseline_head_dim_gqa_and_tied_embeddings():
 def test_released_block_bitlinear_calls_and_elementwise_work():
     for size in ("370M", "1.3B", "2.7B"):
         m = builtin_model(size)
-        hw = PRESETS["d5005"]
+        hw = replace(PRESETS["d5005"], product_model="analytical")
         ops = step_ops(m, hw, 1, 0, 1, 1, hw_arrays(hw))
+        # the preset's engine program does the same element work (the energy's count)
+        engine = step_ops(m, PRESETS["d5005"], 1, 0, 1, 1, hw_arrays(hw))
+        assert {op.source for op in engine if op.unit == "elementwise"} == {"engine"}
+
+        def elems(ops, layers=m.layers):
+            return sum(op.elems * (layers if op.per_layer else 1) for op in ops)
+        assert elems(engine) == elems(ops)
         calls = sum(m.layers if op.per_layer else 1 for op in ops if op.unit == "ternary")
         assert calls == 6 * m.layers + 1  # i, f, g, o, gate_proj, down_proj; lm_head
         d, i = m.d, glu_size(m.d)

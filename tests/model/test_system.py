@@ -28,7 +28,8 @@ def _random_hw(rng):
                    clock_mhz=Q(float(rng.uniform(20, 400)), "assumed", "test"),
                    sram_mib=float(rng.choice([0, 1, 16, 64])),
                    dram_gbps_per_channel=Q(float(rng.uniform(0.5, 100)), "assumed", "test"),
-                   overlap=bool(rng.integers(2)), tensor_sparse=bool(rng.integers(2)))
+                   overlap=bool(rng.integers(2)), tensor_sparse=bool(rng.integers(2)),
+                   product_model="analytical")  # the roofline model; "fetched": test_presets
 
 
 MODELS = ["370M", "1.3B", "2.7B", "transformer-370M", "bitnet-1.3B"]

@@ -81,7 +81,7 @@ def test_engine_with_cores_binds_each_bitlinear_to_its_image():
     t_str = program_cycles(program, stream.vector(), stream.bitlinear())["by_op"]
     assert {k: v for k, v in t_axi.items() if k != "BITLINEAR"} == \
         {k: v for k, v in t_str.items() if k != "BITLINEAR"}
-    overhead = EngineCycles.ISSUE + EngineCycles.DONE
+    overhead = EngineCycles.ISSUE + EngineCycles.OPERAND + EngineCycles.DONE
     assert t_axi["BITLINEAR"] == sum(
         overhead + int(axi.bitlinear().cycles(ins.m, ins.n, 20, 1.0)) for _, ins in bls)
     with pytest.raises(ValueError, match="cores"):

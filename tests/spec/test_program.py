@@ -64,10 +64,11 @@ def test_cycle_formula_is_the_sum_of_its_instructions():
     model = EngineCycles(vec, bl)
     got = program_cycles(prog, vec, bl)
     assert got["total"] == sum(model.instr(i, prog.fixed) for i in prog)
-    want_bl = sum(model.ISSUE + bl.cycles(m, k) + model.DONE for _, m, k in SMALL.bitlinears())
+    want_bl = sum(model.ISSUE + model.OPERAND + bl.cycles(m, k) + model.DONE
+                  for _, m, k in SMALL.bitlinears())
     assert got["by_op"]["BITLINEAR"] == want_bl
     # a 32-element SUMSQ on 8 lanes: 4 groups, the reduction's latency, the sequencer's
-    assert model.instr(prog.instrs[0], prog.fixed) == (model.ISSUE + model.CMD + 4
+    assert model.instr(prog.instrs[0], prog.fixed) == (model.ISSUE + model.OPERAND + 4
                                                        + vec.reduce_latency + model.DONE)
 
 
@@ -92,4 +93,5 @@ def test_cycle_model_gives_the_engine_formula():
     # the engine's BitLinear terms are the BitLinear unit's spec, plus the sequencer's
     total = engine_token_cycles(SMALL, 8)["by_op"]["BITLINEAR"]
     assert total == sum(spec.bitlinear().cycles(m, k) + EngineCycles.ISSUE
-                        + EngineCycles.DONE for _, m, k in SMALL.bitlinears())
+                        + EngineCycles.OPERAND + EngineCycles.DONE
+                        for _, m, k in SMALL.bitlinears())

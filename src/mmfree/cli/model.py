@@ -47,8 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                     "roofline position and energy/power of a model on an "
                                     "accelerator built from this project's units. Prints "
                                     "the hardware values used and every coefficient with "
-                                    "its provenance (measured, cited or assumed). See "
-                                    "docs/cycle-model.md.")
+                                    "its provenance (measured, cited or assumed), and which "
+                                    "parts are validated against the RTL (the presets' "
+                                    "ternary products and element-wise work) and which "
+                                    "remain analytical. See docs/cycle-model.md.")
     _model_args(pr, "project")
     fmt = pr.add_mutually_exclusive_group()
     fmt.add_argument("--json", metavar="FILE", nargs="?", const=_NO_FILE,

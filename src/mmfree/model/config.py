@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..golden.hgrn_bit import mlp_width
-from ..spec import TernaryCoreSpec
+from ..spec import TernaryCoreSpec, WeightFetcherSpec
 
 if TYPE_CHECKING:
     from .devices import Device, DramTech
@@ -30,6 +30,7 @@ __all__ = [
     "KUON_ROSE",
     "PAPER",
     "PRESETS",
+    "PRODUCT_MODELS",
     "RENAMED_PRESETS",
     "SOURCES",
     "UNITS",
@@ -179,7 +180,15 @@ UNITS = {"clock_mhz": "MHz", "dram_gbps_per_channel": "GB/s", "dram_efficiency":
          "dram_pj_per_bit": "pJ/bit", "static_w": "W", "dram_background_w": "W",
          "board_w": "W", "elementwise_per_cycle": "element ops/cycle",
          "e_elementwise_pj": "pJ/element op", "e_sram_pj_per_bit": "pJ/bit",
-         "max_utilisation": "fraction"}
+         "max_utilisation": "fraction", "mem_latency_ns": "ns"}
+
+#: how a projection computes the ternary products' time (``HardwareConfig.product_model``)
+PRODUCT_MODELS = {
+    "fetched": "each core streams its rows over its own AXI4 port (FetchedProductSpec.cycles, "
+               "validated against the RTL)",
+    "analytical": "ternary-core cycles plus a separate DRAM / on-chip roofline (not validated "
+                  "as a system)",
+}
 
 
 @dataclass(frozen=True)
@@ -222,6 +231,18 @@ class HardwareConfig:
     e_sram_pj_per_bit: Q | None = None  #: None: the device family's block-RAM energy
     max_utilisation: Q = field(default_factory=lambda: Q(
         0.8, "assumed", "LUT and flip-flop share a full design can still place and route"))
+    #: the ternary products' time: "fetched" (validated: every core streams its share of
+    #: the rows from its own AXI4 port, :func:`mmfree.model.cycles.fetched_product_cycles`)
+    #: or "analytical" (:data:`PRODUCT_MODELS`)
+    product_model: str = "analytical"
+    #: the AXI4 read port of each core ("fetched"): data width in bits, the memory's read
+    #: latency, bursts in flight, longest burst in beats, read FIFO in beats
+    port_bits: int = 64
+    mem_latency_ns: Q = field(default_factory=lambda: Q(
+        150, "assumed", "DRAM read latency through the controller; not measured"))
+    outstanding: int = 4
+    max_burst: int = 16
+    fifo_depth: int = 64
 
     # --- resolved coefficients -----------------------------------------------------------
 
@@ -296,9 +317,22 @@ _DDR3_CHIP = ("Micron 2 Gb DDR3 x8 IDD3N 45 mA x 1.5 V = 68 mW per chip (as in "
 
 
 def _ew(lanes: int) -> Q:
-    """The element-wise unit's width (assumed until the vector unit exists)."""
-    return Q(lanes, "assumed", "element-wise unit width, until the vector unit (issue 13) is "
-                               "built")
+    """The element-wise unit's width: the engine's vector-unit lanes (a design choice of
+    the preset; the engine takes 1..64)."""
+    return Q(lanes, "assumed", "the engine's vector-unit lanes (a design choice; its cycles "
+                               "per instruction are measured, docs/engine.md)")
+
+
+#: DRAM read latency through an FPGA memory controller, by technology (not measured here;
+#: with 4 or more bursts in flight it costs a product its latency once, so a token
+#: 6L + 1 latencies: docs/cycle-model.md gives the sensitivity)
+_LATENCY_NS = {"DDR4": 150, "DDR3": 200, "SDR": 100, "HBM2": 150}
+
+
+def _latency(tech: str) -> Q:
+    return Q(_LATENCY_NS[tech], "assumed", f"{tech} read latency through the FPGA's memory "
+                                           "controller, AR to first R beat; not measured "
+                                           "(range 0.5-2x)")
 
 
 _ISSUE17 = "issue 17's figure for the open KV260 MMfreeLM-370M design (primary source not found)"
@@ -307,8 +341,12 @@ PRESETS: dict[str, HardwareConfig] = {
     "d5005": HardwareConfig(
         name="d5005", device="1sx280",
         clock_mhz=Q(60, "cited", f"{PAPER}: the FPGA core runs at 60 MHz"),
-        ternary_cores=1, lanes=1024, weight_bits=2.0, tensor_arrays=16,
+        # one core per DDR4 channel (the RTL's one AXI port per core and channel), 1024
+        # lanes in all as before; a 256-lane group of 2-bit codes is one 512-bit beat
+        ternary_cores=4, lanes=256, weight_bits=2.0, tensor_arrays=16,
         sram_mib=28.0, sram_bits_per_cycle=8192,
+        product_model="fetched", port_bits=512, mem_latency_ns=_latency("DDR4"),
+        outstanding=4, max_burst=16, fifo_depth=64,
         dram_tech="DDR4", dram_channels=4,
         dram_gbps_per_channel=Q(19.2, "cited", "D5005: 4 x DDR4-2400, 64-bit, 19.2 GB/s each"),
         dram_efficiency=Q(0.7, "assumed", "DDR4 sustained/peak for long bursts"),
@@ -324,8 +362,13 @@ PRESETS: dict[str, HardwareConfig] = {
         name="kv260", device="xck26",
         clock_mhz=Q(250, "assumed", f"250 MHz: {_ISSUE17}; this project's RTL is not yet "
                                      "timed on UltraScale+"),
-        ternary_cores=1, lanes=256, weight_bits=1.6, tensor_arrays=4,
+        # one core per PS-PL high-performance port (4 x 128 bits into the one DDR4
+        # controller, AMD UG1085); 80 lanes: a packed group (16 bytes) is one 128-bit beat
+        ternary_cores=4, lanes=80, weight_bits=1.6, tensor_arrays=5,
         sram_mib=2.5, sram_bits_per_cycle=4096,
+        # 8 bursts in flight: the ports stay rate-bound up to twice the assumed latency
+        product_model="fetched", port_bits=128, mem_latency_ns=_latency("DDR4"),
+        outstanding=8, max_burst=16, fifo_depth=128,
         dram_tech="DDR4", dram_channels=1,
         dram_gbps_per_channel=Q(19.2, "cited", "K26 SOM: 4 GB DDR4-2400, one 64-bit channel "
                                                "(issue 17)"),
@@ -339,8 +382,12 @@ PRESETS: dict[str, HardwareConfig] = {
     "ecp5-85k": HardwareConfig(
         name="ecp5-85k", device="lfe5u-85f",
         clock_mhz=Q(100, "assumed", "until the FPGA flow measures Fmax"),
-        ternary_cores=1, lanes=256, weight_bits=1.6, tensor_arrays=4,
+        # the 16-bit DDR3's controller port at 1:4 is 2 x 4 x 16 = 128 bits; 80 lanes: a
+        # packed group (16 bytes) is one beat
+        ternary_cores=1, lanes=80, weight_bits=1.6, tensor_arrays=1,
         sram_mib=0.45, sram_bits_per_cycle=2048,
+        product_model="fetched", port_bits=128, mem_latency_ns=_latency("DDR3"),
+        outstanding=4, max_burst=16, fifo_depth=64,
         dram_tech="DDR3", dram_channels=1,
         dram_gbps_per_channel=Q(1.6, "assumed", "a 16-bit DDR3-800 board memory"),
         dram_efficiency=Q(0.6, "assumed", "small-controller DDR3 efficiency"),
@@ -351,8 +398,12 @@ PRESETS: dict[str, HardwareConfig] = {
     "ulx3s-85f": HardwareConfig(
         name="ulx3s-85f", device="lfe5u-85f",
         clock_mhz=Q(100, "assumed", "until the FPGA flow measures Fmax on the board"),
-        ternary_cores=1, lanes=256, weight_bits=1.6, tensor_arrays=2,
+        # the 16-bit SDR SDRAM at 200 MHz is a 32-bit port at 100 MHz; 20 lanes: a packed
+        # group (4 bytes) is one beat
+        ternary_cores=1, lanes=20, weight_bits=1.6, tensor_arrays=1,
         sram_mib=0.45, sram_bits_per_cycle=2048,
+        product_model="fetched", port_bits=32, mem_latency_ns=_latency("SDR"),
+        outstanding=4, max_burst=16, fifo_depth=64,
         dram_tech="SDR", dram_channels=1,
         dram_gbps_per_channel=Q(0.4, "assumed", "ULX3S: one 32 MB 16-bit SDR SDRAM at 200 MHz"),
         dram_efficiency=Q(0.6, "assumed", "SDR SDRAM row switching and refresh"),
@@ -364,8 +415,12 @@ PRESETS: dict[str, HardwareConfig] = {
     "arty-a7-35t": HardwareConfig(
         name="arty-a7-35t", device="xc7a35t",
         clock_mhz=Q(100, "assumed", "the board's 100 MHz oscillator"),
+        # the MIG 7-series user port of a 16-bit DDR3 at 4:1 is 2 x 4 x 16 = 128 bits
+        # (AMD UG586: APP_DATA_WIDTH = 2 x nCK_PER_CLK x DQ_WIDTH); 8 packed groups a beat
         ternary_cores=1, lanes=8, weight_bits=1.6, tensor_arrays=1,
         sram_mib=0.2, sram_bits_per_cycle=1024,
+        product_model="fetched", port_bits=128, mem_latency_ns=_latency("DDR3"),
+        outstanding=4, max_burst=16, fifo_depth=64,
         dram_tech="DDR3", dram_channels=1,
         dram_gbps_per_channel=Q(1.33, "assumed", "Arty A7: 256 MB 16-bit DDR3L at 667 MT/s"),
         dram_efficiency=Q(0.6, "assumed", "small-controller DDR3 efficiency"),
@@ -377,15 +432,19 @@ PRESETS: dict[str, HardwareConfig] = {
     "hbm-fpga": HardwareConfig(
         name="hbm-fpga", device="xcu280",
         clock_mhz=Q(300, "assumed", "data-centre FPGA fabric clock"),
-        ternary_cores=8, lanes=1024, weight_bits=1.6, tensor_arrays=128,
+        # 16 cores (the fetched product's limit), each on its own 256-bit HBM AXI port
+        # (AMD UG1393); 160 lanes: a packed group (32 bytes) is one beat
+        ternary_cores=16, lanes=160, weight_bits=1.6, tensor_arrays=40,
         sram_mib=40.0, sram_bits_per_cycle=65536,
+        product_model="fetched", port_bits=256, mem_latency_ns=_latency("HBM2"),
+        outstanding=8, max_burst=16, fifo_depth=128,
         dram_tech="HBM2", dram_channels=32,
         dram_gbps_per_channel=Q(14.375, "cited", "AMD UG1393 'HBM Configuration and Use': "
                                                  "Alveo U280, 2 HBM2 stacks, 32 pseudo "
                                                  "channels x 14.375 GB/s = 460 GB/s"),
         dram_efficiency=Q(0.8, "assumed", "HBM sustained/peak"),
         dram_capacity_gib=8,
-        elementwise_per_cycle=_ew(128),
+        elementwise_per_cycle=_ew(64),
         dram_background_w=Q(2.0, "assumed", "two HBM2 stacks' standby; no figure found"),
         board_w=Q(15.0, "assumed", "Alveo card: PCIe, QSFP28, satellite controller, fans and "
                                    "regulator losses; not measured; range 8-30 W")),
@@ -416,15 +475,22 @@ WORKLOAD_LIMITS = {"batch": (1, 1 << 16), "prompt": (0, 1 << 20), "generate": (1
 _HW_INT = {"ternary_cores": (0, 1 << 16), "lanes": TernaryCoreSpec.limits("lanes"),
            "tree_levels_per_stage": TernaryCoreSpec.limits("tree_levels_per_stage"),
            "tensor_arrays": (0, 1 << 16),
-           "sram_bits_per_cycle": (1, 1 << 24), "dram_channels": (1, 1024)}
+           "sram_bits_per_cycle": (1, 1 << 24), "dram_channels": (1, 1024),
+           "port_bits": WeightFetcherSpec.limits("data_width"),
+           "outstanding": WeightFetcherSpec.limits("outstanding"),
+           "max_burst": WeightFetcherSpec.limits("max_burst"),
+           "fifo_depth": (2, 4096)}  # at least max(2, max_burst): the spec checks it
 _HW_FLOAT = {"sram_mib": (0, 1e6), "dram_capacity_gib": (0, 1e6)}
 _HW_BOOL = ("tensor_sparse", "overlap", "elementwise_overlap", "dsp_pipeline")
 _HW_Q = {"clock_mhz": (0.001, 1e5), "dram_gbps_per_channel": (0.001, 1e4),
          "dram_efficiency": (0.01, 1.0), "dram_pj_per_bit": (0, 1e4), "static_w": (0, 1e4),
          "dram_background_w": (0, 1e4), "board_w": (0, 1e4),
          "elementwise_per_cycle": (1, 1 << 20), "e_elementwise_pj": (0, 1e4),
-         "e_sram_pj_per_bit": (0, 1e4), "max_utilisation": (0.05, 1.0)}
-_HW_NAMES = ("device", "dram_tech")
+         "e_sram_pj_per_bit": (0, 1e4), "max_utilisation": (0.05, 1.0),
+         "mem_latency_ns": (0, 1e5)}
+_HW_NAMES = ("device", "dram_tech", "product_model")
+#: integer keys that must be powers of two (AXI data width, burst length)
+_HW_POW2 = ("port_bits", "max_burst")
 
 
 def _number(key: str, value: Any, lo: float, hi: float, integer: bool = False) -> float:
@@ -472,6 +538,8 @@ def hardware_from_dict(d: dict, where: str = "hardware") -> HardwareConfig:
         full = f"{where}.{key}"
         if key in _HW_INT:
             kw[key] = int(_number(full, value, *_HW_INT[key], integer=True))
+            if key in _HW_POW2 and kw[key] & (kw[key] - 1):
+                raise ConfigError(f"{full}: must be a power of two, got {kw[key]}")
         elif key in _HW_FLOAT:
             kw[key] = float(_number(full, value, *_HW_FLOAT[key]))
         elif key in _HW_BOOL:
@@ -484,6 +552,8 @@ def hardware_from_dict(d: dict, where: str = "hardware") -> HardwareConfig:
             kw[key] = _choice(full, value, DEVICES)
         elif key == "dram_tech":
             kw[key] = _choice(full, value, DRAM_TECHS)
+        elif key == "product_model":
+            kw[key] = _choice(full, value, PRODUCT_MODELS)
         elif key == "weight_bits":
             if value not in (2, 1.6):
                 raise ConfigError(f"{full}: 2 (2-bit codes) or 1.6 (5 trits per byte), "

@@ -10,6 +10,8 @@ cycle of the last output transfer, with the streams keeping up (no stalls).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import numpy.typing as npt
 
@@ -25,7 +27,8 @@ from ..spec import (
     WeightFetcherSpec,
 )
 
-__all__ = ["bitlinear_token_cycles", "bitlinear_unit_cycles", "engine_token_cycles",
+__all__ = ["bitlinear_token_cycles", "bitlinear_unit_cycles", "engine_elementwise_cycles",
+           "engine_token_cycles",
            "fetched_product_cycles", "fetched_product_regime", "quantiser_overhead_cycles",
            "sparse_gemm_cycles", "tensor_gemm_cycles", "ternary_matvec_cycles"]
 
@@ -105,6 +108,45 @@ def engine_token_cycles(config: HGRNBitConfig, lanes: int = 16, *, cores: int = 
     out = program_cycles(program, spec.vector(), spec.bitlinear(), mem_latency, mem_rate)
     out["exact"] = spec.cycles_exact(program, mem_latency, mem_rate)
     return out
+
+
+def engine_elementwise_cycles(config: HGRNBitConfig, lanes: int = 16) -> dict:
+    """Cycles of one HGRN-Bit token of ``config`` on the whole-token engine of ``lanes``
+    lanes **without the ternary products**: every instruction of its program
+    (:func:`mmfree.spec.engine.compile_token`) at :class:`mmfree.spec.engine.EngineCycles`,
+    a ``BITLINEAR`` counted as its instruction's cycles with the BitLinear unit's cycles
+    replaced by its front end's only (:meth:`BitLinearUnitSpec.vector_cycles`: norm,
+    quantise and the vector's load, ``2G + overhead + QUANT_STAGES + 1``), its ``M * G +
+    latency`` product left to the product model (:func:`fetched_product_cycles`).
+
+    Returns ``per_layer`` (the cycles every layer adds), ``end`` (the final norm, the
+    lm_head's front end, the argmax and ``END``), ``total`` (``end + layers * per_layer``,
+    the program's sum) and ``instructions``. The engine's co-simulation measures every
+    instruction's cycles exactly (docs/engine.md)."""
+    from ..spec.engine import EngineCycles, EngineOp, EngineSpec, compile_token
+
+    spec = EngineSpec(lanes=lanes)  # the cycle formulas depend on the lanes only
+    model = EngineCycles(spec.vector(), spec.bitlinear())
+
+    def cost(layers: int) -> tuple[int, int]:
+        cfg = dataclasses.replace(config, num_hidden_layers=layers)
+        program = compile_token(cfg, lanes=lanes)
+        total = 0
+        for ins in program:
+            if ins.op == EngineOp.BITLINEAR:
+                groups = -(-ins.n // lanes)
+                total += (model.instr(ins, program.fixed)
+                          - int(model.bitlinear.cycles(ins.m, ins.n))
+                          + int(model.bitlinear.vector_cycles(groups)))
+            else:
+                total += model.instr(ins, program.fixed)
+        return total, len(program.instrs)
+
+    one, _ = cost(1)
+    two, _ = cost(2)
+    total, count = cost(config.num_hidden_layers)
+    per_layer, end = two - one, 2 * one - two
+    return {"per_layer": per_layer, "end": end, "total": total, "instructions": count}
 
 
 def fetched_product_cycles(m: npt.ArrayLike, k: npt.ArrayLike, *, cores: int, lanes: int,

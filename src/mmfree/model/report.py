@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import PRESETS, HardwareConfig, ModelConfig, Q, Workload, builtin_model
-from .system import Projection, project
+from .system import Projection, port_figures, project, validation
 
 
 def _f(v: object) -> float:
@@ -56,7 +56,28 @@ def summary(p: Projection) -> dict[str, object]:
                  "unit": r.unit, "ok": r.ok} for r in p.fit],
         "coefficients": coefficients(p),
         "context_for_decode": p.context, "warnings": p.warnings,
+        "product_model": p.hw.product_model,
+        "port": _port(p),
+        "validation": validation(p),
     }
+
+
+def _port(p: Projection) -> dict[str, object] | None:
+    """The cores' AXI ports of a "fetched" projection (``None`` otherwise)."""
+    if p.hw.product_model != "fetched":
+        return None
+    f = port_figures(p.hw)
+    ops = [op for op in p.decode.ops if op.fetched]
+    busy = sum(_f(op.cycles) * (p.model.layers if op.per_layer else 1) for op in ops)
+    memory = sum(_f(op.cycles) * (p.model.layers if op.per_layer else 1) for op in ops
+                 if bool(np.all(op.memory_bound)))
+    return {"cores": p.hw.ternary_cores, "data_width": p.hw.port_bits,
+            "mem_latency_cycles": _f(f["latency_cycles"]), "beats_per_cycle": _f(f["rate"]),
+            "share_gbps": _f(f["share_bytes_per_s"]) / 1e9,
+            "port_gbps": _f(f["port_bytes_per_s"]) / 1e9,
+            "outstanding": p.hw.outstanding, "max_burst": p.hw.max_burst,
+            "fifo_depth": p.hw.fifo_depth,
+            "memory_bound_share": memory / busy if busy else 0.0}
 
 
 def hardware_used(p: Projection) -> dict[str, dict[str, object]]:
@@ -139,6 +160,18 @@ def text(p: Projection) -> str:
     width = max(len(k) for k in plain)
     lines += ["", f"  hardware used ({p.hw.name}; tagged coefficients below):"] + [
         f"    {k:<{width}}  {_value(h['value'])}  ({h['source']})" for k, h in plain.items()]
+    port = s["port"]
+    if port is not None:
+        lines += ["", f"  AXI ports (product model fetched): {port['cores']} x "
+                      f"{port['data_width']} bits, memory latency "
+                      f"{port['mem_latency_cycles']:.0f} cycles, "
+                      f"{port['beats_per_cycle']:.3g} beats/cycle (channel share "
+                      f"{port['share_gbps']:.3g} GB/s, port {port['port_gbps']:.3g} GB/s), "
+                      f"{port['outstanding']} x "
+                      f"{port['max_burst']}-beat bursts in flight, "
+                      f"{port['memory_bound_share']:.0%} of the product cycles memory-bound"]
+    lines += ["", "  validated against RTL / analytical:"] + [
+        f"    {r['status']:<22}  {r['part']}: {r['basis']}" for r in s["validation"]]
     lines += ["", "  fit check:"] + [f"    {'ok  ' if r.ok else 'FAIL'} {r.text()}"
                                      for r in p.fit]
     lines += ["", "  coefficients:"] + [
@@ -178,6 +211,8 @@ def to_csv(p: Projection) -> str:
             w.writerow(["summary", k, v])
     for r in p.fit:
         w.writerow(["fit", r.resource, f"{r.need:.6g} of {r.available:.6g} {r.unit}"])
+    for r in validation(p):
+        w.writerow(["validation", r["part"], r["status"], r["basis"]])
     for r in breakdown(p):
         w.writerow(["cycles", r["operation"], r["cycles_total"]])
     for k, v in coefficients(p).items():

@@ -131,10 +131,12 @@ def sweep_hardware(hw: HardwareConfig, gbps: float) -> HardwareConfig:
     """The board of a sweep point with ``gbps`` of peak DRAM bandwidth (one channel): its
     DRAM technology follows the bandwidth, with that technology's energy per bit (an
     explicit ``dram_pj_per_bit`` holds for the board's own technology only) and its idle
-    power per GB/s."""
+    power per GB/s. The sweep uses the analytical product model (``product_model =
+    "analytical"``: ternary-core cycles and a DRAM roofline) on every point: the validated
+    fetched-product model takes one design point at a time (docs/cycle-model.md)."""
     tech = dram_for_bandwidth(gbps, hw.dram_tech)
     rate = DRAM_TECHS[tech].background_mw_per_gbps
-    return replace(hw, dram_channels=1, dram_tech=tech,
+    return replace(hw, dram_channels=1, dram_tech=tech, product_model="analytical",
                    dram_gbps_per_channel=Q(gbps, "assumed", "sweep point"),
                    dram_pj_per_bit=hw.dram_pj_per_bit if tech == hw.dram_tech else None,
                    dram_background_w=Q(rate.value * gbps / 1e3, rate.source,

@@ -6,6 +6,13 @@ workload parameters may be scalars or arrays of design points. The equations are
 ``docs/cycle-model.md`` from the units' RTL-measured timing (:mod:`mmfree.model.cycles`),
 their measured switching activity and resources (:mod:`mmfree.model.activity`) and the
 device and DRAM data of :mod:`mmfree.model.devices`.
+
+With ``product_model = "fetched"`` (every preset) the ternary products are the fetched
+product's cycles (:func:`mmfree.model.cycles.fetched_product_cycles`: each core streams its
+rows over its own AXI4 port, validated against the RTL) and a MatMul-free model's
+element-wise work is the whole-token engine's program
+(:func:`mmfree.model.cycles.engine_elementwise_cycles`); :func:`validation` says which parts
+of a projection are validated against the RTL and which remain analytical.
 """
 
 from __future__ import annotations
@@ -16,12 +23,19 @@ import numpy as np
 
 from . import activity, fit
 from .config import HardwareConfig, ModelConfig, Workload
-from .cycles import sparse_gemm_cycles, tensor_gemm_cycles, ternary_matvec_cycles
+from .cycles import (
+    engine_elementwise_cycles,
+    fetched_product_cycles,
+    fetched_product_regime,
+    sparse_gemm_cycles,
+    tensor_gemm_cycles,
+    ternary_matvec_cycles,
+)
 from .fit import FP16_BYTES, INT8_BITS, KV_BYTES, SPARSE_BITS_PER_WEIGHT
 
 __all__ = ["FP16_BYTES", "INT8_BITS", "KV_BYTES", "SPARSE_BITS_PER_WEIGHT", "Op", "Projection",
-           "StepResult", "elementwise_per_layer", "hw_arrays", "project", "run_step",
-           "step_ops"]
+           "StepResult", "elementwise_per_layer", "engine_elementwise", "hw_arrays",
+           "port_figures", "project", "run_step", "step_ops", "validation"]
 
 #: the four parts of the power, summing to the total
 POWER_PARTS = ("static", "logic", "on-chip memory", "DRAM")
@@ -45,6 +59,18 @@ class Op:
     cycles: object = 0
     lane_slots: object = 0  #: issued lane or MAC slots
     weight_reads: object = 0  #: weights read from on-chip memory if resident (padding excluded)
+    #: the weights stream over the cores' AXI ports inside ``cycles`` (product model
+    #: "fetched"): they are DRAM traffic, never resident, and their time is in the cycles
+    fetched: bool = False
+    memory_bound: object = False  #: a fetched product whose ports deliver < 1 group/cycle
+    source: str = "analytical"  #: what the cycles come from (see :func:`validation`)
+    #: cycles the unit's lanes work (the energy's busy cycles): ``cycles`` but for a
+    #: fetched product, whose cycles waiting for the ports draw no lane activity
+    active_cycles: object = None
+
+    def __post_init__(self) -> None:
+        if self.active_cycles is None:
+            self.active_cycles = self.cycles
 
 
 def _ceil_div(a: object, b: object) -> object:
@@ -83,6 +109,53 @@ def elementwise_per_layer(model: ModelConfig, context: object = 0) -> dict[str, 
             "residual adds": 2 * d}
 
 
+def port_figures(hw: HardwareConfig, arrays: dict | None = None) -> dict[str, object]:
+    """The AXI4 port of each core (product model "fetched"): the memory latency in cycles
+    (``ceil(mem_latency_ns * clock)``, at least 2, the co-simulated memory's least) and
+    the port's rate in beats per cycle, ``min(1, share / (port_bits / 8 * clock))`` with
+    ``share = min(one channel, all channels / cores)`` bytes per second (a core has its
+    own channel while there are enough, else the channels are shared evenly), each
+    channel ``dram_gbps_per_channel * dram_efficiency``."""
+    a = arrays or hw_arrays(hw)
+    clock = np.asarray(a["clock_mhz"], dtype=float) * 1e6
+    channel = np.asarray(a["dram_gbps"], dtype=float) * 1e9 * hw.dram_efficiency.value
+    cores = np.maximum(np.asarray(a["ternary_cores"]), 1)
+    share = np.minimum(channel, channel * np.asarray(a["dram_channels"]) / cores)
+    port = hw.port_bits / 8 * clock
+    latency = np.maximum(2, np.ceil(hw.mem_latency_ns.value * 1e-9 * clock - 1e-9))
+    return {"latency_cycles": latency, "rate": np.minimum(1.0, share / port),
+            "share_bytes_per_s": share, "port_bytes_per_s": port}
+
+
+def _hgrn_config(model: ModelConfig):  # -> HGRNBitConfig
+    from ..golden.hgrn_bit import HGRNBitConfig
+    return HGRNBitConfig(vocab_size=model.vocab, hidden_size=model.d,
+                         num_hidden_layers=model.layers, intermediate_size=model.inter,
+                         tie_word_embeddings=model.tie_embeddings)
+
+
+def engine_elementwise(model: ModelConfig, lanes: int) -> dict | None:
+    """The element-wise cycles of one token of ``model`` on the whole-token engine of
+    ``lanes`` lanes (:func:`mmfree.model.cycles.engine_elementwise_cycles`), or ``None``
+    where the engine does not apply (a Transformer++, a tied lm_head, or ``lanes`` not
+    dividing the MLP width: the engine's program needs it)."""
+    if model.kind != "mmfree" or model.tie_embeddings or model.inter % lanes or not (
+            1 <= lanes <= 64):
+        return None
+    return _engine_elementwise(model.vocab, model.d, model.layers, model.inter, lanes)
+
+
+_ENGINE_CACHE: dict[tuple, dict] = {}
+
+
+def _engine_elementwise(vocab: int, d: int, layers: int, inter: int, lanes: int) -> dict:
+    key = (vocab, d, layers, inter, lanes)
+    if key not in _ENGINE_CACHE:
+        model = ModelConfig("engine", "mmfree", layers, d, inter, vocab)
+        _ENGINE_CACHE[key] = engine_elementwise_cycles(_hgrn_config(model), lanes)
+    return _ENGINE_CACHE[key]
+
+
 def step_ops(model: ModelConfig, hw: HardwareConfig, vectors: object, context: object,
              sequences: object, lm_head_vectors: object, arrays: dict) -> list[Op]:
     """The operations of one step that processes ``vectors`` token positions (``sequences``
@@ -95,16 +168,45 @@ def step_ops(model: ModelConfig, hw: HardwareConfig, vectors: object, context: o
     tarrays = arrays["tensor_arrays"]
     ew_rate = arrays["elementwise_per_cycle"]
     packed = hw.weight_bits < 2
+    fetched = hw.product_model == "fetched"
+    if fetched:
+        if np.size(cores) != 1 or np.size(lanes) != 1:
+            raise ValueError("product_model 'fetched' takes one design point (one cores and "
+                             "lanes value); sweeps use 'analytical'")
+        port = port_figures(hw, arrays)
     d, i = model.d, model.inter
     ops: list[Op] = []
 
     def ternary(name: str, m: int, k: int, n_vec: object, per_layer: bool = True) -> None:
         rows = np.asarray(n_vec) * _ceil_div(m, cores)  # rows split over the cores
-        cyc = ternary_matvec_cycles(rows, k, lanes, packed, hw.tree_levels_per_stage)
+        extra: dict = {}
+        if fetched:
+            # every vector's product streams the weights over the cores' ports (the RTL
+            # takes one vector per command): FetchedProductSpec.cycles per vector
+            kw = dict(lanes=int(lanes), data_width=hw.port_bits,
+                      mem_latency=port["latency_cycles"], mem_rate=port["rate"],
+                      outstanding=hw.outstanding, max_burst=hw.max_burst,
+                      fifo_depth=hw.fifo_depth, packed=packed)
+            try:
+                cyc = np.asarray(n_vec) * fetched_product_cycles(
+                    m, k, cores=int(cores), tree_levels_per_stage=hw.tree_levels_per_stage,
+                    **kw)
+            except ValueError as e:
+                raise ValueError(
+                    f"hardware {hw.name} (product_model 'fetched'): {e} [hardware keys: "
+                    f"lanes {int(lanes)}, ternary_cores {int(cores)}, port_bits "
+                    f"{hw.port_bits}, weight_bits {hw.weight_bits:g}, outstanding, max_burst, "
+                    "fifo_depth; or product_model = \"analytical\"]") from None
+            bound, _ = fetched_product_regime(k, rows=_ceil_div(m, cores), **kw)
+            extra = dict(fetched=True, memory_bound=bound, source="fetched product",
+                         active_cycles=ternary_matvec_cycles(rows, k, lanes, packed,
+                                                             hw.tree_levels_per_stage))
+        else:
+            cyc = ternary_matvec_cycles(rows, k, lanes, packed, hw.tree_levels_per_stage)
         ops.append(Op(name, "ternary", per_layer, m=m, k=k, weights=m * k,
                       macs=np.asarray(n_vec) * m * k, weight_bits=hw.weight_bits, cycles=cyc,
                       lane_slots=rows * _ceil_div(k, lanes) * lanes * cores,
-                      weight_reads=np.asarray(n_vec) * m * k))  # once per vector
+                      weight_reads=np.asarray(n_vec) * m * k, **extra))  # once per vector
 
     def tensor(name: str, m: object, k: int, n: int, sparse: bool, weights: float,
                per_layer: bool = True, bits: float | None = None) -> None:
@@ -148,8 +250,22 @@ def step_ops(model: ModelConfig, hw: HardwareConfig, vectors: object, context: o
                       macs=2 * np.asarray(vectors) * np.asarray(context) * d,
                       lane_slots=cyc * 64 * np.maximum(tarrays, 1)))
     ew = sum(elementwise_per_layer(model, context).values())
-    elementwise("element-wise", np.asarray(vectors) * ew)
-    if model.kind == "mmfree" and model.layers > 1:  # lb + (1 - lb) * f after layer 0
+    engine = engine_elementwise(model, int(np.asarray(ew_rate))) if fetched else None
+    if engine is not None:
+        # the whole-token engine's program (every instruction but the ternary products,
+        # which are the fetched products above): its measured per-instruction cycles; the
+        # element counts stay the analytical ones, for the energy
+        lower = np.asarray(vectors) * 2 * d * (model.layers - 1)
+        ops.append(Op("element-wise (engine program)",
+                      "elementwise", True, elems=np.asarray(vectors) * ew,
+                      cycles=np.asarray(vectors) * engine["per_layer"], source="engine"))
+        ops.append(Op("model end (engine program)", "elementwise", False,
+                      elems=lower + np.asarray(lm_head_vectors) * (8 * d + 2 * model.vocab),
+                      cycles=np.asarray(lm_head_vectors) * engine["end"], source="engine"))
+    else:
+        elementwise("element-wise", np.asarray(vectors) * ew)
+    if engine is None and model.kind == "mmfree" and model.layers > 1:
+        # lb + (1 - lb) * f after layer 0
         elementwise("forget-gate lower bound", np.asarray(vectors) * 2 * d * (model.layers - 1),
                     per_layer=False)
     # model end: final norm + quant, lm_head on the last positions only, rescale, argmax
@@ -161,8 +277,9 @@ def step_ops(model: ModelConfig, hw: HardwareConfig, vectors: object, context: o
     else:
         tensor("lm_head", lm_head_vectors, d, model.vocab, False, weights=model.vocab * d,
                per_layer=False)
-    elementwise("final norm, quant, rescale, argmax",
-                np.asarray(lm_head_vectors) * (8 * d + 2 * model.vocab), per_layer=False)
+    if engine is None:
+        elementwise("final norm, quant, rescale, argmax",
+                    np.asarray(lm_head_vectors) * (8 * d + 2 * model.vocab), per_layer=False)
     return ops
 
 
@@ -202,8 +319,12 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
         compute_cycles = matrix + busy["elementwise"]
     compute_s = compute_cycles / clock
 
+    # weights the placement decides on (resident in SRAM or streamed once per step); the
+    # fetched products' weights stream over the ports inside their cycles, per vector
     weight_bytes = sum(op.weights * op.weight_bits / 8 * k
-                       for op, k in zip(ops, mult, strict=True))
+                       for op, k in zip(ops, mult, strict=True) if not op.fetched)
+    fetched_bytes = sum(np.asarray(op.weight_reads) * op.weight_bits / 8 * k
+                        for op, k in zip(ops, mult, strict=True) if op.fetched)
     state_bytes = 0.0
     if model.kind == "mmfree":  # MLGRU state per sequence and layer, read and written
         state_bytes = 2 * np.asarray(sequences) * layers * model.d * FP16_BYTES
@@ -220,7 +341,7 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
     # per step. Padding slots (partial lane groups, columns or rows split over several
     # units) read no weights, so more hardware never adds on-chip traffic.
     lane_bits = sum(np.asarray(op.weight_reads) * op.weight_bits * k
-                    for op, k in zip(ops, mult, strict=True) if op.weights)
+                    for op, k in zip(ops, mult, strict=True) if op.weights and not op.fetched)
     sram_bw = np.asarray(arrays["sram_bits_per_cycle"]) * clock
     sram = np.asarray(arrays["sram_mib"]) * 2**20
     f_max = np.minimum(1.0, sram / np.maximum(weight_bytes, 1))
@@ -252,15 +373,22 @@ def run_step(model: ModelConfig, hw: HardwareConfig, arrays: dict, vectors: obje
         best_f = np.where(better, cand, best_f)
         best_t, best_e = np.where(better, t, best_t), np.where(better, e, best_e)
     dram_s, onchip_s, time_s = times(best_f)
-    dram_bytes = weight_bytes * (1 - best_f) + other_bytes
+    dram_bytes = weight_bytes * (1 - best_f) + other_bytes + fetched_bytes
     onchip_bits = lane_bits * best_f
     on_path = np.maximum(compute_s, onchip_s)
-    binding = np.where(dram_s >= on_path, "DRAM", np.where(onchip_s > compute_s, "on-chip",
-                                                          "compute"))
+    # fetched products whose ports bring less than a lane group per cycle make the
+    # compute time memory time: "DRAM" binds when they are most of the compute cycles
+    ported = sum(np.asarray(op.cycles) * k for op, k in zip(ops, mult, strict=True)
+                 if op.fetched and np.all(op.memory_bound))
+    ports_bind = np.asarray(ported) * 2 > compute_cycles
+    binding = np.where((dram_s >= on_path) | (ports_bind & (onchip_s <= compute_s)), "DRAM",
+                       np.where(onchip_s > compute_s, "on-chip", "compute"))
 
     fam = hw.dev.fam
+    active = sum(np.asarray(op.active_cycles) * k for op, k in zip(ops, mult, strict=True)
+                 if op.unit == "ternary")
     detail = {
-        "ternary cores": busy["ternary"] * activity.ternary_cycle_j(
+        "ternary cores": active * activity.ternary_cycle_j(
             arrays["lanes"], arrays["ternary_cores"], fam.e_toggle_pj.value),
         "tensor arrays": busy["tensor"] * activity.tensor_cycle_j(
             np.asarray(arrays["tensor_arrays"]), fam.e_toggle_pj.value, fam.e_dsp_pj.value),
@@ -372,3 +500,72 @@ def project(model: ModelConfig, hw: HardwareConfig, workload: Workload) -> Proje
     rows = fit.check(model, hw, workload)
     warnings = [f"does not fit {hw.dev.part}: {r.text()}" for r in rows if not r.ok]
     return Projection(model, hw, workload, decode, prefill, context, warnings, rows)
+
+
+#: how far each part of a projection is checked against the RTL
+VALIDATED, UNIT, ANALYTICAL = "validated against RTL", "unit measured on RTL", "analytical"
+
+
+def validation(p: Projection) -> list[dict[str, str]]:
+    """Which parts of the projection ``p`` are validated against the RTL and which remain
+    analytical: rows ``{part, status, basis}`` with ``status`` one of :data:`VALIDATED`
+    (the part's cycles are a formula that co-simulation of the RTL measures), :data:`UNIT`
+    (the unit's cycles are measured, the system around it is not built) and
+    :data:`ANALYTICAL`."""
+    ops = p.decode.ops
+    kinds = {op.source for op in ops}
+    rows: list[dict[str, str]] = []
+
+    def row(part: str, status: str, basis: str) -> None:
+        rows.append({"part": part, "status": status, "basis": basis})
+
+    if "fetched product" in kinds:
+        f = port_figures(p.hw)
+        row("ternary products (cycles, with the weights' fetch)", VALIDATED,
+            "mmfree.model.cycles.fetched_product_cycles (FetchedProductSpec.cycles): the "
+            "multi-core AXI product RTL within 1.3 % over 14 configurations (bench/"
+            "axi_system.py, docs/memory-system.md); here "
+            f"{p.hw.ternary_cores} x {p.hw.lanes} lanes, {p.hw.port_bits}-bit ports, "
+            f"latency {float(f['latency_cycles']):.0f} cycles, "
+            f"{float(f['rate']):.3g} beats/cycle, {p.hw.outstanding} x {p.hw.max_burst}-beat "
+            "bursts in flight")
+        row("port bandwidth and latency of a preset", ANALYTICAL,
+            "each port's rate is its share of the channels' bandwidth x dram_efficiency "
+            "(channels shared evenly when cores outnumber them); mem_latency_ns is "
+            f"{p.hw.mem_latency_ns.source}")
+    elif any(op.unit == "ternary" for op in ops):
+        row("ternary products", UNIT, "TernaryCoreSpec.cycles (measured on the RTL, "
+            "tests/model/test_cycles.py); the DRAM and on-chip roofline around it is "
+            "analytical (product_model 'analytical')")
+    if "engine" in kinds:
+        row("element-wise work (norms, gates, recurrence, GLU, BitLinear front ends, "
+            "argmax)", VALIDATED,
+            "mmfree.model.cycles.engine_elementwise_cycles: the whole-token engine's "
+            "per-instruction cycles (EngineCycles), measured exactly by its co-simulation "
+            f"(docs/engine.md), {_instructions(p)} instructions a token at "
+            f"{int(p.hw.elementwise_per_cycle.value)} lanes")
+        row("the engine with fetched products (one design)", ANALYTICAL,
+            "the two validated parts added: the engine driving a FetchedProduct is not "
+            "built (issue 14 item 1); the vector's load into the product's buffer is "
+            "taken as the front end's output groups")
+    elif any(op.unit == "elementwise" for op in ops):
+        row("element-wise work", ANALYTICAL,
+            "element operations / elementwise_per_cycle (docs/cycle-model.md section 2)")
+    if any(op.unit in ("tensor", "sparse") for op in ops):
+        row("tensor-core GEMMs and attention", UNIT,
+            "TensorCoreSpec / SparseTensorCoreSpec gemm_cycles measured on the RTL; the "
+            "arrays' system (weights, KV cache) is analytical")
+    row("other DRAM traffic (state, embeddings, KV cache) and the resident-weight "
+        "placement", ANALYTICAL, "bytes / (channels x GB/s x efficiency), overlapped")
+    row("clock", ANALYTICAL, f"{p.hw.clock_mhz.source}: {p.hw.clock_mhz.note}")
+    row("power and energy (static, logic, on-chip memory, DRAM)", ANALYTICAL,
+        "cited, derived and assumed coefficients (summary.coefficients); logic from "
+        "measured activity")
+    row("fit (resources, DRAM capacity)", ANALYTICAL,
+        "measured per-unit synthesis counts scaled by lanes and arrays")
+    return rows
+
+
+def _instructions(p: Projection) -> int:
+    e = engine_elementwise(p.model, int(p.hw.elementwise_per_cycle.value))
+    return e["instructions"] if e else 0

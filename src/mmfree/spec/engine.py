@@ -257,13 +257,14 @@ class EngineCycles:
 
     The sequencer runs one instruction at a time: ``ISSUE`` cycles (fetch, then decode
     and address set-up), then the unit's cycles and the cycle in which the sequencer sees
-    the last result (``DONE``). A vector op also spends one cycle on the vector unit's
-    command (``CMD``) before its first operand, then :meth:`VectorUnitSpec.map_cycles` /
-    ``reduce_cycles`` (VMEM is read in the cycle an operand transfers); a BITLINEAR
-    :meth:`BitLinearUnitSpec.cycles` (the unit's spec, whatever its pipelining; with the
-    weights over AXI, :meth:`MultiCoreBitLinearSpec.cycles` with the channels' latency
-    ``mem_latency`` and rate ``mem_rate``, beats per cycle); a scalar
-    op :func:`scalar_cycles`; ``END`` one cycle, the ``done`` transfer. A token is counted
+    the last result (``DONE``). An instruction that reads vectors (a vector op, a
+    BITLINEAR) waits ``OPERAND`` cycles for its first operand group (the VMEM address, the
+    block RAM read, its output register, the operand FIFO; the vector unit's command
+    transfers meanwhile), then takes :meth:`VectorUnitSpec.map_cycles` / ``reduce_cycles``
+    or :meth:`BitLinearUnitSpec.cycles` (the unit's spec, whatever its pipelining; with
+    the weights over AXI, :meth:`MultiCoreBitLinearSpec.cycles` with the channels' latency
+    ``mem_latency`` and rate ``mem_rate``, beats per cycle); a scalar op
+    :func:`scalar_cycles`; ``END`` one cycle, the ``done`` transfer. A token is counted
     from the ``start`` transfer (exclusive) to the ``done`` transfer (inclusive)."""
 
     vector: VectorUnitSpec
@@ -272,8 +273,9 @@ class EngineCycles:
     mem_rate: float = 1.0
     #: fetch, and decode with the address set-up
     ISSUE: ClassVar[int] = 2
-    #: the vector unit's command transfer
-    CMD: ClassVar[int] = 1
+    #: from the unit's first cycle to its first operand group (VMEM address, block RAM,
+    #: output register, operand FIFO)
+    OPERAND: ClassVar[int] = 3
     #: the cycle in which the sequencer sees the instruction's last result
     DONE: ClassVar[int] = 1
 
@@ -287,13 +289,14 @@ class EngineCycles:
                 unit = self.bitlinear.cycles(ins.m, ins.n, self.mem_latency, self.mem_rate)
             else:
                 unit = self.bitlinear.cycles(ins.m, ins.n)
-            return self.ISSUE + round(float(unit)) + self.DONE
+            return self.ISSUE + self.OPERAND + round(float(unit)) + self.DONE
         if op in (EngineOp.RMSSCALE, EngineOp.RESCALE):
             return (self.ISSUE + scalar_cycles(op == EngineOp.RESCALE, fixed.rsqrt_bits)
                     + self.DONE)
         if op in (EngineOp.SUMSQ, EngineOp.ARGMAX):
-            return self.ISSUE + self.CMD + int(self.vector.reduce_cycles(ins.n)) + self.DONE
-        return self.ISSUE + self.CMD + int(self.vector.map_cycles(ins.n)) + self.DONE
+            return (self.ISSUE + self.OPERAND + int(self.vector.reduce_cycles(ins.n))
+                    + self.DONE)
+        return self.ISSUE + self.OPERAND + int(self.vector.map_cycles(ins.n)) + self.DONE
 
 
 def program_cycles(program: Program, vector: VectorUnitSpec, bitlinear: BitLinearUnitSpec,
@@ -468,6 +471,7 @@ class EngineSpec(UnitSpec):
                 v["groups_m1"], v["mask"] = vec.groups_mask(ins.n)
             if op in _VEC_OP:
                 vop = VecOp[_VEC_OP[op]]
+                self._check_reads_lead(ins, vop)
                 v["vop"] = int(vop)
                 if kind == "map":
                     if vop.is_table:
@@ -498,6 +502,23 @@ class EngineSpec(UnitSpec):
                 v.update(km=km, ke=ke, out_frac=getattr(cfg, FMTS[ins.fmt]).frac)
             out.append(self._checked(v))
         return out
+
+    def _check_reads_lead(self, ins: Instr, vop: Any) -> None:
+        """Raise ``ValueError`` if a vector op's results could be written into a VMEM word
+        in the cycle that word is read. The op reads operand group ``k`` of each source
+        before it writes result group ``k``; a write to ``dst + j`` meets a read of ``x +
+        k`` with ``k > j`` only if ``x < dst < x + G``. The engine's VMEM has no
+        read-during-write logic (``no_rw_check``), so such a program is rejected."""
+        if vop.is_reduction:
+            return
+        g = ceil_div(ins.n, self.lanes)
+        dst = ins.dst // self.lanes
+        srcs = ["a"] + (["b"] if vop.uses_b else []) + (["c", "d"] if vop.uses_cd else [])
+        for name in srcs:
+            x = getattr(ins, name) // self.lanes
+            if x < dst < x + g:
+                raise ValueError(f"{ins.op.name} writes word {dst} while it still reads "
+                                 f"{name} words {x}..{x + g - 1}")
 
     def _checked(self, values: dict[str, int]) -> dict[str, int]:
         """Every field of :meth:`instr_fields` (0 where unset), each in its range."""
@@ -539,5 +560,5 @@ class EngineSpec(UnitSpec):
 
     def cycle_formula(self) -> str:
         return (f"{self.latency} per instruction (fetch, decode, completion) + its unit's "
-                f"cycles (+{EngineCycles.CMD} for a vector command); a token: the sum over "
-                "the program (docs/engine.md)")
+                f"cycles (+{EngineCycles.OPERAND} to the first operand of one that reads "
+                "vectors); a token: the sum over the program (docs/engine.md)")

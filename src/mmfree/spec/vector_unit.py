@@ -106,10 +106,13 @@ class VectorUnitSpec(UnitSpec):
     table_range_log2: int = param(4, "log2 of the tables' input range R", lo=1, hi=6)
 
     #: stages of a map op, i.e. cycles from an operand transfer to its ``y`` transfer:
-    #: operand register; the expression (products, sums) or the table index; the
-    #: requantisation or the two table reads; the interpolation product; its rounding, the
-    #: sum and the saturation (the output queue's entry)
-    MAP_LATENCY: ClassVar[int] = 5
+    #: 1 the operand registers (each op's two products chosen); 2 the products (in the DSP
+    #: blocks' registers) / the table index; 3 the aligned second product / the table read
+    #: (block RAM); 4 the sum / the block RAM's output register; 5 the rounding add and the
+    #: left shift / the entry split; 6 the right shift / the interpolation product; 7 the
+    #: saturation / t0 plus the rounded interpolation; 8 the table value's saturation; then
+    #: the output queue's entry
+    MAP_LATENCY: ClassVar[int] = 9
     #: cycles from the last operand transfer of a command to the next command's transfer
     CMD_GAP: ClassVar[int] = 1
 
@@ -147,6 +150,14 @@ class VectorUnitSpec(UnitSpec):
     def shift_bits(self) -> int:
         """Signed bits of the command's shift: ``-(2 width) .. 2 width + max_align``."""
         return (2 * self.width + self.max_align).bit_length() + 1
+
+    @property
+    def table_frac_bits(self) -> int:
+        """The largest fraction ``b`` of a table op's position between two knots
+        (:meth:`command`'s largest ``xfrac``), at least 1: the unit scales every fraction
+        to this many bits so the interpolation rounds at one fixed bit."""
+        hi = self.width - self.table_range_log2 + min(6, self.table_bits - 1)
+        return max(1, hi + self.table_range_log2 + 1 - self.table_bits)
 
     @property
     def table_width(self) -> int:

@@ -1,5 +1,6 @@
 """Co-simulation of the whole-token engine: tokens of small random checkpoints, logits and
-argmax bit-identical to the fixed-point model, cycles = the program's formula."""
+argmax bit-identical to the fixed-point model, cycles = the program's formula; a reset in
+the middle of a token."""
 
 import pytest
 
@@ -99,3 +100,28 @@ def test_engine_370m_layer_with_axi_weights_on_verilator(seed):
           f"{r.get('wall_s')}; {time.monotonic() - t0:.0f} s with the build")
     assert r["mismatches"] == 0 and r["tokens"] == 1, r
     assert r["cycle_checks"] == 1 and r["cycle_mismatches"] == 0, r
+
+
+# The default run: one round on Icarus (about 30 s on the shared machine); under -m slow
+# three rounds on Verilator.
+RESET_CASES = [pytest.param("icarus", 1, id="icarus-small"),
+               pytest.param("verilator", 3, id="verilator-small", marks=pytest.mark.slow)]
+
+
+@pytest.mark.cosim
+@pytest.mark.parametrize("sim, rounds", RESET_CASES)
+def test_engine_reset_mid_token(sim, rounds, seed):
+    """A reset at a random cycle of a running token (``rounds`` times): the host zeroes the
+    states only, and the next tokens are bit-identical with cycles = program_cycles."""
+    d, layers, inter, vocab, lanes = SMALL
+    cfg = HGRNBitConfig(vocab_size=vocab, hidden_size=d, num_hidden_layers=layers,
+                        intermediate_size=inter)
+    spec = EngineSpec.for_program(compile_token(cfg, lanes=lanes))
+    model = {"config": {k: v for k, v in cfg.to_dict().items() if k != "model_type"},
+             "seed": 1, "reset_mid_token": True, "rounds": rounds}
+    r = cosim_report(spec, sim, seed, extra={"model": model}, testcase="test_reset_mid_token")
+    print(f"seed {seed}: resets at cycles {r.get('reset_at')} of {r.get('predicted_cycles')}")
+    assert r["resets"] == rounds and len(r["reset_at"]) == rounds, r
+    # per round: one token before the reset, two after it, each checked with its cycles
+    assert r["mismatches"] == 0 and r["tokens"] == 3 * rounds, r
+    assert r["cycle_checks"] == 3 * rounds and r["cycle_mismatches"] == 0, r
