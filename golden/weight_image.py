@@ -32,8 +32,8 @@ import numpy.typing as npt
 
 from .ternary import TRITS_PER_BYTE, check_ternary, encode_codes
 
-__all__ = ["group_bit_matrix", "group_bits", "image_beats", "image_bytes", "stream_groups",
-           "weight_image"]
+__all__ = ["group_bit_matrix", "group_bits", "image_beats", "image_bytes", "interleave_rows",
+           "stream_groups", "weight_image"]
 
 
 def group_bits(lanes: int, packed: bool) -> int:
@@ -97,3 +97,18 @@ def weight_image(w: npt.ArrayLike, lanes: int, packed: bool) -> bytes:
     """The memory image of matrix ``w`` (see the module docstring)."""
     bits = group_bit_matrix(w, lanes, packed).reshape(-1)
     return np.packbits(bits, bitorder="little").tobytes()
+
+
+def interleave_rows(w: npt.ArrayLike, cores: int) -> list[np.ndarray]:
+    """The shares of ``cores`` cores that split ``w``'s rows round-robin: core ``c`` gets
+    rows ``c, c + cores, c + 2 cores, ...``, ``R = ceil(M / cores)`` rows each, the last
+    round padded with zero rows (so every core has the same image size and its row ``r``
+    is row ``r * cores + c`` of ``w``)."""
+    arr = check_ternary(w)
+    if arr.ndim != 2 or cores < 1:
+        raise ValueError(f"w must be a 2-D matrix and cores >= 1, got shape {arr.shape}, "
+                         f"cores {cores}")
+    r = -(-arr.shape[0] // cores)
+    padded = np.zeros((r * cores, arr.shape[1]), dtype=np.int64)
+    padded[:arr.shape[0]] = arr
+    return [padded[c::cores] for c in range(cores)]

@@ -8,7 +8,9 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.engine import KINDS, EngineSpec
+from .axi import AxiReadSignature
 from .bitlinear_unit import BitLinearUnit, matrix_weight_layout
+from .multicore_bitlinear import MultiCoreBitLinear
 from .scalar_unit import EXP_BITS, ScalarUnit
 from .vector_unit import VectorUnit
 
@@ -56,6 +58,14 @@ class Engine(wiring.Component):
     * ``error`` out: the BitLinear unit's sticky error (a weight row of the wrong length),
       until reset.
 
+    With ``cores`` > 0 the BitLinear unit is a
+    :class:`~mmfree.hdl.multicore_bitlinear.MultiCoreBitLinear` and there is no ``w``:
+    ports ``axi0`` .. ``axi<cores-1>`` (:class:`~mmfree.hdl.axi.AxiReadSignature`
+    managers, one per core and memory channel) read each ``BITLINEAR``'s matrix from the
+    address in its instruction (``waddr``, the host's memory map:
+    :meth:`mmfree.spec.engine.EngineSpec.matrix_addresses`), and ``error`` also reports
+    the AXI side's errors.
+
     Timing: per instruction :class:`mmfree.spec.engine.EngineCycles` (the sequencer waits
     for each instruction's last result before fetching the next); a token takes
     :func:`mmfree.spec.engine.program_cycles` from the ``start`` transfer to the ``done``
@@ -67,11 +77,23 @@ class Engine(wiring.Component):
     def __init__(self, lanes: int = EngineSpec.lanes, width: int = EngineSpec.width,
                  vmem_words: int = EngineSpec.vmem_words,
                  prog_depth: int = EngineSpec.prog_depth, max_dim: int = EngineSpec.max_dim,
-                 max_k: int = EngineSpec.max_k) -> None:
+                 max_k: int = EngineSpec.max_k, cores: int = EngineSpec.cores,
+                 packed: bool = EngineSpec.packed, data_width: int = EngineSpec.data_width,
+                 addr_width: int = EngineSpec.addr_width,
+                 max_burst: int = EngineSpec.max_burst,
+                 outstanding: int = EngineSpec.outstanding,
+                 fifo_depth: int = EngineSpec.fifo_depth) -> None:
         self.spec = spec = EngineSpec(lanes=lanes, width=width, vmem_words=vmem_words,
                                       prog_depth=prog_depth, max_dim=max_dim,
-                                      max_k=max_k).validate()
+                                      max_k=max_k, cores=cores, packed=packed,
+                                      data_width=data_width, addr_width=addr_width,
+                                      max_burst=max_burst, outstanding=outstanding,
+                                      fifo_depth=fifo_depth).validate()
         vec = spec.vector()
+        weights = ({"w": In(stream.Signature(matrix_weight_layout(lanes)))} if not cores else
+                   {f"axi{c}": Out(AxiReadSignature(addr_width=addr_width,
+                                                    data_width=data_width))
+                    for c in range(cores)})
         super().__init__({
             "load": In(stream.Signature(load_layout(spec))),
             "prog": In(stream.Signature(prog_layout(spec))),
@@ -81,7 +103,7 @@ class Engine(wiring.Component):
             "done": Out(stream.Signature(data.StructLayout({
                 "group": unsigned(vec.group_bits),
                 "lane": unsigned(max(1, (lanes - 1).bit_length()))}))),
-            "w": In(stream.Signature(matrix_weight_layout(lanes))),
+            **weights,
             "error": Out(1),
         })
 
@@ -90,7 +112,14 @@ class Engine(wiring.Component):
         spec, n, w = self.spec, self.spec.lanes, self.spec.width
         vspec, bspec, fixed = spec.vector(), spec.bitlinear(), spec.fixed()
         m.submodules.vec = vec = VectorUnit(**vspec.kwargs())
-        m.submodules.bl = bl = BitLinearUnit(**bspec.kwargs())
+        if spec.cores:
+            m.submodules.bl = bl = MultiCoreBitLinear(**bspec.kwargs())
+            for c in range(spec.cores):
+                wiring.connect(m, getattr(bl, f"axi{c}"),
+                               wiring.flipped(getattr(self, f"axi{c}")))
+        else:
+            m.submodules.bl = bl = BitLinearUnit(**bspec.kwargs())
+            wiring.connect(m, wiring.flipped(self.w), bl.w)
         m.submodules.sc = sc = ScalarUnit(
             sumsq_width=vspec.sumsq_width, scale_width=bspec.fmt.scale_width,
             rsqrt_bits=fixed.rsqrt_bits, scale_bits=fixed.scale_bits,
@@ -111,7 +140,6 @@ class Engine(wiring.Component):
             vmems.append(vm)
         ilay = instr_layout(spec)
         m.submodules.prog = prog = memory.Memory(shape=ilay, depth=spec.prog_depth, init=[])
-        wiring.connect(m, wiring.flipped(self.w), bl.w)
         m.d.comb += self.error.eq(bl.error)
         rst = ResetSignal()
 
@@ -180,6 +208,7 @@ class Engine(wiring.Component):
         out_left = Signal(max(vspec.group_bits, spec.max_dim.bit_length()) + 1)  # results
         got_s = Signal()  # the reduction's / the BitLinear's scale result arrived
         cmd_pending = Signal()
+        bl_cmd_pending = Signal()  # with cores: the BitLinear's matrix command
         # --- operand reads: four block RAM ports, their output registers, a FIFO --------
         # A read is issued while operand groups remain to be read and the FIFO has room for
         # it beside the reads in flight; its words enter the FIFO two cycles later and can
@@ -224,6 +253,8 @@ class Engine(wiring.Component):
                 m.d.sync += [out_left.eq(0), cmd_pending.eq(1), *goto("issue", "vec")]
             with m.If(kind["bitlinear"]):
                 m.d.sync += [out_left.eq(rows), *goto("issue", "bl")]
+                if spec.cores:
+                    m.d.sync += bl_cmd_pending.eq(1)
             with m.If(kind["rmsscale"] | kind["rescale"]):
                 m.d.comb += sc.start.eq(1)
                 m.d.sync += goto("issue", "sc")
@@ -267,6 +298,13 @@ class Engine(wiring.Component):
             m.d.sync += [pc.eq(pc + 1), *goto("vec", "fetch")]
 
         # --- BitLinear unit --------------------------------------------------------------
+        if spec.cores:  # the matrix's command, sent with the vector's first group
+            cp = bl.cmd.payload
+            m.d.comb += [bl.cmd.valid.eq(st["bl"] & bl_cmd_pending), cp.addr.eq(ins.waddr),
+                         cp.rows.eq(ins.rows), cp.rows_pc.eq(ins.rows_pc),
+                         cp.groups.eq(groups)]
+            with m.If(bl.cmd.valid & bl.cmd.ready):
+                m.d.sync += bl_cmd_pending.eq(0)
         xp = bl.x.payload
         bl_send = Signal()
         m.d.comb += bl_send.eq(st["bl"] & in_left.any() & opq.r_rdy)
@@ -304,7 +342,7 @@ class Engine(wiring.Component):
         with m.If(bl_write):
             m.d.sync += wa.eq(wa + 1)
         bl_end = Signal()
-        m.d.comb += bl_end.eq(~in_left.any() & ~out_left.any() & got_s)
+        m.d.comb += bl_end.eq(~in_left.any() & ~out_left.any() & got_s & ~bl_cmd_pending)
         with m.If(st["bl"] & bl_end):
             m.d.sync += [pc.eq(pc + 1), *goto("bl", "fetch")]
 
@@ -331,6 +369,6 @@ class Engine(wiring.Component):
 
         with m.If(rst):
             m.d.sync += [st[k].eq(k == "idle") for k in names]
-            m.d.sync += [cmd_pending.eq(0), in_left.eq(0), out_left.eq(0), rd_left.eq(0),
-                         iv1.eq(0), iv2.eq(0)]
+            m.d.sync += [cmd_pending.eq(0), bl_cmd_pending.eq(0), in_left.eq(0),
+                         out_left.eq(0), rd_left.eq(0), iv1.eq(0), iv2.eq(0)]
         return m

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..golden.hgrn_bit import HGRNBitConfig
-from ..spec import BitLinearUnitSpec, EngineSpec
+from ..spec import BitLinearUnitSpec, EngineSpec, MultiCoreBitLinearSpec
 from ..spec.engine import compile_token
 from . import cosim
 
@@ -108,29 +108,41 @@ def run_rtl(checkpoint: Path, prompt: Sequence[int], n_new: int,
     return _model_run(res, simulator, time.monotonic() - t0, "model", "device mismatches")
 
 
-def size_engine(config: HGRNBitConfig, lanes: int) -> EngineSpec:
-    """The whole-token engine for a model (:meth:`EngineSpec.for_program` of its program).
-    Raises ``ValueError`` naming ``lanes`` if the engine cannot run the model."""
+def size_engine(config: HGRNBitConfig, lanes: int, **params: object) -> EngineSpec:
+    """The whole-token engine for a model (:meth:`EngineSpec.for_program` of its program,
+    with ``params``: ``cores`` and its AXI ports). Raises ``ValueError`` naming ``lanes``
+    (or the parameter) if the engine cannot run the model."""
     if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= 64:
         raise ValueError(f"lanes must be in 1..64 for the engine, got {lanes!r}")
-    return EngineSpec.for_program(compile_token(config, lanes=lanes))
+    program = compile_token(config, lanes=lanes)
+    spec = EngineSpec.for_program(program, **params)
+    bl = spec.bitlinear()
+    if isinstance(bl, MultiCoreBitLinearSpec):
+        for _, m, k in config.bitlinears():
+            bl.check_shape(m, k)
+    return spec
 
 
 def run_engine(checkpoint: Path, prompt: Sequence[int], n_new: int, simulator: str,
                spec: EngineSpec, *, temperature: float = 0.0, top_k: int = 0,
                seed: int | None = None, eos: int | None = None, sim_seed: int = 1,
-               waves: bool = False, progress: Callable[[dict], None] | None = None
-               ) -> RtlRun:
+               waves: bool = False, progress: Callable[[dict], None] | None = None,
+               mem_latency: int = 8, mem_rate: tuple[int, int] = (1, 1)) -> RtlRun:
     """Run the prompt and generate up to ``n_new`` tokens of the checkpoint in folder
     ``checkpoint`` on the whole-token engine's RTL (``test_model`` of
-    :mod:`mmfree.sim.tb.engine`). ``mismatches`` counts logits and argmaxes that differ
-    from the fixed-point model. Raises ``RuntimeError`` if the testbench fails."""
+    :mod:`mmfree.sim.tb.engine`; with ``spec.cores``, the weights from one AXI memory per
+    core of latency ``mem_latency`` and at most ``mem_rate`` ``(n, d)`` beats in ``d``
+    cycles). ``mismatches`` counts logits and argmaxes that differ from the fixed-point
+    model. Raises ``RuntimeError`` if the testbench fails."""
     model = {"checkpoint": str(Path(checkpoint).resolve()), "prompt": list(prompt),
              "n_new": n_new, "temperature": temperature, "top_k": top_k, "seed": seed,
              "eos": eos}
     t0 = time.monotonic()
+    extra: dict = {"model": model}
+    if spec.cores:
+        extra.update(mem_latency=mem_latency, mem_rate=list(mem_rate))
     res = cosim.run_unit(spec, simulator, seed=sim_seed, testcase="test_model", waves=waves,
-                         progress=progress, extra={"model": model})
+                         progress=progress, extra=extra)
     return _model_run(res, simulator, time.monotonic() - t0, "engine", "mismatches")
 
 

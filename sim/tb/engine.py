@@ -11,6 +11,17 @@ program order, ``done`` gives the argmax and the logits are read back. Every log
 argmax is compared with
 :func:`mmfree.golden.hgrn_fixed.fixed_token_step` (through the reference interpreter, which
 equals it), every unstalled token's cycles with :func:`mmfree.spec.engine.program_cycles`.
+
+With ``cores`` > 0 the weights do not stream: each core's port ``axi<c>`` has its own
+cocotbext-axi memory (:class:`mmfree.sim.kit.axi_memory.AxiReadMemory`, a channel) with
+the configuration's ``mem_latency`` (cycles, default 8) and R bandwidth limit ``mem_rate``
+(``[n, d]``: at most ``n`` beats in every ``d`` cycles, default ``[1, 1]``), holding core
+``c``'s share (:func:`mmfree.golden.weight_image.interleave_rows`) of every matrix at the
+address of the host's memory map (:meth:`EngineSpec.matrix_addresses`), written once; the
+predicted cycles take that latency and rate; where they are an estimate
+(:meth:`EngineSpec.cycles_exact`: a channel limits the fetch) a token's cycles must be
+within :data:`~mmfree.spec.multicore_bitlinear.CYCLE_TOLERANCE` of them, else equal.
+``test_weight_stalls`` then pauses the R channels at random instead of the weight stream.
 """
 
 from __future__ import annotations
@@ -24,8 +35,11 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from mmfree.golden import hgrn_fixed as fx
 from mmfree.golden.hgrn_bit import HGRNBitConfig, HGRNBitModel
 from mmfree.golden.ternary import encode_codes
-from mmfree.sim.kit import Bench, Report, config
+from mmfree.golden.weight_image import interleave_rows, weight_image
+from mmfree.sim.kit import Bench, Report, config, random_pauses
+from mmfree.sim.kit.axi_memory import AxiReadMemory
 from mmfree.spec.engine import EngineSpec, compile_token, program_cycles
+from mmfree.spec.multicore_bitlinear import CYCLE_TOLERANCE
 from mmfree.spec.program import Interpreter, weight_order
 
 REPORT = Report(tokens=0)
@@ -36,6 +50,8 @@ N, W = SPEC.lanes, SPEC.width
 DEFAULT_MODEL = {"config": {"vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 1,
                             "intermediate_size": 32}, "seed": 1, "tokens": 2, "sequences": 2}
 MODEL = config().get("model") or DEFAULT_MODEL
+MEM_LATENCY = int(config().get("mem_latency", 8))
+MEM_RATE = tuple(config().get("mem_rate", [1, 1]))
 
 
 class Host:
@@ -54,11 +70,37 @@ class Host:
         self.words = SPEC.encode(self.program, self.ref.image)
         self.load, self.prog, self.rd, self.start = (
             self.tb.source(p) for p in ("load", "prog", "rd", "start"))
-        self.w = self.tb.source("w", w_stall)
         self.rd_data, self.done = self.tb.sink("rd_data"), self.tb.sink("done")
-        self.beats = [b for _, codes in weight_order(self.program, self.fm)
-                      for b in self.matrix_beats(codes)]
-        self.want_cycles = program_cycles(self.program, SPEC.vector(), SPEC.bitlinear())
+        if SPEC.cores:
+            self.w = None
+            self.beats = []
+            self.mems = self.memories(w_stall)
+        else:
+            self.w = self.tb.source("w", w_stall)
+            self.beats = [b for _, codes in weight_order(self.program, self.fm)
+                          for b in self.matrix_beats(codes)]
+        self.exact = SPEC.cycles_exact(self.program, MEM_LATENCY, MEM_RATE[0] / MEM_RATE[1])
+        self.want_cycles = program_cycles(self.program, SPEC.vector(), SPEC.bitlinear(),
+                                          MEM_LATENCY, MEM_RATE[0] / MEM_RATE[1])
+
+    def memories(self, stall: float) -> list[AxiReadMemory]:
+        """One memory per core's port, each holding that core's share of every matrix at
+        the host's memory map; R paused at random with probability ``stall``, else limited
+        to ``MEM_RATE``."""
+        addrs = SPEC.matrix_addresses(self.program)
+        shares = [interleave_rows(codes, SPEC.cores)
+                  for _, codes in weight_order(self.program, self.fm)]
+        images = [[weight_image(blk, N, SPEC.packed) for blk in share] for share in shares]
+        size = max(4096, addrs[-1] + max(len(img) for img in images[-1]) + 64)
+        mems = []
+        for c in range(SPEC.cores):
+            kw = ({"pauses": random_pauses(self.tb.rng, stall)} if stall
+                  else {"rate": MEM_RATE})
+            mem = AxiReadMemory(self.tb.dut, f"axi{c}", size=size, latency=MEM_LATENCY, **kw)
+            for addr, img in zip(addrs, images, strict=True):
+                mem.write(addr, img[c])
+            mems.append(mem)
+        return mems
 
     @staticmethod
     def matrix_beats(codes: np.ndarray) -> list[dict]:
@@ -101,7 +143,8 @@ class Host:
             await RisingEdge(self.tb.dut.clk)
         first_start = len(self.start.sent_cycles)
         self.start.send([0])
-        self.w.send(self.beats)
+        if self.w is not None:
+            self.w.send(self.beats)
         beat = await self.done.recv()
         cycles = self.done.cycles[-1] - self.start.sent_cycles[first_start]
         l_addr, v = self.program.memory.regions["logits"]
@@ -118,8 +161,12 @@ class Host:
         REPORT["tokens"] += 1
         bad = REPORT.compare(self.tb.log, label, [logits, argmax], [want.logits, want.argmax])
         if cycles is not None:
-            bad += REPORT.check_cycles(self.tb.log, label, cycles, self.want_cycles["total"],
-                                       record=[label])
+            want = self.want_cycles["total"]
+            if self.exact or abs(cycles - want) > CYCLE_TOLERANCE * want:
+                bad += REPORT.check_cycles(self.tb.log, label, cycles, want, record=[label])
+            else:  # an estimate, within the tolerance: counted and recorded, not failed
+                REPORT["cycle_checks"] += 1
+                REPORT.setdefault("cycles", []).append([label, cycles, want])
         return bad
 
 

@@ -65,7 +65,17 @@ def test_rtl_engine_matches_integer_and_its_cycle_formula(sim, tmp_path, capsys)
     _check_rtl(sim, (SMALL, 11, "bfloat16"), "engine", None, tmp_path, capsys)
 
 
-def _check_rtl(sim, ckpt, unit, harness, tmp_path, capsys):
+# the engine with its weights over AXI (2 cores, one cocotbext-axi memory each), under -m slow
+# (tests/sim/tb/test_engine.py runs it in the default suite)
+@pytest.mark.slow
+@pytest.mark.cosim
+def test_rtl_engine_with_axi_weights(tmp_path, capsys):
+    """--cores 2 --mem-bits 32 --mem-latency 20: checked against the integer backend."""
+    _check_rtl("icarus", (SMALL, 11, "bfloat16"), "engine", None, tmp_path, capsys,
+               ["--cores", "2", "--mem-bits", "32", "--mem-latency", "20", "--lanes", "8"])
+
+
+def _check_rtl(sim, ckpt, unit, harness, tmp_path, capsys, more=()):
     require_simulator(sim)
     config, seed, dtype = ckpt
     path = _checkpoint(tmp_path, config, seed, dtype)
@@ -75,7 +85,8 @@ def _check_rtl(sim, ckpt, unit, harness, tmp_path, capsys):
                             str(tmp_path / "int.npy"), "--json", str(tmp_path / "int.json"))
     assert status == 0, err
     status, out, err = _run(capsys, *common, "--backend", "rtl", "--rtl-unit", unit, "--sim",
-                            sim, *(["--harness", harness] if harness else []), "--logits",
+                            sim, *(["--harness", harness] if harness else []), *more,
+                            "--logits",
                             str(tmp_path / "rtl.npy"), "--json", str(tmp_path / "rtl.json"))
     assert status == 0, out + err
     rtl = json.loads((tmp_path / "rtl.json").read_text())
@@ -93,6 +104,25 @@ def _check_rtl(sim, ckpt, unit, harness, tmp_path, capsys):
     (["--backend", "rtl", "--ids", "1", "--lanes", "0"], "--lanes must be in 1..1024"),
     (["--backend", "rtl", "--perplexity", "x.txt"], "drop --backend rtl"),
     (["--backend", "rtl", "--ids", "1,999999"], "outside the vocabulary"),
+    (["--backend", "rtl", "--ids", "1", "--cores", "17"], "--cores must be in 0..16"),
+    (["--backend", "rtl", "--ids", "1", "--mem-bits", "64"], "--mem-bits needs --cores"),
+    (["--backend", "rtl", "--ids", "1", "--cores", "2", "--mem-bits", "48"],
+     "--mem-bits must be a power of two"),
+    (["--backend", "rtl", "--ids", "1", "--cores", "2", "--mem-latency", "1"],
+     "--mem-latency must be in 2..100000"),
+    (["--backend", "rtl", "--ids", "1", "--cores", "2", "--mem-rate", "3/2"],
+     "--mem-rate must be N/D"),
+    (["--backend", "rtl", "--ids", "1", "--cores", "2", "--outstanding", "0"],
+     "--outstanding must be in 1..64"),
+    (["--backend", "rtl", "--ids", "1", "--cores", "2", "--channels", "1"],
+     "needs an AR arbiter"),
+    (["--backend", "rtl", "--ids", "1", "--cores", "2", "--rtl-unit", "bitlinear"],
+     "--cores runs the whole-token engine"),
+    (["--backend", "integer", "--ids", "1", "--cores", "2"],
+     "--cores runs the whole-token engine"),
+    (["--backend", "rtl", "--ids", "1", "--cores", "9"], "cores 9 exceed the 8 lane groups"),
+    (["--backend", "rtl", "--ids", "1", "--cores", "2", "--packed", "--lanes", "64"],
+     "lanes=64 makes 104-bit packed groups"),
 ])
 def test_rtl_backend_rejects_bad_input(argv, message, capsys):
     status, _, err = _run(capsys, *argv)

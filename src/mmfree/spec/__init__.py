@@ -14,13 +14,14 @@ from .base import Bound, Param, UnitSpec, check_int, param
 from .bitlinear_unit import MAX_DIM, BitLinearUnitSpec, NormQuantiserSpec
 from .engine import EngineSpec
 from .fetched_product import FetchedProductSpec
+from .multicore_bitlinear import MultiCoreBitLinearSpec
 from .tensor_core import TILE, SparseDecodeSpec, SparseTensorCoreSpec, TensorCoreSpec
 from .ternary_core import LANES, MAX_LANES, TernaryCoreSpec, ternary_latency
 from .vector_unit import VecOp, VectorUnitSpec
 from .weight_fetcher import WeightFetcherSpec
 
 __all__ = ["LANES", "MAX_DIM", "MAX_LANES", "TILE", "UNITS", "BitLinearUnitSpec", "Bound",
-           "EngineSpec", "FetchedProductSpec",
+           "EngineSpec", "FetchedProductSpec", "MultiCoreBitLinearSpec",
            "NormQuantiserSpec", "Param", "SparseDecodeSpec",
            "SparseTensorCoreSpec", "TensorCoreSpec", "TernaryCoreSpec", "UnitSpec", "VecOp",
            "VectorUnitSpec", "WeightFetcherSpec", "check_int",

@@ -26,7 +26,10 @@ from ..golden.hgrn_bit import HGRNBitConfig
 from ..golden.hgrn_fixed import FixedConfig
 from .base import UnitSpec, ceil_div, param
 from .bitlinear_unit import BitLinearUnitSpec
+from .fetched_product import MAX_CORES
+from .multicore_bitlinear import MultiCoreBitLinearSpec, matrix_addresses
 from .vector_unit import VectorUnitSpec
+from .weight_fetcher import MAX_DATA_WIDTH, MIN_DATA_WIDTH
 
 __all__ = ["FMTS", "KINDS", "EngineCycles", "EngineOp", "EngineSpec", "Instr", "MemoryMap",
            "Program",
@@ -258,12 +261,16 @@ class EngineCycles:
     BITLINEAR) waits ``OPERAND`` cycles for its first operand group (the VMEM address, the
     block RAM read, its output register, the operand FIFO; the vector unit's command
     transfers meanwhile), then takes :meth:`VectorUnitSpec.map_cycles` / ``reduce_cycles``
-    or :meth:`BitLinearUnitSpec.cycles` (the unit's spec, whatever its pipelining); a
-    scalar op :func:`scalar_cycles`; ``END`` one cycle, the ``done`` transfer. A token is counted
+    or :meth:`BitLinearUnitSpec.cycles` (the unit's spec, whatever its pipelining; with
+    the weights over AXI, :meth:`MultiCoreBitLinearSpec.cycles` with the channels' latency
+    ``mem_latency`` and rate ``mem_rate``, beats per cycle); a scalar op
+    :func:`scalar_cycles`; ``END`` one cycle, the ``done`` transfer. A token is counted
     from the ``start`` transfer (exclusive) to the ``done`` transfer (inclusive)."""
 
     vector: VectorUnitSpec
     bitlinear: BitLinearUnitSpec
+    mem_latency: int = 2
+    mem_rate: float = 1.0
     #: fetch, and decode with the address set-up
     ISSUE: ClassVar[int] = 2
     #: from the unit's first cycle to its first operand group (VMEM address, block RAM,
@@ -278,8 +285,11 @@ class EngineCycles:
         if op == EngineOp.END:
             return self.ISSUE + 1
         if op == EngineOp.BITLINEAR:
-            return (self.ISSUE + self.OPERAND + int(self.bitlinear.cycles(ins.m, ins.n))
-                    + self.DONE)
+            if isinstance(self.bitlinear, MultiCoreBitLinearSpec):
+                unit = self.bitlinear.cycles(ins.m, ins.n, self.mem_latency, self.mem_rate)
+            else:
+                unit = self.bitlinear.cycles(ins.m, ins.n)
+            return self.ISSUE + self.OPERAND + round(float(unit)) + self.DONE
         if op in (EngineOp.RMSSCALE, EngineOp.RESCALE):
             return (self.ISSUE + scalar_cycles(op == EngineOp.RESCALE, fixed.rsqrt_bits)
                     + self.DONE)
@@ -289,10 +299,12 @@ class EngineCycles:
         return self.ISSUE + self.OPERAND + int(self.vector.map_cycles(ins.n)) + self.DONE
 
 
-def program_cycles(program: Program, vector: VectorUnitSpec, bitlinear: BitLinearUnitSpec
-                   ) -> dict[str, Any]:
-    """Cycles of one token: ``total`` and the sum per op code (``by_op``)."""
-    model = EngineCycles(vector, bitlinear)
+def program_cycles(program: Program, vector: VectorUnitSpec, bitlinear: BitLinearUnitSpec,
+                   mem_latency: int = 2, mem_rate: float = 1.0) -> dict[str, Any]:
+    """Cycles of one token: ``total`` and the sum per op code (``by_op``). With the weights
+    over AXI (``bitlinear`` a :class:`MultiCoreBitLinearSpec`), every channel answers
+    ``mem_latency`` cycles after an AR transfer at ``mem_rate`` beats per cycle at most."""
+    model = EngineCycles(vector, bitlinear, mem_latency, mem_rate)
     by_op: dict[str, int] = {}
     for ins in program:
         c = model.instr(ins, program.fixed)
@@ -333,6 +345,20 @@ class EngineSpec(UnitSpec):
     max_dim: int = param(256, "longest vector of any instruction (rows of a BitLinear "
                               "included)", lo=1, hi=1 << 20)
     max_k: int = param(256, "longest BitLinear input K", lo=1, hi=65536)
+    cores: int = param(0, "ternary cores of the BitLinear unit, each reading its share of the "
+                          "rows over its own AXI4 port (0: one core, the weights on the 'w' "
+                          "stream)", lo=0, hi=MAX_CORES)
+    packed: bool = param(False, "with cores: weights stored packed 5 trits per byte (else "
+                                "2-bit codes)")
+    data_width: int = param(64, "with cores: AXI data bus width per port, a power of two",
+                            lo=MIN_DATA_WIDTH, hi=MAX_DATA_WIDTH)
+    addr_width: int = param(32, "with cores: AXI address width", lo=16, hi=64)
+    max_burst: int = param(16, "with cores: longest INCR burst in beats, a power of two",
+                           lo=1, hi=256)
+    outstanding: int = param(4, "with cores: read bursts in flight per port at most", lo=1,
+                             hi=64)
+    fifo_depth: int = param(64, "with cores: read-data FIFO per port in beats", lo=2,
+                            hi=4096)
 
     def fixed(self) -> FixedConfig:
         """The contract's formats the engine is built for (the defaults)."""
@@ -346,10 +372,42 @@ class EngineSpec(UnitSpec):
                               table_range_log2=f.table_range_log2)
 
     def bitlinear(self) -> BitLinearUnitSpec:
+        """The BitLinear unit's spec: :class:`BitLinearUnitSpec` (weights on the ``w``
+        stream), or :class:`MultiCoreBitLinearSpec` with ``cores``."""
         b = self.fixed().bitlinear
-        return BitLinearUnitSpec(lanes=self.lanes, max_dim=ceil_div(self.max_k, self.lanes)
-                                 * self.lanes, in_width=b.in_width,
-                                 weight_width=b.weight_width, mant_bits=b.mant_bits)
+        common = {"lanes": self.lanes, "max_dim": ceil_div(self.max_k, self.lanes) * self.lanes,
+                  "in_width": b.in_width, "weight_width": b.weight_width,
+                  "mant_bits": b.mant_bits}
+        if not self.cores:
+            return BitLinearUnitSpec(**common)
+        return MultiCoreBitLinearSpec(
+            **common, cores=self.cores, packed=self.packed, data_width=self.data_width,
+            addr_width=self.addr_width, max_burst=self.max_burst,
+            outstanding=self.outstanding, fifo_depth=self.fifo_depth,
+            len_width=max(2, self.max_dim.bit_length()))
+
+    def _check(self) -> None:
+        if self.cores:
+            self.bitlinear().validate()
+
+    def cycles_exact(self, program: Program, mem_latency: int, mem_rate: float) -> bool:
+        """Whether :func:`program_cycles` is exact for ``program`` (always, without
+        ``cores``; with them, when every BitLinear is
+        :meth:`~mmfree.spec.multicore_bitlinear.MultiCoreBitLinearSpec.exact`)."""
+        bl = self.bitlinear()
+        if not isinstance(bl, MultiCoreBitLinearSpec):
+            return True
+        return all(bl.exact(ins.m, ins.n, mem_latency, mem_rate) for ins in program
+                   if ins.op == EngineOp.BITLINEAR)
+
+    def matrix_addresses(self, program: Program) -> list[int]:
+        """With ``cores``: the byte address of each BitLinear's weight image (program
+        order), the same in every channel
+        (:func:`mmfree.spec.multicore_bitlinear.matrix_addresses`)."""
+        bl = self.bitlinear()
+        assert isinstance(bl, MultiCoreBitLinearSpec), "matrix_addresses needs cores"
+        shapes = {name: (m, k) for name, m, k in program.config.bitlinears()}
+        return matrix_addresses([shapes[name] for name in program.bitlinears], bl)
 
     @property
     def addr_bits(self) -> int:
@@ -376,7 +434,9 @@ class EngineSpec(UnitSpec):
                 ("ow", vec.width.bit_length(), False), ("rlog", (vec.width + 6).bit_length(),
                                                          False),
                 ("scalar", vec.width, True), ("eps", sumsq, False),
-                ("km", f.scale_bits, False), ("ke", 12, True), ("out_frac", 6, False)]
+                ("km", f.scale_bits, False), ("ke", 12, True), ("out_frac", 6, False)] + (
+                    [("waddr", self.addr_width, False),
+                     ("rows_pc", self.max_dim.bit_length(), False)] if self.cores else [])
 
     def encode(self, program: Program, image: Any) -> list[dict[str, int]]:
         """The program as the instructions the host loads (field -> value, the fields of
@@ -393,6 +453,8 @@ class EngineSpec(UnitSpec):
             raise ValueError(f"vmem_words {self.vmem_words} is below the program's "
                              f"{program.memory.words}")
         vec, cfg = self.vector(), program.fixed
+        bl = self.bitlinear()
+        addrs = self.matrix_addresses(program) if self.cores else []
         from .vector_unit import VecOp
         widths = {f: getattr(cfg, f).width for f in FMTS}
         out = []
@@ -427,6 +489,10 @@ class EngineSpec(UnitSpec):
                 if ins.n > self.max_k:
                     raise ValueError(f"max_k {self.max_k} is below a BitLinear's K {ins.n}")
                 v["rows"] = ins.m
+                if isinstance(bl, MultiCoreBitLinearSpec):
+                    bl.check_shape(ins.m, ins.n)
+                    v["waddr"] = addrs[ins.imm]
+                    v["rows_pc"] = bl.rows_per_core(ins.m)
                 v["groups_m1"], v["mask"] = vec.groups_mask(ins.n)
             if op == EngineOp.RMSSCALE:
                 eps, (km, ke), _ = image.norm_consts[ins.imm]
@@ -481,8 +547,11 @@ class EngineSpec(UnitSpec):
         return cls(**{**sizes, **params}).validate()
 
     def top_name(self) -> str:
+        axi = (f"_c{self.cores}{'_packed' if self.packed else ''}_d{self.data_width}"
+               f"_a{self.addr_width}_b{self.max_burst}_o{self.outstanding}_f{self.fifo_depth}"
+               if self.cores else "")
         return (f"mmfree_engine_l{self.lanes}_w{self.width}_v{self.vmem_words}"
-                f"_p{self.prog_depth}_k{self.max_dim}_{self.max_k}")
+                f"_p{self.prog_depth}_k{self.max_dim}_{self.max_k}{axi}")
 
     @property
     def latency(self) -> int:
