@@ -545,8 +545,9 @@ def validation(p: Projection) -> list[dict[str, str]]:
             f"(docs/engine.md), {_instructions(p)} instructions a token at "
             f"{int(p.hw.elementwise_per_cycle.value)} lanes")
         row("the engine with fetched products (one design)", ANALYTICAL,
-            "the two validated parts added: the engine driving a FetchedProduct is not "
-            "built (issue 14 item 1); the vector's load into the product's buffer is "
+            "the two validated parts added, not the built engine's whole-token formula "
+            "(EngineSpec with cores: bench/engine_system.py, within 0.38 % of its RTL on "
+            "12 small configurations); the vector's load into the product's buffer is "
             "taken as the front end's output groups")
     elif any(op.unit == "elementwise" for op in ops):
         row("element-wise work", ANALYTICAL,
