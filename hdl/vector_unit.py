@@ -12,8 +12,8 @@ from ..golden import hgrn_fixed as fx
 from ..spec.vector_unit import VecOp, VectorUnitSpec
 from .credit_queue import CreditQueue, ResultQueue
 
-__all__ = ["VectorUnit", "cmd_layout", "group_layout", "requantise", "round_shift",
-           "saturate", "scalar_layout"]
+__all__ = ["VectorUnit", "cmd_layout", "group_layout", "saturate", "saturate_mask",
+           "scalar_layout"]
 
 
 def cmd_layout(spec: VectorUnitSpec) -> data.StructLayout:
@@ -69,31 +69,16 @@ def shift_left(v: Value, amount: Value) -> Value:
     return v.as_signed()
 
 
-def saturate(m: Module, v: Value, ow: Value, wmax: int, name: str) -> Signal:
-    """Signed ``v`` clamped to the signed ``ow``-bit range (``2 <= ow <= wmax``); a signed
-    ``wmax``-bit result."""
-    vw = len(v)
-    hi = Signal(signed(vw), name=f"{name}_hi")
-    m.d.comb += hi.eq((Const(1, vw) << ow)[1:vw + 1] - 1)  # 2**(ow-1) - 1
-    out = Signal(signed(wmax), name=f"{name}_out")
-    with m.If(v > hi):
-        m.d.comb += out.eq(hi)
-    with m.Elif(v < ~hi):
-        m.d.comb += out.eq(~hi)
-    with m.Else():
-        m.d.comb += out.eq(v)
-    return out
-
-
 def saturate_mask(ow: Value, width: int) -> Value:
     """The ``width``-bit mask of the bits at and above ``ow - 1``: what a value must have
-    all equal to its sign to fit the signed ``ow``-bit range (see :func:`saturate_fast`)."""
+    all equal to its sign to fit the signed ``ow``-bit range (see :func:`saturate`)."""
     return shift_left(Const((1 << (width + 1)) - 1, width + 1), ow)[1:]
 
 
-def saturate_fast(m: Module, v: Value, mask: Value, wmax: int, name: str) -> Signal:
-    """:func:`saturate` with the range given by its :func:`saturate_mask` (a register): an
-    AND and an OR-reduction instead of two comparisons with a decoded bound."""
+def saturate(m: Module, v: Value, mask: Value, wmax: int, name: str) -> Signal:
+    """Signed ``v`` clamped to the signed ``ow``-bit range given by its
+    :func:`saturate_mask` (a register): an AND and an OR-reduction instead of two
+    comparisons with a bound decoded from ``ow``; a signed ``wmax``-bit result."""
     vw = len(v)
     sign = v[-1]
     over, under = Signal(name=f"{name}_over"), Signal(name=f"{name}_under")
@@ -107,38 +92,6 @@ def saturate_fast(m: Module, v: Value, mask: Value, wmax: int, name: str) -> Sig
     with m.Else():
         m.d.comb += out.eq(v)  # sign-extended or truncated to wmax bits
     return out
-
-
-def round_shift(m: Module, v: Value, k: Value, name: str) -> Signal:
-    """``floor((v + 2**(k-1)) / 2**k)`` (round half up; ``v`` for ``k = 0``) for signed ``v``
-    and unsigned ``k``, one bit wider than ``v``."""
-    lv = len(v)
-    half = Signal(signed(lv), name=f"{name}_half")
-    total = Signal(signed(lv + 1), name=f"{name}_sum")
-    out = Signal(signed(lv + 1), name=f"{name}_rs")
-    m.d.comb += [half.eq((Const(1, lv + 1) << k)[1:lv + 1]),  # 2**(k-1) (k < lv); 0 at 0
-                 total.eq(v + half),
-                 out.eq(total >> k)]
-    return out
-
-
-def requantise(m: Module, v: Value, shift: Value, ow: Value, wmax: int, name: str) -> Signal:
-    """:func:`mmfree.golden.hgrn_fixed.requantise` with ``half_up`` rounding, in logic:
-    signed ``v`` divided by ``2**shift`` (round half up) or, for ``-wmax <= shift < 0``,
-    multiplied by ``2**-shift`` (exact: the word is ``wmax`` bits wider; any non-zero value
-    shifted by ``wmax`` saturates, so a longer left shift would give the same), then
-    saturated to the signed ``ow``-bit range (``ow <= wmax``). A signed ``wmax``-bit
-    result."""
-    ww = len(v) + wmax + 1
-    neg = shift[-1]
-    mag = Signal(unsigned(len(shift)), name=f"{name}_mag")
-    m.d.comb += mag.eq(Mux(neg, -shift, shift))
-    right = round_shift(m, v, Mux(neg, 0, mag), name)
-    left = Signal(signed(ww), name=f"{name}_left")
-    m.d.comb += left.eq(shift_left(ext(v, ww), mag))
-    both = Signal(signed(ww), name=f"{name}_val")
-    m.d.comb += both.eq(Mux(neg, left, ext(right, ww)))
-    return saturate(m, both, ow, wmax, name)
 
 
 class VectorUnit(wiring.Component):
@@ -450,7 +403,7 @@ class VectorUnit(wiring.Component):
         q7 = [Signal(signed(tw + 1), name=f"q7_{i}", reset_less=True) for i in range(n)]
         above7, below7 = reg(above6, "above7"), reg(below6, "below7")
         for i in range(n):
-            m.d.sync += y7[i].eq(saturate_fast(m, v6[i], msks[5], w, f"rq{i}"))
+            m.d.sync += y7[i].eq(saturate(m, v6[i], msks[5], w, f"rq{i}"))
             # the bits below FW are dropped: the rounding position
             m.d.sync += q7[i].eq((ta6[i] + pr6[i])[fw:].as_signed())
 
@@ -460,7 +413,7 @@ class VectorUnit(wiring.Component):
         above8, below8 = reg(above7, "above8"), reg(below7, "below8")
         tmsk7 = reg(msks[5][:max(tw + 1, w)], "tmsk7")  # at the table value's width
         for i in range(n):
-            m.d.sync += tv8[i].eq(saturate_fast(m, q7[i], tmsk7, w, f"tv{i}"))
+            m.d.sync += tv8[i].eq(saturate(m, q7[i], tmsk7, w, f"tv{i}"))
         ys = []
         is_silu, is_table = sils[S - 1], tabs[S - 1]
         for i in range(n):
