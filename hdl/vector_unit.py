@@ -118,7 +118,7 @@ class VectorUnit(wiring.Component):
     Timing: free-running pipeline; back-pressure at the input through the output queues'
     credits (:class:`~mmfree.hdl.credit_queue.ResultQueue`). An operand group transferred in
     cycle ``t`` gives its ``y`` group in ``t + MAP_LATENCY`` (9); a reduction's ``s`` beat
-    leaves ``reduce_latency = 3 + ceil(log2 lanes)`` cycles after its last operand group.
+    leaves ``reduce_latency = 4 + ceil(log2 lanes)`` cycles after its last operand group.
     A command transfers at the earliest in the cycle after the previous command's last
     operand transfer (:meth:`mmfree.spec.VectorUnitSpec.map_cycles`, ``reduce_cycles``).
     Synchronous reset drops the active command and everything in flight; nothing transfers
@@ -484,10 +484,13 @@ class VectorUnit(wiring.Component):
         with m.If(valid):
             m.d.sync += [acc.eq(new_acc), best.eq(new_best), best_i.eq(new_i),
                          best_g.eq(new_g), best_ok.eq(new_ok)]
-        m.d.comb += [
-            sq.put.eq(valid & lst),
-            sq.data.value.eq(Mux(is_max, new_best, new_acc)),
-            sq.data.lane.eq(Mux(is_max, new_i, 0)),
-            sq.data.group.eq(Mux(is_max, new_g, 0)),
-        ]
+        # the result registered before the output queue's entry (the compare and the
+        # queue's LUT RAM write in one cycle were the 4-lane unit's critical path)
+        res = Signal(scalar_layout(spec), reset_less=True)
+        res_put = Signal()
+        m.d.sync += [res_put.eq(valid & lst),
+                     res.value.eq(Mux(is_max, new_best, new_acc)),
+                     res.lane.eq(Mux(is_max, new_i, 0)),
+                     res.group.eq(Mux(is_max, new_g, 0))]
+        m.d.comb += [sq.put.eq(res_put), sq.data.eq(res)]
         return m

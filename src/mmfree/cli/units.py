@@ -76,6 +76,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--registered-ports", action="store_true",
                        help="ECP5: place the unit with a flip-flop on every port, so that "
                             "paths from its inputs and to its outputs are timed too")
+        p.add_argument("--router", choices=("router1", "router2"), default="router1",
+                       help="nextpnr's router (default router1); router2 routes a large "
+                            "design such as the engine in a fraction of router1's time")
     add_unit_subparsers(sy, "synth", synth_args)
 
 
@@ -153,7 +156,7 @@ def synth(spec: UnitSpec, args: argparse.Namespace) -> int:
     try:
         report = run_flow(lambda: build(spec), top, args.target, args.freq,
                           progress=not args.quiet, use_cache=not args.no_cache,
-                          registered_ports=args.registered_ports)
+                          registered_ports=args.registered_ports, router=args.router)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print(f"{top} on {args.target} (constraint {args.freq:g} MHz)"

@@ -241,12 +241,13 @@ def compile_token(config: HGRNBitConfig, fixed: FixedConfig | None = None,
 
 def scalar_cycles(rescale: bool, rsqrt_bits: int) -> int:
     """Cycles the scalar unit (:class:`mmfree.hdl.scalar_unit.ScalarUnit`) is busy after
-    its start cycle: a rescale 4 (normalise ``D``, the product, normalise it, the shift);
-    an RMSNorm scale ``3Q + 6`` (normalise ``n``, start the division, ``2Q - 1`` quotient
-    bits and the cycle it ends, ``Q`` root bits and the cycle it ends, the product,
-    normalise it, the shift; ``Q = rsqrt_bits``)."""
-    return 4 if rescale else 3 * rsqrt_bits + 6
-
+    its start cycle: a rescale 9 (the leading one of ``D`` in two cycles, normalise ``D``,
+    the product in three (operand, product and result registers), its leading one in two,
+    normalise it and the shift); an RMSNorm scale ``3Q + 11`` (the leading one of ``n`` in
+    two cycles, normalise ``n``, start the division, ``2Q - 1`` quotient bits and the cycle
+    it ends, ``Q`` root bits and the cycle it ends, the product in three, its leading one
+    in two, normalise it and the shift; ``Q = rsqrt_bits``)."""
+    return 9 if rescale else 3 * rsqrt_bits + 11
 
 
 @dataclass(frozen=True)

@@ -209,9 +209,9 @@ class VectorUnitSpec(UnitSpec):
     @property
     def reduce_latency(self) -> Any:
         """Cycles from a reduction's last operand transfer to its ``s`` transfer: operand
-        register, squares (1), the tree (``ceil(log2 lanes)``), the accumulator (the
-        output queue's entry)."""
-        return 3 + self.tree_stages
+        register, squares (1), the tree (``ceil(log2 lanes)``), the accumulator, its result
+        register (the output queue's entry)."""
+        return 4 + self.tree_stages
 
     @property
     def latency(self) -> Any:
