@@ -144,7 +144,7 @@ class Engine(wiring.Component):
         rst = ResetSignal()
 
         # --- states (one-hot) -------------------------------------------------------------
-        names = ("idle", "fetch", "issue", "vec", "bl", "sc", "done")
+        names = ("idle", "fetch", "fetch2", "issue", "vec", "bl", "sc", "done")
         st = {k: Signal(name=f"st_{k}", init=k == "idle") for k in names}
 
         def goto(frm: str, to: str) -> list:
@@ -177,16 +177,24 @@ class Engine(wiring.Component):
             m.d.sync += [rd_valid.eq(0), hv1.eq(0), hv2.eq(0)]
 
         # --- fetch and decode --------------------------------------------------------------
+        # The program memory is block RAM with a registered read; the instruction word is
+        # registered once more after it (a plain flip-flop: the block RAM's output register
+        # on ECP5), so the whole sequencer runs from a flip-flop rather than from a block
+        # RAM's slow clock-to-output. ``pc`` holds still while an instruction runs, so
+        # ``ins`` is the instruction at ``pc`` from two cycles after ``pc`` changes.
         pc = Signal(range(spec.prog_depth))
-        ins = Signal(ilay)
-        pr = prog.read_port(domain="comb")
+        ins = Signal(ilay, reset_less=True)
+        pr = prog.read_port(transparent_for=())
         m.d.comb += pr.addr.eq(pc)
+        m.d.sync += ins.eq(pr.data)
         m.d.comb += self.start.ready.eq(st["idle"] & ~rst & ~self.load.valid
                                         & ~self.prog.valid)
         with m.If(self.start.valid & self.start.ready):
             m.d.sync += [pc.eq(self.start.payload), *goto("idle", "fetch")]
-        with m.If(st["fetch"]):
-            m.d.sync += [ins.eq(pr.data), *goto("fetch", "issue")]
+        with m.If(st["fetch"]):  # the block RAM reads pc
+            m.d.sync += goto("fetch", "fetch2")
+        with m.If(st["fetch2"]):  # its word enters ``ins``
+            m.d.sync += goto("fetch2", "issue")
         kind = {k: Signal(name=f"k_{k}") for k in KINDS}
         for k, code in KINDS.items():
             m.d.comb += kind[k].eq(Cat(*(ins.kind[i] if (code >> i) & 1 else ~ins.kind[i]
