@@ -270,6 +270,9 @@ class VectorUnit(wiring.Component):
         sa = [Signal(signed(w), name=f"sa1_{i}", reset_less=True) for i in range(n)]
         a1 = [Signal(signed(w), name=f"a1_{i}", reset_less=True) for i in range(n)]
         tx1 = [Signal(signed(xw), name=f"tx1_{i}", reset_less=True) for i in range(n)]
+        # x >> b in two steps: by b's multiple of four here, by the rest in stage 2
+        txc1 = [Signal(signed(max(w, spec.table_bits)), name=f"txc1_{i}", reset_less=True)
+                for i in range(n)]
         ok_in = Signal(n)
         m.d.comb += ok_in.eq(Mux(last, mask, (1 << n) - 1))
         ok1 = reg(ok_in, "ok1")
@@ -296,7 +299,7 @@ class VectorUnit(wiring.Component):
             with m.Else():
                 m.d.sync += [qc[i].eq(0), qd[i].eq(0)]
             m.d.sync += [pa[i].eq(a), a1[i].eq(a), sa[i].eq(Mux(ok_in[i], a, 0)),
-                         tx1[i].eq(a)]
+                         tx1[i].eq(a), txc1[i].eq(a >> Cat(Const(0, 2), align[2:]))]
 
         # --- stage 2: the products (registered in the DSP blocks) / the table index -----
         p2 = [Signal(signed(pw), name=f"p2_{i}", reset_less=True) for i in range(n)]
@@ -323,7 +326,8 @@ class VectorUnit(wiring.Component):
             x = tx1[i]
             hi_in, lo_in = Signal(name=f"hi_{i}"), Signal(name=f"lo_{i}")
             xs = Signal(tb, name=f"xs_{i}")  # (x >> b) mod 2**table_bits
-            m.d.comb += [hi_in.eq(x >= r), lo_in.eq(x < rneg), xs.eq((x >> als[0])[:tb])]
+            m.d.comb += [hi_in.eq(x >= r), lo_in.eq(x < rneg),
+                         xs.eq((txc1[i] >> als[0][:2])[:tb])]
             # above: u = 2R - 1, so j and f are all ones; below: u = 0
             with m.If(hi_in):
                 m.d.sync += [j2[i].eq((1 << tb) - 1), f2[i].eq(fmask)]
