@@ -46,10 +46,13 @@ BENCH = "bench/activity.py"
 
 #: element-wise lane (fixed-point multiply-add with table-based sigmoid/SiLU), until the vector
 #: unit exists: assumed resources for the fit check
-EW_LANE_LUTS = Q(200, "assumed", "element-wise lane (multiply-add, table sigmoid/SiLU, "
-                                 "normalisation), until the vector unit (issue 13) is built")
-EW_LANE_FFS = Q(150, "assumed", "element-wise lane registers, until the vector unit is built")
-EW_LANE_MULTS = Q(1, "assumed", "one hard multiplier per element-wise lane")
+_VECTOR_UNIT_4 = ("mmfree synth vector-unit --target ecp5-85k --freq 150 --lanes 4 --width 18 "
+                  "--max-dim 512 (2026-12-02, placed and routed): the whole 4-lane unit, its "
+                  "command control and output queues included, / 4 lanes")
+EW_LANE_LUTS = Q(1807, "measured", _VECTOR_UNIT_4 + "; TRELLIS_COMB 7229")
+EW_LANE_FFS = Q(818, "measured", _VECTOR_UNIT_4 + "; TRELLIS_FF 3270")
+EW_LANE_MULTS = Q(4, "measured", _VECTOR_UNIT_4 + "; MULT18X18D 16 (two products, the "
+                                                   "square and the interpolation per lane)")
 
 
 class ActivityMissing(RuntimeError):

@@ -343,6 +343,10 @@ def _latency(tech: str) -> Q:
                                            "(range 0.5-2x)")
 
 
+_ENGINE_BUILD = ("mmfree synth engine --target ecp5-85k --freq 150 --lanes 16 --cores 2 "
+                 "--packed --vmem-words 432 --prog-depth 93 --max-dim 512 --max-k 256 "
+                 "(the engine at commit aa242f7, 2026-12-02; nextpnr-ecp5 0.11.1, speed 6)")
+
 _ISSUE17 = "issue 17's figure for the open KV260 MMfreeLM-370M design (primary source not found)"
 
 PRESETS: dict[str, HardwareConfig] = {
@@ -401,6 +405,27 @@ PRESETS: dict[str, HardwareConfig] = {
         dram_efficiency=Q(0.6, "assumed", "small-controller DDR3 efficiency"),
         dram_capacity_gib=0.5,
         elementwise_per_cycle=_ew(4),
+        dram_background_w=Q(0.068, "derived", f"one x16 DDR3 chip, {_DDR3_CHIP}"),
+        board_w=Q(0.3, "assumed", "regulators and board peripherals; not measured")),
+    # the 2-core x 16-lane engine as synthesised and placed (issue 14 item 6): the clock
+    # and the resources are that build's, on the ECP5-85 board memory of "ecp5-85k"
+    "ecp5-85k-engine": HardwareConfig(
+        name="ecp5-85k-engine", device="lfe5u-85f",
+        clock_mhz=Q(62.2, "measured", _ENGINE_BUILD + ": nextpnr's Fmax estimate after "
+                                      "placement (routing not completed); the 150 MHz "
+                                      "target is not met"),
+        ternary_cores=2, lanes=16, weight_bits=1.6, tensor_arrays=1,
+        sram_mib=0.45, sram_bits_per_cycle=2048,
+        product_model="fetched", port_bits=64, mem_latency_ns=_latency("DDR3"),
+        outstanding=4, max_burst=16, fifo_depth=64,
+        dram_tech="DDR3", dram_channels=1,
+        dram_gbps_per_channel=Q(1.6, "assumed", "a 16-bit DDR3-800 board memory"),
+        dram_efficiency=Q(0.6, "assumed", "small-controller DDR3 efficiency"),
+        dram_capacity_gib=0.5,
+        elementwise_per_cycle=Q(16, "measured", _ENGINE_BUILD + ": the vector unit's lanes"),
+        measured_luts=Q(40973, "measured", _ENGINE_BUILD + ": TRELLIS_COMB placed"),
+        measured_ffs=Q(21149, "measured", _ENGINE_BUILD + ": TRELLIS_FF placed"),
+        measured_multipliers=Q(116, "measured", _ENGINE_BUILD + ": MULT18X18D placed"),
         dram_background_w=Q(0.068, "derived", f"one x16 DDR3 chip, {_DDR3_CHIP}"),
         board_w=Q(0.3, "assumed", "regulators and board peripherals; not measured")),
     "ulx3s-85f": HardwareConfig(

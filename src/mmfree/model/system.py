@@ -563,7 +563,8 @@ def validation(p: Projection) -> list[dict[str, str]]:
         "cited, derived and assumed coefficients (summary.coefficients); logic from "
         "measured activity")
     row("fit (resources, DRAM capacity)", ANALYTICAL,
-        "measured per-unit synthesis counts scaled by lanes and arrays")
+        "the resources of a measured build of the whole design" if p.hw.measured_luts
+        else "measured per-unit synthesis counts scaled by lanes and arrays")
     return rows
 
 
