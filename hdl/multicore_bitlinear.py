@@ -177,7 +177,10 @@ class MultiCoreBitLinear(wiring.Component):
                          ptr.eq(Cat(ptr[cores - 1], ptr[:cores - 1]) if cores > 1 else ptr)]
             with m.If(real):
                 m.d.sync += real_left.eq(real_left - 1)
-        m.d.comb += self.error.eq(Cat(quant.truncated, prod.error, *arb_errors).any())
+        error = quant.truncated | prod.error
+        if arb_errors:
+            error = error | Cat(*arb_errors).any()
+        m.d.comb += self.error.eq(error)
         with m.If(rst):
             m.d.sync += [held.eq(0), go.eq(0), all_left.eq(0), real_left.eq(0), ptr.eq(1)]
         return m

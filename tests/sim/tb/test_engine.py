@@ -44,6 +44,7 @@ def test_engine_runs_whole_tokens(sim, dims, seed_model, seed):
 # give 7 beats in 10 (cycles an estimate: within 2 %), on Icarus; 2 cores on Verilator.
 AXI_CASES = [
     pytest.param("icarus", {"cores": 2}, 8, [1, 1], id="icarus-2c"),
+    pytest.param("icarus", {"cores": 2, "channels": 1}, 8, [1, 1], id="icarus-2c-1ch"),
     pytest.param("icarus", {"cores": 3, "packed": True}, 30, [1, 1], id="icarus-3c-packed",
                  marks=pytest.mark.slow),
     pytest.param("icarus", {"cores": 4, "data_width": 32}, 20, [7, 10],
