@@ -80,8 +80,8 @@ class AxiReadArbiter(wiring.Component):
         ptr = Signal(range(n))  # the source with the highest priority this cycle
         grant = Signal(n)  # one-hot: the source granted this cycle (none: no request)
         with m.Switch(ptr):
-            for p in range(n):
-                with m.Case(p):
+            for p in range(n):  # the last as the default: every pattern covered (lint)
+                with (m.Case(p) if p < n - 1 else m.Default()):
                     order = [(p + k) % n for k in range(n)]
                     with m.If(srcs[order[0]].arvalid):
                         m.d.comb += grant[order[0]].eq(1)
@@ -104,14 +104,23 @@ class AxiReadArbiter(wiring.Component):
                                  ptr.eq((i + 1) % n)]
 
         # --- R: routed by the ID's upper bits ------------------------------------------------
-        hi = axi.rid[iw:] if sb else Const(0, 1)
-        mines = [Signal(name=f"r_to{i}") for i in range(n)]
+        dest = Signal(n)  # one-hot: the source the beat's ID names (none: unknown)
+        if sb:
+            with m.Switch(axi.rid[iw:]):
+                for i in range(n):  # the whole vector in every case: one process (lint)
+                    with (m.Case(i) if i < n - 1 or n < 1 << sb else m.Default()):
+                        m.d.comb += dest.eq(1 << i)
+                if n < 1 << sb:
+                    with m.Default():
+                        m.d.comb += dest.eq(0)
+        else:
+            m.d.comb += dest.eq(1)
+        mines = [dest[i] for i in range(n)]
         known = Signal()
-        m.d.comb += known.eq(Cat(*mines).any())
+        m.d.comb += known.eq(dest.any())
         ready = Signal()
         m.d.comb += ready.eq(~known)  # an unknown ID: taken and dropped
-        for i, (s, mine) in enumerate(zip(srcs, mines, strict=True)):
-            m.d.comb += mine.eq(hi == Const(i, len(hi)))
+        for s, mine in zip(srcs, mines, strict=True):
             m.d.comb += [s.rvalid.eq(axi.rvalid & mine), s.rid.eq(axi.rid[:iw]),
                          s.rdata.eq(axi.rdata), s.rresp.eq(axi.rresp), s.rlast.eq(axi.rlast)]
             with m.If(mine):
