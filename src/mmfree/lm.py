@@ -764,15 +764,18 @@ def run_engine_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new
     reference = _reference_run(prompt, n_new, sampler, eos, ref.init_state(), ref.step)
     fmt = "packed 5 trits/byte" if spec.packed else "2-bit codes"
     weights = ("weights on the stream port" if not mem.cores else
-               f"{mem.cores} cores x {spec.lanes} lanes, weights over {mem.ports} AXI4 ports "
+               f"{mem.cores} cores x {spec.lanes} lanes, weights over {mem.ports} AXI4 "
+               f"port{'s' if mem.ports > 1 else ''} "
                f"of {spec.data_width} bits"
                + (f", {mem.cores // mem.ports} cores per port through an AR arbiter"
                   if mem.ports < mem.cores else "") + f" ({fmt}; "
                f"channels: latency {mem.latency}, {mem.rate[0]}/{mem.rate[1]} beats per "
                "cycle)")
+    why = ("cores share channels" if mem.ports < mem.cores else
+           "a channel limits the fetch")
     print(f"engine: {spec.lanes} lanes, {spec.width}-bit VMEM of {spec.vmem_words} words, "
           f"{spec.prog_depth} instructions per token, {weights}, predicted {predicted:,} "
-          f"cycles per token{'' if exact else ' (an estimate: a channel limits the fetch)'} "
+          f"cycles per token{'' if exact else f' (an estimate: {why})'} "
           f"({spec.top_name()})")
 
     def launch(progress: Callable[[dict], None]) -> Any:
