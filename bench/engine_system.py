@@ -121,6 +121,8 @@ def main() -> int:
                      measured, pred["total"], (pred["total"] - measured) / measured * 100,
                      "yes" if pred["exact"] else "no",
                      port_beats(spec) / measured / (rn / rd), stream, time.time() - t1))
+        print(f"    measured {measured}, predicted {pred['total']} ({rows[-1][6]:+.2f} %)",
+              file=sys.stderr, flush=True)
     print(f"Engine (d {CONFIG.hidden_size}, 1 layer, MLP {CONFIG.intermediate}, vocabulary "
           f"{CONFIG.vocab_size}) on {args.sim}, one token, vs "
           f"mmfree.model.cycles.engine_token_cycles ({platform.node()}, "
