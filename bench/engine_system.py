@@ -64,6 +64,10 @@ CONFIGS = [
     ("4x16 codes, 64-bit, 1 channel", {"cores": 4, "channels": 1}, 16, 30, (1, 1)),
     ("2x16 codes, 32-bit, ddr4, 1 channel", {"cores": 2, "data_width": 32, "channels": 1},
      16, 30, (7, 10)),
+    ("4x16 packed, 32-bit, hbm, 2 channels", {"cores": 4, "packed": True, "data_width": 32,
+                                              "channels": 2}, 16, 60, (9, 10)),
+    ("2x16 codes, 64-bit, 1 outstanding, 1 channel", {"cores": 2, "outstanding": 1,
+                                                      "channels": 1}, 16, 100, (1, 1)),
 ]
 
 

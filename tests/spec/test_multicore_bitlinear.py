@@ -115,8 +115,9 @@ def test_channels_validated_and_cores_mapped_to_slots():
 def test_shared_cycles_bounds():
     """Two cores on one channel: the later core's first burst waits behind the other's
     (compute-bound: + b1 / r and the arbiter's AR stage over the own-channel formula), or
-    the channel carries both shares back to back (memory-bound: at half the rate the
-    product takes about twice the fetch)."""
+    the channel carries both shares back to back (memory-bound: about twice the fetch);
+    with 64-bit beats (two groups each) and four cores the channel binds and its last
+    burst drains at the core's one group per cycle."""
     own = MultiCoreBitLinearSpec(cores=2, lanes=16, max_dim=256).validate()
     shared = MultiCoreBitLinearSpec(cores=2, lanes=16, max_dim=256, channels=1).validate()
     f = own.product().fetcher()
@@ -132,5 +133,13 @@ def test_shared_cycles_bounds():
     g = 16
     front = sh32.vector_cycles(g)
     by_channel = f.AR_START + 31 + 2 * 512 - 1 + f.FIFO_LATENCY + 1 + 1 + own32.latency
-    assert sh32.cycles(m, k, 30, 1.0) == front + by_channel + (m - 1) % 2
+    # core 1 is served last and computes the last row: the merge adds nothing after it
+    assert sh32.cycles(m, k, 30, 1.0) == front + by_channel
     assert sh32.cycles(m, k, 30, 1.0) > own32.cycles(m, k, 30, 1.0) + 400
+
+    four = MultiCoreBitLinearSpec(cores=4, lanes=16, max_dim=256, channels=1).validate()
+    # 4 cores x 16 rows x 16 groups: 128 beats each, 512 on the channel at one per cycle;
+    # core 3's last 16-beat burst starts 496 beats after the first and its 32 groups leave
+    # at one per cycle; then the command register and the core's latency
+    by_burst = f.AR_START + 31 + 512 - 16 + f.FIFO_LATENCY + 31 + 1 + 1 + four.latency
+    assert four.cycles(m, k, 30, 1.0) == four.vector_cycles(g) + by_burst

@@ -213,9 +213,14 @@ class MultiCoreBitLinearSpec(BitLinearUnitSpec):
           keeps every core at one group per cycle);
         * the channel carries the ``S * B`` beats of its cores back to back from its first
           beat: the last beat ``AR_START + L1 + (S * B - 1) / r``, its groups
-          ``FIFO_LATENCY + n_last - 1`` later, ``+ 1`` (memory-bound).
+          ``FIFO_LATENCY + n_last - 1`` later; and the last burst's (``b_last`` beats)
+          groups leave from its first beat (``(S * B - b_last) / r`` after the channel's
+          first) at the core's rate ``min(1, r * groups per beat)``, so a burst that
+          arrives faster than its core takes it drains after it; ``+ 1`` (memory-bound).
 
-        Core ``c``'s last row sum is valid ``T_c = 1 + fetch + latency`` after the command
+        The channel's last bursts come in slot order (round-robin), so for the core in slot
+        ``s`` the second bound is ``(S - 1 - s) * b_last / r`` earlier. Core ``c``'s last
+        row sum is valid ``T_c = 1 + fetch + latency`` after the command
         (:meth:`FetchedProductSpec.cycles`' command register and core latency). The merge
         hands on the last real row, core ``r = (M - 1) mod C``, at the latest of ``T_c + r
         - c`` (``c <= r``) and ``T_c - G + r + C - c`` (``c > r``: the core's last real
@@ -232,16 +237,28 @@ class MultiCoreBitLinearSpec(BitLinearUnitSpec):
         rate = np.minimum(mem_rate, 1.0)
         l1 = mem_latency + ARBITER_AR_STAGES
         fifo = f.latency - f.AR_START  # R transfer to the group's first cycle on ``o``
-        if f.beats_per_group == 1:
+        p = f.beats_per_group
+        b_last = big - (ceil_div(big, f.max_burst) - 1) * f.max_burst
+        if p == 1:
             tail = fifo + n - (big - 1) * f.groups_per_beat - 1
+            last_groups = n - (ceil_div(big, f.max_burst) - 1) * f.max_burst * f.groups_per_beat
+            group_rate = np.minimum(1.0, rate * f.groups_per_beat)
         else:
             tail = fifo
-        by_channel = f.AR_START + l1 + (share * big - 1) / rate + tail + 1
+            last_groups = b_last // p
+            group_rate = np.minimum(1.0, rate / p)
+        # the last beat's groups; the last burst's, from its first beat at the core's rate
+        by_beat = (share * big - 1) / rate + tail
+        by_burst = ((share * big - b_last) / rate + fifo + (p - 1) / rate
+                    + (last_groups - 1) / group_rate)
+        by_channel = f.AR_START + l1 + np.maximum(by_beat, by_burst) + 1
         r = (m - 1) % cores
         end: Any = 0
         for c in range(cores):
             s = self.slot_of(c)
-            fetch = np.maximum(f.cycles(n, l1 + s * b1 / rate, mem_rate), by_channel)
+            # the channel's last bursts come in slot order: slot s's ends S - 1 - s later
+            own_end = by_channel - (share - 1 - s) * b_last / rate
+            fetch = np.maximum(f.cycles(n, l1 + s * b1 / rate, mem_rate), own_end)
             t = prod.CMD_REGISTER + fetch + prod.latency
             end = np.maximum(end, np.where(c <= r, t + r - c, t - g + r + cores - c))
         return end
