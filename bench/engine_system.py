@@ -68,6 +68,9 @@ CONFIGS = [
                                               "channels": 2}, 16, 60, (9, 10)),
     ("2x16 codes, 64-bit, 1 outstanding, 1 channel", {"cores": 2, "outstanding": 1,
                                                       "channels": 1}, 16, 100, (1, 1)),
+    ("4x16 codes, 32-bit, 2 x 4-beat, 2 channels", {"cores": 4, "data_width": 32,
+                                                    "outstanding": 2, "max_burst": 4,
+                                                    "channels": 2}, 16, 60, (1, 1)),
 ]
 
 

@@ -208,9 +208,10 @@ class MultiCoreBitLinearSpec(BitLinearUnitSpec):
         time:
 
         * its first burst (``b1 = min(max_burst, B)`` beats) waits behind the ``s``
-          first bursts of the slots before its own (``s = c // K``) on the channel's R:
-          ``F(N, L1 + s * b1 / r, r)`` (from then on as if alone: exact when the channel
-          keeps every core at one group per cycle);
+          first bursts of the slots before its own (``s = c // K``) on the channel's R,
+          once: ``s * b1 / r + F(N, L1, r)`` (from then on as if alone: exact when the
+          channel keeps every core at one group per cycle, or when the requests in flight
+          limit each core and its bursts do not meet the others' on R);
         * the channel carries the ``S * B`` beats of its cores back to back from its first
           beat: the last beat ``AR_START + L1 + (S * B - 1) / r``, its groups
           ``FIFO_LATENCY + n_last - 1`` later; and the last burst's (``b_last`` beats)
@@ -258,7 +259,7 @@ class MultiCoreBitLinearSpec(BitLinearUnitSpec):
             s = self.slot_of(c)
             # the channel's last bursts come in slot order: slot s's ends S - 1 - s later
             own_end = by_channel - (share - 1 - s) * b_last / rate
-            fetch = np.maximum(f.cycles(n, l1 + s * b1 / rate, mem_rate), own_end)
+            fetch = np.maximum(s * b1 / rate + f.cycles(n, l1, mem_rate), own_end)
             t = prod.CMD_REGISTER + fetch + prod.latency
             end = np.maximum(end, np.where(c <= r, t + r - c, t - g + r + cores - c))
         return end
