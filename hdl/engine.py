@@ -147,7 +147,7 @@ class Engine(wiring.Component):
         rst = ResetSignal()
 
         # --- states (one-hot) -------------------------------------------------------------
-        names = ("idle", "fetch", "issue", "vec", "bl", "sc", "done")
+        names = ("idle", "fetch", "fetch2", "issue", "vec", "bl", "sc", "done")
         st = {k: Signal(name=f"st_{k}", init=k == "idle") for k in names}
 
         def goto(frm: str, to: str) -> list:
@@ -180,16 +180,24 @@ class Engine(wiring.Component):
             m.d.sync += [rd_valid.eq(0), hv1.eq(0), hv2.eq(0)]
 
         # --- fetch and decode --------------------------------------------------------------
+        # The program memory is block RAM with a registered read; the instruction word is
+        # registered once more after it (a plain flip-flop: the block RAM's output register
+        # on ECP5), so the whole sequencer runs from a flip-flop rather than from a block
+        # RAM's slow clock-to-output. ``pc`` holds still while an instruction runs, so
+        # ``ins`` is the instruction at ``pc`` from two cycles after ``pc`` changes.
         pc = Signal(range(spec.prog_depth))
-        ins = Signal(ilay)
-        pr = prog.read_port(domain="comb")
+        ins = Signal(ilay, reset_less=True)
+        pr = prog.read_port(transparent_for=())
         m.d.comb += pr.addr.eq(pc)
+        m.d.sync += ins.eq(pr.data)
         m.d.comb += self.start.ready.eq(st["idle"] & ~rst & ~self.load.valid
                                         & ~self.prog.valid)
         with m.If(self.start.valid & self.start.ready):
             m.d.sync += [pc.eq(self.start.payload), *goto("idle", "fetch")]
-        with m.If(st["fetch"]):
-            m.d.sync += [ins.eq(pr.data), *goto("fetch", "issue")]
+        with m.If(st["fetch"]):  # the block RAM reads pc
+            m.d.sync += goto("fetch", "fetch2")
+        with m.If(st["fetch2"]):  # its word enters ``ins``
+            m.d.sync += goto("fetch2", "issue")
         kind = {k: Signal(name=f"k_{k}") for k in KINDS}
         for k, code in KINDS.items():
             m.d.comb += kind[k].eq(Cat(*(ins.kind[i] if (code >> i) & 1 else ~ins.kind[i]
@@ -218,6 +226,14 @@ class Engine(wiring.Component):
         # be taken the cycle after (EngineCycles.OPERAND: the first operand group of an
         # instruction three cycles after its unit's state begins).
         rd_left = Signal.like(in_left)  # operand groups still to be read
+        # each count's "not zero" as a flip-flop, updated with it (the count = 1 compare
+        # sits beside the decrement's enable, not after it): the sequencer's decisions
+        # start from flip-flops
+        in_nz, out_nz, rd_nz = Signal(), Signal(), Signal()
+        in_one, out_one, rd_one = Signal(), Signal(), Signal()
+        m.d.comb += [in_one.eq(in_left[0] & ~in_left[1:].any()),
+                     out_one.eq(out_left[0] & ~out_left[1:].any()),
+                     rd_one.eq(rd_left[0] & ~rd_left[1:].any())]
         ports = [vm.read_port() for vm in vmems]
         m.d.comb += [ports[0].addr.eq(Mux(st["idle"], self.rd.payload, ra)),
                      ports[1].addr.eq(rb), ports[2].addr.eq(rc), ports[3].addr.eq(rd_)]
@@ -232,12 +248,12 @@ class Engine(wiring.Component):
         used = Signal(range(opq.depth + 3))  # the FIFO's level and the reads in flight
         m.d.comb += used.eq(opq.level + iv1 + iv2)
         m.d.comb += [room.eq(used < Const(opq.depth, len(used))),
-                     issue.eq((st["vec"] | st["bl"]) & rd_left.any() & room),
+                     issue.eq((st["vec"] | st["bl"]) & rd_nz & room),
                      opq.w_en.eq(iv2), opq.w_data.eq(Cat(*held))]
         m.d.sync += [iv1.eq(issue), iv2.eq(iv1)]
         with m.If(issue):
             m.d.sync += [ra.eq(ra + 1), rb.eq(rb + 1), rc.eq(rc + 1), rd_.eq(rd_ + 1),
-                         rd_left.eq(rd_left - 1)]
+                         rd_left.eq(rd_left - 1), rd_nz.eq(~rd_one)]
         opw = [Signal(word, name=f"opw{k}") for k in range(4)]
         m.d.comb += Cat(*opw).eq(opq.r_data)
         groups = Signal(vspec.group_bits + 1)
@@ -247,15 +263,17 @@ class Engine(wiring.Component):
 
         with m.If(st["issue"]):
             m.d.sync += [ra.eq(ins.a), rb.eq(ins.b), rc.eq(ins.c), rd_.eq(ins.d),
-                         wa.eq(ins.dst), in_left.eq(groups), got_s.eq(0)]
+                         wa.eq(ins.dst), in_left.eq(groups), in_nz.eq(1), got_s.eq(0)]
             with m.If(kind["map"] | kind["reduce"] | kind["bitlinear"]):
-                m.d.sync += rd_left.eq(groups)
+                m.d.sync += [rd_left.eq(groups), rd_nz.eq(1)]
             with m.If(kind["map"]):
-                m.d.sync += [out_left.eq(groups), cmd_pending.eq(1), *goto("issue", "vec")]
+                m.d.sync += [out_left.eq(groups), out_nz.eq(1), cmd_pending.eq(1),
+                             *goto("issue", "vec")]
             with m.If(kind["reduce"]):
-                m.d.sync += [out_left.eq(0), cmd_pending.eq(1), *goto("issue", "vec")]
+                m.d.sync += [out_left.eq(0), out_nz.eq(0), cmd_pending.eq(1),
+                             *goto("issue", "vec")]
             with m.If(kind["bitlinear"]):
-                m.d.sync += [out_left.eq(rows), *goto("issue", "bl")]
+                m.d.sync += [out_left.eq(rows), out_nz.eq(rows.any()), *goto("issue", "bl")]
                 if spec.cores:
                     m.d.sync += bl_cmd_pending.eq(1)
             with m.If(kind["rmsscale"] | kind["rescale"]):
@@ -275,19 +293,19 @@ class Engine(wiring.Component):
         with m.If(vec.cmd.valid & vec.cmd.ready):
             m.d.sync += cmd_pending.eq(0)
         send = Signal()
-        m.d.comb += send.eq(st["vec"] & ~cmd_pending & in_left.any() & opq.r_rdy)
+        m.d.comb += send.eq(st["vec"] & ~cmd_pending & in_nz & opq.r_rdy)
         for port, src in zip((vec.a, vec.b, vec.c, vec.d), opw, strict=True):
             m.d.comb += [port.valid.eq(send), port.payload.eq(src)]
         took = Signal()  # b, c, d transfer with a whenever the op reads them
         m.d.comb += took.eq(vec.a.ready | vec.b.ready | vec.c.ready | vec.d.ready)
         with m.If(send & took):
             m.d.comb += opq.r_en.eq(1)
-            m.d.sync += in_left.eq(in_left - 1)
+            m.d.sync += [in_left.eq(in_left - 1), in_nz.eq(~in_one)]
         m.d.comb += [vec.y.ready.eq(1), vec.s.ready.eq(1)]
         vec_write = Signal()
         m.d.comb += vec_write.eq(vec.y.valid)
         with m.If(vec.y.valid):
-            m.d.sync += [wa.eq(wa + 1), out_left.eq(out_left - 1)]
+            m.d.sync += [wa.eq(wa + 1), out_left.eq(out_left - 1), out_nz.eq(~out_one)]
         with m.If(vec.s.valid):
             m.d.sync += got_s.eq(1)
             with m.If(ins.vop[0]):  # ARGMAX
@@ -295,8 +313,7 @@ class Engine(wiring.Component):
             with m.Else():
                 m.d.sync += sumsq.eq(vec.s.payload.value)
         vec_end = Signal()
-        m.d.comb += vec_end.eq(~cmd_pending & ~in_left.any()
-                               & Mux(kind["reduce"], got_s, ~out_left.any()))
+        m.d.comb += vec_end.eq(~cmd_pending & ~in_nz & Mux(kind["reduce"], got_s, ~out_nz))
         with m.If(st["vec"] & vec_end):
             m.d.sync += [pc.eq(pc + 1), *goto("vec", "fetch")]
 
@@ -310,9 +327,8 @@ class Engine(wiring.Component):
                 m.d.sync += bl_cmd_pending.eq(0)
         xp = bl.x.payload
         bl_send = Signal()
-        m.d.comb += bl_send.eq(st["bl"] & in_left.any() & opq.r_rdy)
-        last_group = Signal()
-        m.d.comb += last_group.eq(in_left[0] & ~in_left[1:].any())
+        m.d.comb += bl_send.eq(st["bl"] & in_nz & opq.r_rdy)
+        last_group = in_one
         m.d.comb += [bl.x.valid.eq(bl_send), xp.last.eq(last_group)]
         for i in range(n):
             keep = Signal(name=f"keep{i}")
@@ -321,17 +337,17 @@ class Engine(wiring.Component):
                          xp.weight[i].eq(Mux(keep, opw[1][i], 0))]
         with m.If(bl.x.valid & bl.x.ready):
             m.d.comb += opq.r_en.eq(1)
-            m.d.sync += in_left.eq(in_left - 1)
+            m.d.sync += [in_left.eq(in_left - 1), in_nz.eq(~in_one)]
         # row sums packed into words, lane by lane
         pack = Signal(word)
         lane = Signal(n, init=1)  # one-hot: the lane of the next row sum
         m.d.comb += [bl.y.ready.eq(1), bl.scale.ready.eq(1)]
         bl_write = Signal()
         full = Signal()
-        m.d.comb += full.eq(lane[n - 1] | (out_left[0] & ~out_left[1:].any()))
+        m.d.comb += full.eq(lane[n - 1] | out_one)
         with m.If(bl.y.valid):
             m.d.sync += [pack[i].eq(Mux(lane[i], bl.y.payload, pack[i])) for i in range(n)]
-            m.d.sync += [out_left.eq(out_left - 1),
+            m.d.sync += [out_left.eq(out_left - 1), out_nz.eq(~out_one),
                          lane.eq(Mux(full, 1, Cat(Const(0, 1), lane[:n - 1])))]
             m.d.comb += bl_write.eq(full)
         with m.If(bl.scale.valid):
@@ -345,7 +361,7 @@ class Engine(wiring.Component):
         with m.If(bl_write):
             m.d.sync += wa.eq(wa + 1)
         bl_end = Signal()
-        m.d.comb += bl_end.eq(~in_left.any() & ~out_left.any() & got_s & ~bl_cmd_pending)
+        m.d.comb += bl_end.eq(~in_nz & ~out_nz & got_s & ~bl_cmd_pending)
         with m.If(st["bl"] & bl_end):
             m.d.sync += [pc.eq(pc + 1), *goto("bl", "fetch")]
 
@@ -373,5 +389,6 @@ class Engine(wiring.Component):
         with m.If(rst):
             m.d.sync += [st[k].eq(k == "idle") for k in names]
             m.d.sync += [cmd_pending.eq(0), bl_cmd_pending.eq(0), in_left.eq(0),
-                         out_left.eq(0), rd_left.eq(0), iv1.eq(0), iv2.eq(0)]
+                         out_left.eq(0), rd_left.eq(0), iv1.eq(0), iv2.eq(0),
+                         in_nz.eq(0), out_nz.eq(0), rd_nz.eq(0)]
         return m

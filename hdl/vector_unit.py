@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden import hgrn_fixed as fx
 from ..spec.vector_unit import VecOp, VectorUnitSpec
+from ._arith import signed_sum
 from .credit_queue import CreditQueue, ResultQueue
 
 __all__ = ["VectorUnit", "cmd_layout", "group_layout", "saturate", "saturate_mask",
@@ -57,11 +58,12 @@ def ext(v: Value, width: int) -> Value:
     return v.as_signed() if len(v) == width else Cat(v, v[-1].replicate(width - len(v))).as_signed()
 
 
-def shift_left(v: Value, amount: Value) -> Value:
-    """``v << amount`` in ``len(v)`` bits (the bits shifted out are lost): a barrel of
-    multiplexers, no operator of mismatched widths."""
+def shift_left(v: Value, amount: Value, offset: int = 0) -> Value:
+    """``v << (amount << offset)`` in ``len(v)`` bits (the bits shifted out are lost): a
+    barrel of multiplexers, no operator of mismatched widths. ``offset`` lets a shift be
+    split into a coarse step (the amount's high bits) and a fine one (its low bits)."""
     for k in range(len(amount)):
-        by = 1 << k
+        by = 1 << (k + offset)
         if by >= len(v):
             v = Mux(amount[k], 0, v)
             continue
@@ -170,10 +172,19 @@ class VectorUnit(wiring.Component):
         shift, align = Signal.like(cp.shift), Signal.like(cp.align)
         ow, rlog, scalar = Signal.like(cp.ow), Signal.like(cp.rlog), Signal.like(cp.scalar)
         m.d.comb += self.cmd.ready.eq(~active & ~rst)
+        # a table op's constants, decoded once per command: R = 2**rlog, -R, and the
+        # interpolation fraction's mask 2**align - 1
+        xw = w + 8  # holds R = 2**rlog (rlog <= width + 6)
+        r_in, fmask_in = Signal(signed(xw)), Signal(unsigned(w + 1))
+        m.d.comb += [r_in.eq(Const(1, xw) << cp.rlog),
+                     fmask_in.eq((Const(1, w + 1) << cp.align) - 1)]
+        r_cmd, rneg_cmd = Signal(signed(xw)), Signal(signed(xw))
+        fmask_cmd = Signal(unsigned(w + 1))
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [active.eq(1), op.eq(cp.op), left.eq(cp.groups_m1), mask.eq(cp.mask),
                          shift.eq(cp.shift), align.eq(cp.align), ow.eq(cp.ow),
-                         rlog.eq(cp.rlog), scalar.eq(cp.scalar), pos.eq(0), first.eq(1)]
+                         rlog.eq(cp.rlog), scalar.eq(cp.scalar), pos.eq(0), first.eq(1),
+                         r_cmd.eq(r_in), rneg_cmd.eq(-r_in), fmask_cmd.eq(fmask_in)]
         # the op, decoded once when the command is taken (one flag per datapath choice)
         flags = {name: Signal(name=f"is_{name}") for name in
                  ("mul", "muls", "add", "sub", "rsubi", "fma2", "table", "silu", "b", "cd")}
@@ -232,10 +243,11 @@ class VectorUnit(wiring.Component):
         bases = pipe(pos, "base", 2)
         maxs = pipe(op[0], "max", 2)  # ARGMAX (9) rather than SUMSQ (8)
         sils, tabs = pipe(flags["silu"], "silu", S), pipe(flags["table"], "table", S)
-        negs = pipe(shift[-1], "neg", 5)
+        negs = pipe(shift[-1], "neg", 6)
         mag = Signal(unsigned(len(shift)))
         m.d.comb += mag.eq(Mux(shift[-1], -shift, shift))
         mags = pipe(mag, "mag", 5)
+        mags.append(reg(mags[4][:2], "magf6"))  # stage 7 needs only the fine step's bits
         # 2**(mag - 1) for a right shift by mag >= 1 (round half up), 0 otherwise
         pw = 2 * w
         ew = pw + spec.max_align + 1  # bits of e = P + (Q << align)
@@ -243,12 +255,13 @@ class VectorUnit(wiring.Component):
         m.d.comb += half.eq(Mux(shift[-1], 0, (Const(1, ew + 1) << mag)[1:ew]))
         halfs = pipe(half, "half", 4)
         ww = ew + w + 2  # the requantised value: a left shift by up to w + 1 keeps every bit
-        msks = pipe(saturate_mask(ow, ww), "msk", 6)
+        msks = pipe(saturate_mask(ow, ww), "msk", 7)
         als = pipe(align, "al", 2)
         qal = Signal.like(align)
         m.d.comb += qal.eq(Mux(flags["fma2"], align, 0))
         qals = pipe(qal, "qal", 2)
-        rls = pipe(rlog, "rl", 1)
+        rcs, rncs = pipe(r_cmd, "rc", 1), pipe(rneg_cmd, "rn", 1)
+        fms = pipe(fmask_cmd, "fm", 1)
         one, mone = Const(1, signed(w)), Const(-1, signed(w))
         pa = [Signal(signed(w), name=f"pa1_{i}", reset_less=True) for i in range(n)]
         pb = [Signal(signed(w), name=f"pb1_{i}", reset_less=True) for i in range(n)]
@@ -256,8 +269,10 @@ class VectorUnit(wiring.Component):
         qd = [Signal(signed(w), name=f"qd1_{i}", reset_less=True) for i in range(n)]
         sa = [Signal(signed(w), name=f"sa1_{i}", reset_less=True) for i in range(n)]
         a1 = [Signal(signed(w), name=f"a1_{i}", reset_less=True) for i in range(n)]
-        xw = w + 8  # holds R = 2**rlog (rlog <= width + 6)
         tx1 = [Signal(signed(xw), name=f"tx1_{i}", reset_less=True) for i in range(n)]
+        # x >> b in two steps: by b's multiple of four here, by the rest in stage 2
+        txc1 = [Signal(signed(max(w, spec.table_bits)), name=f"txc1_{i}", reset_less=True)
+                for i in range(n)]
         ok_in = Signal(n)
         m.d.comb += ok_in.eq(Mux(last, mask, (1 << n) - 1))
         ok1 = reg(ok_in, "ok1")
@@ -284,7 +299,7 @@ class VectorUnit(wiring.Component):
             with m.Else():
                 m.d.sync += [qc[i].eq(0), qd[i].eq(0)]
             m.d.sync += [pa[i].eq(a), a1[i].eq(a), sa[i].eq(Mux(ok_in[i], a, 0)),
-                         tx1[i].eq(a)]
+                         tx1[i].eq(a), txc1[i].eq(a >> Cat(Const(0, 2), align[2:]))]
 
         # --- stage 2: the products (registered in the DSP blocks) / the table index -----
         p2 = [Signal(signed(pw), name=f"p2_{i}", reset_less=True) for i in range(n)]
@@ -302,24 +317,25 @@ class VectorUnit(wiring.Component):
         f2 = [Signal(unsigned(fw), name=f"f2_{i}", reset_less=True) for i in range(n)]
         above2 = Signal(n, reset_less=True)
         below2 = Signal(n, reset_less=True)
-        r, rneg = Signal(signed(xw)), Signal(signed(xw))
-        m.d.comb += [r.eq(Const(1, xw) << rls[0]), rneg.eq(-r)]
-        fmask = Signal(unsigned(w + 1))
-        m.d.comb += fmask.eq((Const(1, w + 1) << als[0]) - 1)
+        r, rneg, fmask = rcs[0], rncs[0], fms[0]
         for i in range(n):
-            # table index: u = clamp(x, -R, R - 1) + R, j = u >> b, f = u mod 2**b
+            # table index: u = clamp(x, -R, R - 1) + R, j = u >> b, f = u mod 2**b. R is
+            # 2**(table_bits - 1) times 2**b (VectorUnitSpec.command: rlog = b + table_bits
+            # - 1), so inside the range j = (x >> b) + 2**(table_bits - 1), which is x >> b
+            # with its top bit (of table_bits) inverted, and f = x mod 2**b: no adder
             x = tx1[i]
-            u = Signal(signed(xw + 1), name=f"u_{i}")
             hi_in, lo_in = Signal(name=f"hi_{i}"), Signal(name=f"lo_{i}")
-            m.d.comb += [hi_in.eq(x >= r), lo_in.eq(x < rneg), u.eq(x + r)]
+            xs = Signal(tb, name=f"xs_{i}")  # (x >> b) mod 2**table_bits
+            m.d.comb += [hi_in.eq(x >= r), lo_in.eq(x < rneg),
+                         xs.eq((txc1[i] >> als[0][:2])[:tb])]
             # above: u = 2R - 1, so j and f are all ones; below: u = 0
             with m.If(hi_in):
                 m.d.sync += [j2[i].eq((1 << tb) - 1), f2[i].eq(fmask)]
             with m.Elif(lo_in):
                 m.d.sync += [j2[i].eq(0), f2[i].eq(0)]
             with m.Else():
-                m.d.sync += [j2[i].eq(u.as_unsigned() >> als[0]),
-                             f2[i].eq(u[:w + 1] & fmask)]
+                m.d.sync += [j2[i].eq(Cat(xs[:tb - 1], ~xs[tb - 1])),
+                             f2[i].eq(x[:w + 1] & fmask)]
             m.d.sync += [above2[i].eq(hi_in), below2[i].eq(lo_in)]
 
         # --- stage 3: Q aligned / the table read (block RAM), f normalised ----------------
@@ -367,9 +383,12 @@ class VectorUnit(wiring.Component):
             m.d.sync += [e4[i].eq(p3[i] + q3[i]),
                          t4[i].eq(rom_ports[i].data)]
 
-        # --- stage 5: requantisation, the rounding add and the left shift ---------------
+        # --- stage 5: requantisation: the rounding add / the left shift's coarse step ----
+        # (the shifts by ``mag`` are split into a coarse step by its multiple of four and a
+        # fine step by the rest, one per stage: a whole barrel of the 65-bit value after
+        # an add does not fit one 150 MHz cycle)
         rs5 = [Signal(signed(ew + 1), name=f"rs5_{i}", reset_less=True) for i in range(n)]
-        ls5 = [Signal(signed(ww), name=f"ls5_{i}", reset_less=True) for i in range(n)]
+        lc5 = [Signal(signed(ww), name=f"lc5_{i}", reset_less=True) for i in range(n)]
         d5 = [Signal(signed(dw), name=f"d5_{i}", reset_less=True) for i in range(n)]
         t05 = [Signal(signed(tw), name=f"t05_{i}", reset_less=True) for i in range(n)]
         # fn at the width that makes the signed x unsigned product exactly tw + fw bits
@@ -379,41 +398,47 @@ class VectorUnit(wiring.Component):
         above5, below5 = reg(above4, "above5"), reg(below4, "below5")
         for i in range(n):
             m.d.sync += [rs5[i].eq(e4[i] + Cat(halfs[3], Const(0, 1)).as_signed()),
-                         ls5[i].eq(shift_left(ext(e4[i], ww), mags[3])),
+                         lc5[i].eq(shift_left(ext(e4[i], ww), mags[3][2:], 2)),
                          t05[i].eq(t4[i][:tw].as_signed()),
                          d5[i].eq(t4[i][tw:].as_signed())]
 
-        # --- stage 6: the right shift, the choice / the interpolation product (DSP) ------
+        # --- stage 6: the right shift's coarse step, the left shift's fine step / the
+        # interpolation product (DSP) -------------------------------------------------------
         # the product and t0 * 2**FW + 2**(FW-1) (a concatenation: the rounding constant in
         # the bits below t0) are both ``cw`` bits, so stage 7 is one adder
         cw = tw + fw
-        v6 = [Signal(signed(ww), name=f"v6_{i}", reset_less=True) for i in range(n)]
+        rc6 = [Signal(signed(ew + 1), name=f"rc6_{i}", reset_less=True) for i in range(n)]
+        ls6 = [Signal(signed(ww), name=f"ls6_{i}", reset_less=True) for i in range(n)]
         pr6 = [Signal(signed(cw), name=f"pr6_{i}", reset_less=True) for i in range(n)]
         ta6 = [Signal(signed(cw), name=f"ta6_{i}", reset_less=True) for i in range(n)]
         above6, below6 = reg(above5, "above6"), reg(below5, "below6")
         for i in range(n):
-            rsh = Signal(signed(ew + 1), name=f"rsh_{i}")
-            m.d.comb += rsh.eq(rs5[i] >> mags[4])
-            m.d.sync += [v6[i].eq(Mux(negs[4], ls5[i], ext(rsh, ww))),
+            m.d.sync += [rc6[i].eq(rs5[i] >> Cat(Const(0, 2), mags[4][2:])),
+                         ls6[i].eq(shift_left(lc5[i], mags[4][:2])),
                          pr6[i].eq(d5[i] * fn5[i]),
                          ta6[i].eq(Cat(Const(1 << (fw - 1), fw), t05[i]).as_signed())]
 
-        # --- stage 7: saturation / t0 plus the rounded interpolation ----------------------
-        y7 = [Signal(signed(w), name=f"y7_{i}", reset_less=True) for i in range(n)]
+        # --- stage 7: the right shift's fine step and the choice / t0 plus the rounded
+        # interpolation ---------------------------------------------------------------------
+        v7 = [Signal(signed(ww), name=f"v7_{i}", reset_less=True) for i in range(n)]
         q7 = [Signal(signed(tw + 1), name=f"q7_{i}", reset_less=True) for i in range(n)]
         above7, below7 = reg(above6, "above7"), reg(below6, "below7")
         for i in range(n):
-            m.d.sync += y7[i].eq(saturate(m, v6[i], msks[5], w, f"rq{i}"))
+            rsh = Signal(signed(ew + 1), name=f"rsh_{i}")
+            m.d.comb += rsh.eq(rc6[i] >> mags[5])
+            m.d.sync += v7[i].eq(Mux(negs[5], ls6[i], ext(rsh, ww)))
             # the bits below FW are dropped: the rounding position
             m.d.sync += q7[i].eq((ta6[i] + pr6[i])[fw:].as_signed())
 
-        # --- stage 8: the table value saturated; the result into the output queue -------
-        y8 = [reg(y7[i], f"y8_{i}") for i in range(n)]
+        # --- stage 8: saturation (the map value and the table value); then the output
+        # queue -------------------------------------------------------------------------------
+        y8 = [Signal(signed(w), name=f"y8_{i}", reset_less=True) for i in range(n)]
         tv8 = [Signal(signed(w), name=f"tv8_{i}", reset_less=True) for i in range(n)]
         above8, below8 = reg(above7, "above8"), reg(below7, "below8")
         tmsk7 = reg(msks[5][:max(tw + 1, w)], "tmsk7")  # at the table value's width
         for i in range(n):
-            m.d.sync += tv8[i].eq(saturate(m, q7[i], tmsk7, w, f"tv{i}"))
+            m.d.sync += [y8[i].eq(saturate(m, v7[i], msks[6], w, f"rq{i}")),
+                         tv8[i].eq(saturate(m, q7[i], tmsk7, w, f"tv{i}"))]
         ys = []
         is_silu, is_table = sils[S - 1], tabs[S - 1]
         for i in range(n):
@@ -473,9 +498,11 @@ class VectorUnit(wiring.Component):
         take_new = Signal()
         new_best, new_i, new_ok = Signal(signed(w)), Signal.like(best_i), Signal()
         new_g = Signal.like(best_g)
+        # tval > best as the sign of best - tval (one carry chain)
+        diff = signed_sum(m, best, tval_r, Const(1, 1), w + 1, "best_diff")
         m.d.comb += [
             new_acc.eq(Mux(first_r, 0, acc) + tsum_r),
-            take_new.eq(tok & (first_r | ~best_ok | (tval_r > best))),
+            take_new.eq(tok & (first_r | ~best_ok | diff[-1])),
             new_best.eq(Mux(take_new, tval_r, best)),
             new_i.eq(Mux(take_new, tidx, best_i)),
             new_g.eq(Mux(take_new, base, best_g)),

@@ -180,7 +180,9 @@ UNITS = {"clock_mhz": "MHz", "dram_gbps_per_channel": "GB/s", "dram_efficiency":
          "dram_pj_per_bit": "pJ/bit", "static_w": "W", "dram_background_w": "W",
          "board_w": "W", "elementwise_per_cycle": "element ops/cycle",
          "e_elementwise_pj": "pJ/element op", "e_sram_pj_per_bit": "pJ/bit",
-         "max_utilisation": "fraction", "mem_latency_ns": "ns"}
+         "max_utilisation": "fraction", "mem_latency_ns": "ns",
+         "measured_luts": "LUT4-equivalents", "measured_ffs": "flip-flops",
+         "measured_multipliers": "18x18 multipliers"}
 
 #: how a projection computes the ternary products' time (``HardwareConfig.product_model``)
 PRODUCT_MODELS = {
@@ -243,6 +245,12 @@ class HardwareConfig:
     outstanding: int = 4
     max_burst: int = 16
     fifo_depth: int = 64
+    #: the whole design's resources from a measured build (placed LUT4-equivalents,
+    #: flip-flops, 18x18 multipliers), which the fit check then uses instead of the units'
+    #: per-lane figures; None: those figures
+    measured_luts: Q | None = None
+    measured_ffs: Q | None = None
+    measured_multipliers: Q | None = None
 
     # --- resolved coefficients -----------------------------------------------------------
 
@@ -487,7 +495,8 @@ _HW_Q = {"clock_mhz": (0.001, 1e5), "dram_gbps_per_channel": (0.001, 1e4),
          "dram_background_w": (0, 1e4), "board_w": (0, 1e4),
          "elementwise_per_cycle": (1, 1 << 20), "e_elementwise_pj": (0, 1e4),
          "e_sram_pj_per_bit": (0, 1e4), "max_utilisation": (0.05, 1.0),
-         "mem_latency_ns": (0, 1e5)}
+         "mem_latency_ns": (0, 1e5), "measured_luts": (0, 1e8), "measured_ffs": (0, 1e8),
+         "measured_multipliers": (0, 1e6)}
 _HW_NAMES = ("device", "dram_tech", "product_model")
 #: integer keys that must be powers of two (AXI data width, burst length)
 _HW_POW2 = ("port_bits", "max_burst")

@@ -125,6 +125,11 @@ def check(model: ModelConfig, hw: HardwareConfig, workload: Workload) -> list[Fi
             FitRow("on-chip SRAM", hw.sram_mib * 2**20 * 8, hw.dev.bram_bits.value, "bits")]
     res = design_resources(model, hw, hw.lanes, hw.ternary_cores, hw.tensor_arrays,
                            hw.elementwise_per_cycle.value)
+    for key, measured in (("LUT4-equivalents", hw.measured_luts),
+                          ("flip-flops", hw.measured_ffs),
+                          ("multipliers", hw.measured_multipliers)):
+        if measured is not None:  # a measured build's placed resources
+            res[key] = measured.value
     limit = hw.max_utilisation.value
     dev = hw.dev
     rows += [FitRow(f"LUT4-equivalents (<= {limit:.0%} of the device)",

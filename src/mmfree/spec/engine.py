@@ -256,8 +256,8 @@ class EngineCycles:
     on the engine's RTL (``tests/sim/tb/test_engine.py``: every token's cycles equal
     :func:`program_cycles`).
 
-    The sequencer runs one instruction at a time: ``ISSUE`` cycles (fetch, then decode
-    and address set-up), then the unit's cycles and the cycle in which the sequencer sees
+    The sequencer runs one instruction at a time: ``ISSUE`` cycles (the program memory's
+    registered read, the instruction register, then decode and address set-up), then the unit's cycles and the cycle in which the sequencer sees
     the last result (``DONE``). An instruction that reads vectors (a vector op, a
     BITLINEAR) waits ``OPERAND`` cycles for its first operand group (the VMEM address, the
     block RAM read, its output register, the operand FIFO; the vector unit's command
@@ -272,8 +272,9 @@ class EngineCycles:
     bitlinear: BitLinearUnitSpec
     mem_latency: int = 2
     mem_rate: float = 1.0
-    #: fetch, and decode with the address set-up
-    ISSUE: ClassVar[int] = 2
+    #: the program memory's read (block RAM), the instruction register (its output
+    #: register), and decode with the address set-up
+    ISSUE: ClassVar[int] = 3
     #: from the unit's first cycle to its first operand group (VMEM address, block RAM,
     #: output register, operand FIFO)
     OPERAND: ClassVar[int] = 3
