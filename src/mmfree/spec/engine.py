@@ -257,16 +257,17 @@ class EngineCycles:
     :func:`program_cycles`).
 
     The sequencer runs one instruction at a time: ``ISSUE`` cycles (the program memory's
-    registered read, the instruction register, then decode and address set-up), then the unit's cycles and the cycle in which the sequencer sees
-    the last result (``DONE``). An instruction that reads vectors (a vector op, a
-    BITLINEAR) waits ``OPERAND`` cycles for its first operand group (the VMEM address, the
-    block RAM read, its output register, the operand FIFO; the vector unit's command
-    transfers meanwhile), then takes :meth:`VectorUnitSpec.map_cycles` / ``reduce_cycles``
-    or :meth:`BitLinearUnitSpec.cycles` (the unit's spec, whatever its pipelining; with
-    the weights over AXI, :meth:`MultiCoreBitLinearSpec.cycles` with the channels' latency
+    registered read, the instruction register, then decode and address set-up), then the
+    unit's cycles and the cycle in which the sequencer sees the last result (``DONE``). An
+    instruction that reads vectors (a vector op, a BITLINEAR) waits ``OPERAND`` cycles for
+    its first operand group (the VMEM address, the block RAM read, its output register, the
+    operand FIFO; the vector unit's command transfers meanwhile), then takes
+    :meth:`VectorUnitSpec.map_cycles` / ``reduce_cycles`` or
+    :meth:`BitLinearUnitSpec.cycles` (the unit's spec, whatever its pipelining; with the
+    weights over AXI, :meth:`MultiCoreBitLinearSpec.cycles` with the channels' latency
     ``mem_latency`` and rate ``mem_rate``, beats per cycle); a scalar op
-    :func:`scalar_cycles`; ``END`` one cycle, the ``done`` transfer. A token is counted
-    from the ``start`` transfer (exclusive) to the ``done`` transfer (inclusive)."""
+    :func:`scalar_cycles`; ``END`` one cycle, the ``done`` transfer. A token is counted from
+    the ``start`` transfer (exclusive) to the ``done`` transfer (inclusive)."""
 
     vector: VectorUnitSpec
     bitlinear: BitLinearUnitSpec
