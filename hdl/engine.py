@@ -60,11 +60,12 @@ class Engine(wiring.Component):
 
     With ``cores`` > 0 the BitLinear unit is a
     :class:`~mmfree.hdl.multicore_bitlinear.MultiCoreBitLinear` and there is no ``w``:
-    ports ``axi0`` .. ``axi<cores-1>`` (:class:`~mmfree.hdl.axi.AxiReadSignature`
-    managers, one per core and memory channel) read each ``BITLINEAR``'s matrix from the
-    address in its instruction (``waddr``, the host's memory map:
-    :meth:`mmfree.spec.engine.EngineSpec.matrix_addresses`), and ``error`` also reports
-    the AXI side's errors.
+    ports ``axi0`` .. ``axi<K-1>`` (:class:`~mmfree.hdl.axi.AxiReadSignature` managers,
+    one per memory channel: ``K = cores``, or ``K = channels`` with ``cores / channels``
+    cores sharing each port through an AR arbiter, core ``c`` on ``axi<c mod K>``) read
+    each ``BITLINEAR``'s matrix from the address in its instruction (``waddr``, the host's
+    memory map: :meth:`mmfree.spec.engine.EngineSpec.matrix_addresses`), and ``error``
+    also reports the AXI side's errors.
 
     Timing: per instruction :class:`mmfree.spec.engine.EngineCycles` (the sequencer waits
     for each instruction's last result before fetching the next); a token takes
@@ -82,18 +83,20 @@ class Engine(wiring.Component):
                  addr_width: int = EngineSpec.addr_width,
                  max_burst: int = EngineSpec.max_burst,
                  outstanding: int = EngineSpec.outstanding,
-                 fifo_depth: int = EngineSpec.fifo_depth) -> None:
+                 fifo_depth: int = EngineSpec.fifo_depth,
+                 channels: int = EngineSpec.channels) -> None:
         self.spec = spec = EngineSpec(lanes=lanes, width=width, vmem_words=vmem_words,
                                       prog_depth=prog_depth, max_dim=max_dim,
                                       max_k=max_k, cores=cores, packed=packed,
                                       data_width=data_width, addr_width=addr_width,
                                       max_burst=max_burst, outstanding=outstanding,
-                                      fifo_depth=fifo_depth).validate()
+                                      fifo_depth=fifo_depth, channels=channels).validate()
         vec = spec.vector()
+        ids = spec.bitlinear().port_id_width if cores else 1  # type: ignore[attr-defined]
         weights = ({"w": In(stream.Signature(matrix_weight_layout(lanes)))} if not cores else
                    {f"axi{c}": Out(AxiReadSignature(addr_width=addr_width,
-                                                    data_width=data_width))
-                    for c in range(cores)})
+                                                    data_width=data_width, id_width=ids))
+                    for c in range(spec.ports)})
         super().__init__({
             "load": In(stream.Signature(load_layout(spec))),
             "prog": In(stream.Signature(prog_layout(spec))),
@@ -114,7 +117,7 @@ class Engine(wiring.Component):
         m.submodules.vec = vec = VectorUnit(**vspec.kwargs())
         if spec.cores:
             m.submodules.bl = bl = MultiCoreBitLinear(**bspec.kwargs())
-            for c in range(spec.cores):
+            for c in range(spec.ports):
                 wiring.connect(m, getattr(bl, f"axi{c}"),
                                wiring.flipped(getattr(self, f"axi{c}")))
         else:

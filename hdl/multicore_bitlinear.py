@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, signed
+from amaranth import Cat, Const, Module, Mux, ResetSignal, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec.multicore_bitlinear import MultiCoreBitLinearSpec
+from ..spec.multicore_bitlinear import MultiCoreBitLinearSpec, source_bits
 from .axi import AxiReadSignature
+from .axi_read_arbiter import AxiReadArbiter
 from .fetched_product import FetchedProduct
 from .norm_quantiser import NormQuantiser, norm_input_layout, norm_scale_layout
 
@@ -16,7 +17,9 @@ __all__ = ["MultiCoreBitLinear", "matrix_command_layout"]
 
 def matrix_command_layout(addr_width: int, len_width: int) -> data.StructLayout:
     """A product's command: the matrix image's byte address ``addr`` (the same in every
-    channel: :func:`mmfree.spec.multicore_bitlinear.matrix_addresses`), its ``rows`` ``M``,
+    channel and slot: :func:`mmfree.spec.multicore_bitlinear.matrix_addresses`; with
+    cores sharing a channel, its top bits are replaced by each core's slot), its ``rows``
+    ``M``,
     the rows per core ``rows_pc`` (``ceil(M / cores)``, computed by the host) and the lane
     ``groups`` per row."""
     return data.StructLayout({"addr": addr_width, "rows": len_width, "rows_pc": len_width,
@@ -45,12 +48,18 @@ class MultiCoreBitLinear(wiring.Component):
     * ``cmd``: in, :func:`matrix_command_layout`: one per product, taken while no command
       is held and the previous product's fetchers and buffer are idle (the sequencer sends
       it with the vector).
-    * ``axi0`` .. ``axi<C-1>``: :class:`~mmfree.hdl.axi.AxiReadSignature` managers, one per
-      core and memory channel.
+    * ``axi0`` .. ``axi<K-1>``: :class:`~mmfree.hdl.axi.AxiReadSignature` managers, one per
+      memory channel: ``K = cores`` (``channels`` 0 or ``cores``: core ``c`` on ``axi<c>``,
+      ID width 1), or ``K = channels`` < ``cores``: core ``c`` on ``axi<c mod K>`` through
+      an :class:`~mmfree.hdl.axi_read_arbiter.AxiReadArbiter` (one per port) as its source
+      ``c // K`` (the ARID's upper bits; ID width ``1 + ceil(log2(C / K))``), its
+      addresses in that slot (the top bits:
+      :meth:`~mmfree.spec.MultiCoreBitLinearSpec.core_address`).
     * ``y``: out, signed ``acc_width``-bit row sums (wrapping), rows ``0 .. M - 1`` in order.
     * ``scale``: out, :func:`~mmfree.hdl.norm_quantiser.norm_scale_layout`.
     * ``error``: out, sticky until reset: a vector truncated at ``max_dim``, or the
-      product's error (an AXI response other than OKAY, an invalid packed byte).
+      product's error (an AXI response other than OKAY, an invalid packed byte), or an
+      arbiter's (an RID naming no core).
 
     Timing (:meth:`mmfree.spec.MultiCoreBitLinearSpec.cycles`): the front end loads and
     quantises the vector into the product's activation buffer; the command is registered
@@ -59,7 +68,10 @@ class MultiCoreBitLinear(wiring.Component):
     hidden behind the front end). With ``y`` ready, every round of row sums leaves in
     ``cores`` cycles, which the products' ``G >= cores`` lane groups per row cover
     (:meth:`~mmfree.spec.MultiCoreBitLinearSpec.check_shape`). The next product's command is
-    passed on only after the merge has dropped the previous one's padding rows.
+    passed on only after the merge has dropped the previous one's padding rows. With cores
+    sharing channels, each request passes the arbiter's register (one cycle more on AR)
+    and the cores share the channel's beats:
+    :meth:`~mmfree.spec.MultiCoreBitLinearSpec.shared_cycles` (an estimate).
     Synchronous reset abandons everything (the memories must be reset with it).
 
     Parameters, their limits and defaults: :class:`mmfree.spec.MultiCoreBitLinearSpec`
@@ -75,13 +87,22 @@ class MultiCoreBitLinear(wiring.Component):
             "cmd": In(stream.Signature(matrix_command_layout(spec.addr_width,
                                                              spec.len_width))),
         }
-        for c in range(spec.cores):
+        for c in range(spec.ports):
             members[f"axi{c}"] = Out(AxiReadSignature(addr_width=spec.addr_width,
-                                                      data_width=spec.data_width))
+                                                      data_width=spec.data_width,
+                                                      id_width=spec.port_id_width))
         members["y"] = Out(stream.Signature(signed(spec.acc_width)))
         members["scale"] = Out(stream.Signature(norm_scale_layout(spec.fmt, spec.max_dim)))
         members["error"] = Out(1)
         super().__init__(members)
+
+    def _core_address(self, addr: Value, core: int) -> Value:
+        """Core ``core``'s address of a matrix at ``addr``: its slot in the top bits when
+        cores share a channel (:meth:`MultiCoreBitLinearSpec.core_address`)."""
+        spec = self.spec
+        if spec.sharing == 1:
+            return addr
+        return Cat(addr[:spec.slot_shift], Const(spec.slot_of(core), source_bits(spec.sharing)))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -92,8 +113,22 @@ class MultiCoreBitLinear(wiring.Component):
         m.submodules.product = prod = FetchedProduct(**spec.product().kwargs())
         wiring.connect(m, wiring.flipped(self.x), quant.x)
         wiring.connect(m, quant.scale, wiring.flipped(self.scale))
-        for c in range(cores):
-            wiring.connect(m, getattr(prod, f"axi{c}"), wiring.flipped(getattr(self, f"axi{c}")))
+        arb_errors = []
+        if spec.sharing == 1:
+            for c in range(cores):
+                wiring.connect(m, getattr(prod, f"axi{c}"),
+                               wiring.flipped(getattr(self, f"axi{c}")))
+        else:  # core c on port c mod K, as source c // K of that port's arbiter
+            for k in range(spec.ports):
+                arb = AxiReadArbiter(ports=spec.sharing, addr_width=spec.addr_width,
+                                     data_width=spec.data_width)
+                m.submodules[f"arbiter{k}"] = arb
+                wiring.connect(m, arb.axi, wiring.flipped(getattr(self, f"axi{k}")))
+                arb_errors.append(arb.error)
+            for c in range(cores):
+                arb = m.submodules[f"arbiter{spec.channel_of(c)}"]
+                wiring.connect(m, getattr(prod, f"axi{c}"),
+                               getattr(arb, f"src{spec.slot_of(c)}"))
         # the quantised vector into the product's buffer
         m.d.comb += [prod.x.valid.eq(quant.q.valid),
                      prod.x.payload.data.eq(quant.q.payload.data),
@@ -116,7 +151,8 @@ class MultiCoreBitLinear(wiring.Component):
         real_left = Signal(lw)  # rows of the matrix not yet handed on
         ptr = Signal(cores, init=1)  # one-hot: the core of the next row
         m.d.comb += [prod.cmd.valid.eq(go & ~all_left.any()),
-                     *(prod.cmd.payload.addr[c].eq(cmd_r.addr) for c in range(cores)),
+                     *(prod.cmd.payload.addr[c].eq(self._core_address(cmd_r.addr, c))
+                       for c in range(cores)),
                      prod.cmd.payload.rows.eq(cmd_r.rows_pc),
                      prod.cmd.payload.groups.eq(cmd_r.groups)]
         with m.If(prod.cmd.valid & prod.cmd.ready):
@@ -141,7 +177,10 @@ class MultiCoreBitLinear(wiring.Component):
                          ptr.eq(Cat(ptr[cores - 1], ptr[:cores - 1]) if cores > 1 else ptr)]
             with m.If(real):
                 m.d.sync += real_left.eq(real_left - 1)
-        m.d.comb += self.error.eq(quant.truncated | prod.error)
+        error = quant.truncated | prod.error
+        if arb_errors:
+            error = error | Cat(*arb_errors).any()
+        m.d.comb += self.error.eq(error)
         with m.If(rst):
             m.d.sync += [held.eq(0), go.eq(0), all_left.eq(0), real_left.eq(0), ptr.eq(1)]
         return m

@@ -12,12 +12,14 @@ argmax is compared with
 :func:`mmfree.golden.hgrn_fixed.fixed_token_step` (through the reference interpreter, which
 equals it), every unstalled token's cycles with :func:`mmfree.spec.engine.program_cycles`.
 
-With ``cores`` > 0 the weights do not stream: each core's port ``axi<c>`` has its own
+With ``cores`` > 0 the weights do not stream: each AXI port ``axi<k>`` has its own
 cocotbext-axi memory (:class:`mmfree.sim.kit.axi_memory.AxiReadMemory`, a channel) with
 the configuration's ``mem_latency`` (cycles, default 8) and R bandwidth limit ``mem_rate``
-(``[n, d]``: at most ``n`` beats in every ``d`` cycles, default ``[1, 1]``), holding core
-``c``'s share (:func:`mmfree.golden.weight_image.interleave_rows`) of every matrix at the
-address of the host's memory map (:meth:`EngineSpec.matrix_addresses`), written once; the
+(``[n, d]``: at most ``n`` beats in every ``d`` cycles, default ``[1, 1]``), holding the
+share (:func:`mmfree.golden.weight_image.interleave_rows`) of every matrix of each core it
+serves (one per port, or ``cores / channels`` through the engine's AR arbiter, each core in
+its slot of the channel's addresses) at the address of the host's memory map
+(:meth:`EngineSpec.matrix_addresses`), written once; the
 predicted cycles take that latency and rate; where they are an estimate
 (:meth:`EngineSpec.cycles_exact`: a channel limits the fetch) a token's cycles must be
 within :data:`~mmfree.spec.multicore_bitlinear.CYCLE_TOLERANCE` of them, else equal.
@@ -84,22 +86,27 @@ class Host:
                                           MEM_LATENCY, MEM_RATE[0] / MEM_RATE[1])
 
     def memories(self, stall: float) -> list[AxiReadMemory]:
-        """One memory per core's port, each holding that core's share of every matrix at
-        the host's memory map; R paused at random with probability ``stall``, else limited
-        to ``MEM_RATE``."""
+        """One memory per AXI port (channel), holding the share of every matrix of each
+        core it serves at the host's memory map (core ``c`` on channel ``c mod K``, in its
+        slot: :meth:`MultiCoreBitLinearSpec.core_address`); R paused at random with
+        probability ``stall``, else limited to ``MEM_RATE``."""
+        bl = SPEC.bitlinear()
         addrs = SPEC.matrix_addresses(self.program)
         shares = [interleave_rows(codes, SPEC.cores)
                   for _, codes in weight_order(self.program, self.fm)]
         images = [[weight_image(blk, N, SPEC.packed) for blk in share] for share in shares]
-        size = max(4096, addrs[-1] + max(len(img) for img in images[-1]) + 64)
+        # the address space (a sparse memory: only the written 4 KiB pages are stored)
+        size = (max(4096, addrs[-1] + max(len(img) for img in images[-1]) + 64)
+                if bl.sharing == 1 else 1 << SPEC.addr_width)
         mems = []
-        for c in range(SPEC.cores):
+        for k in range(bl.ports):
             kw = ({"pauses": random_pauses(self.tb.rng, stall)} if stall
                   else {"rate": MEM_RATE})
-            mem = AxiReadMemory(self.tb.dut, f"axi{c}", size=size, latency=MEM_LATENCY, **kw)
+            mems.append(AxiReadMemory(self.tb.dut, f"axi{k}", size=size, latency=MEM_LATENCY,
+                                      **kw))
+        for c in range(SPEC.cores):
             for addr, img in zip(addrs, images, strict=True):
-                mem.write(addr, img[c])
-            mems.append(mem)
+                mems[bl.channel_of(c)].write(bl.core_address(c, addr), img[c])
         return mems
 
     @staticmethod

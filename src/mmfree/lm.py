@@ -319,8 +319,9 @@ class InputError(Exception):
 class EngineMemory:
     """The engine's BitLinear cores and their memory channels (``mmfree run --cores``):
     ``cores`` (0: the weight stream, the rest unused), the AXI port's ``data_width``,
-    ``outstanding`` bursts, ``packed`` weights, and each channel's ``latency`` (cycles)
-    and ``rate`` (``(n, d)``: at most ``n`` R beats in every ``d`` cycles)."""
+    ``outstanding`` bursts, ``packed`` weights, each channel's ``latency`` (cycles)
+    and ``rate`` (``(n, d)``: at most ``n`` R beats in every ``d`` cycles), and the
+    ``channels`` (AXI ports; ``cores / channels`` cores share each through an AR arbiter)."""
 
     cores: int = 0
     data_width: int = 64
@@ -328,11 +329,21 @@ class EngineMemory:
     packed: bool = False
     latency: int = 30
     rate: tuple[int, int] = (1, 1)
+    channels: int = 0
+
+    @property
+    def ports(self) -> int:
+        """Memory channels (AXI ports): ``channels``, or one per core."""
+        return self.channels or self.cores
 
     def params(self) -> dict[str, Any]:
-        """The :class:`mmfree.spec.EngineSpec` parameters."""
-        return {"cores": self.cores, "data_width": self.data_width,
-                "outstanding": self.outstanding, "packed": self.packed}
+        """The :class:`mmfree.spec.EngineSpec` parameters (``channels`` only when fewer than
+        the cores: one per core is the engine's default, the same design)."""
+        out: dict[str, Any] = {"cores": self.cores, "data_width": self.data_width,
+                               "outstanding": self.outstanding, "packed": self.packed}
+        if self.ports < self.cores:
+            out["channels"] = self.channels
+        return out
 
 
 #: the options that only mean something with --cores
@@ -377,11 +388,11 @@ def _engine_memory(args: argparse.Namespace) -> EngineMemory | None:
     channels = cores if args.channels is None else args.channels
     if channels > cores or channels < 1:
         raise InputError(f"--channels must be in 1..--cores ({cores}), got {channels}")
-    if channels < cores:
-        raise InputError(f"--channels {channels} < --cores {cores} needs an AR arbiter to "
-                         "share a port between cores, which is not built: give --channels "
-                         f"{cores} (one port per core)")
-    return EngineMemory(cores, width, outstanding, bool(args.packed), latency, rate)
+    if cores % channels:
+        raise InputError(f"--channels {channels} must divide --cores {cores} (each channel "
+                         "serves as many cores)")
+    return EngineMemory(cores, width, outstanding, bool(args.packed), latency, rate,
+                        0 if channels == cores else channels)
 
 
 _DESCRIPTION = (
@@ -460,8 +471,8 @@ def _arguments(p: argparse.ArgumentParser, backend: str) -> None:
                         "against the bitlinear-int backend (default engine)")
     r.add_argument("--cores", type=int, default=0, metavar="C",
                    help="engine: ternary cores of the BitLinear unit, 1..16, each reading its "
-                        "share of every matrix's rows over its own AXI4 port from a "
-                        "cocotbext-axi memory (one channel per core); 0: one core fed by the "
+                        "share of every matrix's rows over an AXI4 port from a cocotbext-axi "
+                        "memory (a channel; see --channels); 0: one core fed by the "
                         "testbench on a weight stream (default 0)")
     r.add_argument("--mem-bits", type=int, default=None, metavar="W",
                    help="with --cores: AXI data bus width per port, a power of two 32..512 "
@@ -475,9 +486,11 @@ def _arguments(p: argparse.ArgumentParser, backend: str) -> None:
     r.add_argument("--outstanding", type=int, default=None, metavar="N",
                    help="with --cores: read bursts in flight per port, 1..64 (default 4)")
     r.add_argument("--channels", type=int, default=None, metavar="K",
-                   help="with --cores: memory channels; only --channels equal to --cores "
-                        "(one port per core) is built, fewer would need an AR arbiter "
-                        "(default: --cores)")
+                   help="with --cores: memory channels (AXI4 ports), dividing --cores: core c "
+                        "reads over channel c mod K, in its own region of it; fewer channels "
+                        "than cores share each through an AR arbiter and split its bandwidth "
+                        "(cycles then an estimate, checked within 2 %%) (default: --cores, "
+                        "one channel per core)")
     r.add_argument("--packed", action="store_true",
                    help="with --cores: weights stored packed 5 trits per byte (1.6 bits per "
                         "weight) and unpacked on chip (default: 2-bit codes)")
@@ -739,8 +752,10 @@ def run_engine_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new
     if mem.cores:
         try:
             spec = size_engine(cfg, lanes, **mem.params())
+            spec.matrix_addresses(compile_token(cfg, lanes=lanes))  # the images fit
         except (TypeError, ValueError) as e:
-            raise InputError(f"--cores/--mem-bits/--packed/--outstanding: {e}") from None
+            raise InputError(f"--cores/--channels/--mem-bits/--packed/--outstanding: {e}"
+                             ) from None
     program = compile_token(cfg, lanes=lanes)
     predicted = program_cycles(program, spec.vector(), spec.bitlinear(), mem.latency,
                                mem.rate[0] / mem.rate[1])["total"]
@@ -749,13 +764,18 @@ def run_engine_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new
     reference = _reference_run(prompt, n_new, sampler, eos, ref.init_state(), ref.step)
     fmt = "packed 5 trits/byte" if spec.packed else "2-bit codes"
     weights = ("weights on the stream port" if not mem.cores else
-               f"{mem.cores} cores x {spec.lanes} lanes, weights over {mem.cores} AXI4 ports "
-               f"of {spec.data_width} bits ({fmt}; "
+               f"{mem.cores} cores x {spec.lanes} lanes, weights over {mem.ports} AXI4 "
+               f"port{'s' if mem.ports > 1 else ''} "
+               f"of {spec.data_width} bits"
+               + (f", {mem.cores // mem.ports} cores per port through an AR arbiter"
+                  if mem.ports < mem.cores else "") + f" ({fmt}; "
                f"channels: latency {mem.latency}, {mem.rate[0]}/{mem.rate[1]} beats per "
                "cycle)")
+    why = ("cores share channels" if mem.ports < mem.cores else
+           "a channel limits the fetch")
     print(f"engine: {spec.lanes} lanes, {spec.width}-bit VMEM of {spec.vmem_words} words, "
           f"{spec.prog_depth} instructions per token, {weights}, predicted {predicted:,} "
-          f"cycles per token{'' if exact else ' (an estimate: a channel limits the fetch)'} "
+          f"cycles per token{'' if exact else f' (an estimate: {why})'} "
           f"({spec.top_name()})")
 
     def launch(progress: Callable[[dict], None]) -> Any:
@@ -765,7 +785,7 @@ def run_engine_checked(model: HGRNBitModel, path: Path, prompt: list[int], n_new
 
     extra = {"rtl_unit": "engine", "engine": spec.params(), "cycles_exact": exact}
     if mem.cores:
-        extra["memory"] = {"channels": mem.cores, "latency": mem.latency,
+        extra["memory"] = {"channels": mem.ports, "latency": mem.latency,
                            "rate": list(mem.rate)}
     return _simulate_checked(sim, "", launch, reference, predicted, prompt, out,
                              ("engine", "integer", "mismatches"), extra,

@@ -86,3 +86,60 @@ def test_engine_with_cores_binds_each_bitlinear_to_its_image():
         overhead + int(axi.bitlinear().cycles(ins.m, ins.n, 20, 1.0)) for _, ins in bls)
     with pytest.raises(ValueError, match="cores"):
         EngineSpec.for_program(program, cores=17)
+
+
+def test_channels_validated_and_cores_mapped_to_slots():
+    with pytest.raises(ValueError, match="channels 3 must divide cores 4"):
+        MultiCoreBitLinearSpec(cores=4, channels=3).validate()
+    with pytest.raises(ValueError, match="channels must be at most cores"):
+        MultiCoreBitLinearSpec(cores=2, channels=4).validate()
+    with pytest.raises(ValueError, match="channels 1 needs cores"):
+        EngineSpec(channels=1).validate()
+    one = MultiCoreBitLinearSpec(cores=4).validate()
+    same = MultiCoreBitLinearSpec(cores=4, channels=4).validate()
+    assert (one.ports, one.sharing, one.port_id_width, one.slot_shift) == (4, 1, 1, 32)
+    assert same.top_name() == one.top_name() and same.core_address(3, 64) == 64
+    spec = MultiCoreBitLinearSpec(cores=6, channels=2, addr_width=20).validate()
+    assert (spec.ports, spec.sharing, spec.port_id_width, spec.slot_shift) == (2, 3, 3, 18)
+    assert [(spec.channel_of(c), spec.slot_of(c)) for c in range(6)] == [
+        (0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]
+    assert spec.core_address(5, 0x40) == (2 << 18) | 0x40 and spec.top_name().endswith("_ch2")
+    # the slot is 2**18 bytes: images beyond it are refused naming addr_width
+    with pytest.raises(ValueError, match="addr_width 20"):
+        matrix_addresses([(6 * 4096, 256), (6, 256)], spec)
+    assert EngineSpec(cores=4, channels=2).validate().ports == 2
+    assert "_ch2" in EngineSpec(cores=4, channels=2).top_name()
+    assert EngineSpec(cores=4, channels=4).top_name() == EngineSpec(cores=4).top_name()
+
+
+def test_shared_cycles_bounds():
+    """Two cores on one channel: the later core's first burst waits behind the other's
+    (compute-bound: + b1 / r and the arbiter's AR stage over the own-channel formula), or
+    the channel carries both shares back to back (memory-bound: about twice the fetch);
+    with 64-bit beats (two groups each) and four cores the channel binds and its last
+    burst drains at the core's one group per cycle."""
+    own = MultiCoreBitLinearSpec(cores=2, lanes=16, max_dim=256).validate()
+    shared = MultiCoreBitLinearSpec(cores=2, lanes=16, max_dim=256, channels=1).validate()
+    f = own.product().fetcher()
+    m, k = 64, 256  # R = 32 rows of G = 16 groups: 512 groups, 256 beats per core
+    assert not shared.exact(m, k, 30, 1.0) and own.exact(m, k, 30, 1.0)
+    # compute-bound: the second core starts one 16-beat burst and the AR stage later; it is
+    # core 1, the last row's, so the merge adds nothing after it (own channels: + 1)
+    assert shared.cycles(m, k, 30, 1.0) == own.cycles(m, k, 30 + 1 + 16, 1.0) - 1
+    # memory-bound (32-bit port: one group per beat): the channel's 2 * 512 beats
+    own32 = MultiCoreBitLinearSpec(cores=2, lanes=16, max_dim=256, data_width=32).validate()
+    sh32 = MultiCoreBitLinearSpec(cores=2, lanes=16, max_dim=256, data_width=32,
+                                  channels=1).validate()
+    g = 16
+    front = sh32.vector_cycles(g)
+    by_channel = f.AR_START + 31 + 2 * 512 - 1 + f.FIFO_LATENCY + 1 + 1 + own32.latency
+    # core 1 is served last and computes the last row: the merge adds nothing after it
+    assert sh32.cycles(m, k, 30, 1.0) == front + by_channel
+    assert sh32.cycles(m, k, 30, 1.0) > own32.cycles(m, k, 30, 1.0) + 400
+
+    four = MultiCoreBitLinearSpec(cores=4, lanes=16, max_dim=256, channels=1).validate()
+    # 4 cores x 16 rows x 16 groups: 128 beats each, 512 on the channel at one per cycle;
+    # core 3's last 16-beat burst starts 496 beats after the first and its 32 groups leave
+    # at one per cycle; then the command register and the core's latency
+    by_burst = f.AR_START + 31 + 512 - 16 + f.FIFO_LATENCY + 31 + 1 + 1 + four.latency
+    assert four.cycles(m, k, 30, 1.0) == four.vector_cycles(g) + by_burst

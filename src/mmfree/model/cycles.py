@@ -89,7 +89,7 @@ def bitlinear_token_cycles(config: HGRNBitConfig, unit: BitLinearUnitSpec) -> in
 def engine_token_cycles(config: HGRNBitConfig, lanes: int = 16, *, cores: int = 0,
                         data_width: int = 64, mem_latency: int = 30, mem_rate: float = 1.0,
                         packed: bool = False, outstanding: int = 4, max_burst: int = 16,
-                        fifo_depth: int = 64) -> dict:
+                        fifo_depth: int = 64, channels: int = 0) -> dict:
     """Cycles of one HGRN-Bit token of ``config`` on the whole-token engine of ``lanes``
     lanes (:class:`mmfree.spec.engine.EngineSpec` sized for its program), by
     :func:`mmfree.spec.engine.program_cycles`: ``total`` and ``by_op``. With ``cores``,
@@ -97,14 +97,16 @@ def engine_token_cycles(config: HGRNBitConfig, lanes: int = 16, *, cores: int = 
     AXI4 ports from channels of latency ``mem_latency`` and at most ``mem_rate`` beats per
     cycle (:meth:`mmfree.spec.MultiCoreBitLinearSpec.cycles`, which reuses
     :func:`fetched_product_cycles`' formula); ``exact`` says whether the total is exact
-    (else an estimate: a channel limits the fetch). This is ``mmfree run --backend rtl``'s
+    (else an estimate: a channel limits the fetch, or ``channels`` < ``cores`` share each
+    channel through the AR arbiter: :meth:`MultiCoreBitLinearSpec.shared_cycles`). This is
+    ``mmfree run --backend rtl``'s
     prediction with the engine; the engine's co-simulation measures it (bench/engine_system.py)."""
     from ..spec.engine import EngineSpec, compile_token, program_cycles
 
     program = compile_token(config, lanes=lanes)
     spec = EngineSpec.for_program(program, cores=cores, data_width=data_width, packed=packed,
                                   outstanding=outstanding, max_burst=max_burst,
-                                  fifo_depth=fifo_depth)
+                                  fifo_depth=fifo_depth, channels=channels)
     out = program_cycles(program, spec.vector(), spec.bitlinear(), mem_latency, mem_rate)
     out["exact"] = spec.cycles_exact(program, mem_latency, mem_rate)
     return out

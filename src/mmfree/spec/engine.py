@@ -257,16 +257,17 @@ class EngineCycles:
     :func:`program_cycles`).
 
     The sequencer runs one instruction at a time: ``ISSUE`` cycles (the program memory's
-    registered read, the instruction register, then decode and address set-up), then the unit's cycles and the cycle in which the sequencer sees
-    the last result (``DONE``). An instruction that reads vectors (a vector op, a
-    BITLINEAR) waits ``OPERAND`` cycles for its first operand group (the VMEM address, the
-    block RAM read, its output register, the operand FIFO; the vector unit's command
-    transfers meanwhile), then takes :meth:`VectorUnitSpec.map_cycles` / ``reduce_cycles``
-    or :meth:`BitLinearUnitSpec.cycles` (the unit's spec, whatever its pipelining; with
-    the weights over AXI, :meth:`MultiCoreBitLinearSpec.cycles` with the channels' latency
+    registered read, the instruction register, then decode and address set-up), then the
+    unit's cycles and the cycle in which the sequencer sees the last result (``DONE``). An
+    instruction that reads vectors (a vector op, a BITLINEAR) waits ``OPERAND`` cycles for
+    its first operand group (the VMEM address, the block RAM read, its output register, the
+    operand FIFO; the vector unit's command transfers meanwhile), then takes
+    :meth:`VectorUnitSpec.map_cycles` / ``reduce_cycles`` or
+    :meth:`BitLinearUnitSpec.cycles` (the unit's spec, whatever its pipelining; with the
+    weights over AXI, :meth:`MultiCoreBitLinearSpec.cycles` with the channels' latency
     ``mem_latency`` and rate ``mem_rate``, beats per cycle); a scalar op
-    :func:`scalar_cycles`; ``END`` one cycle, the ``done`` transfer. A token is counted
-    from the ``start`` transfer (exclusive) to the ``done`` transfer (inclusive)."""
+    :func:`scalar_cycles`; ``END`` one cycle, the ``done`` transfer. A token is counted from
+    the ``start`` transfer (exclusive) to the ``done`` transfer (inclusive)."""
 
     vector: VectorUnitSpec
     bitlinear: BitLinearUnitSpec
@@ -361,6 +362,9 @@ class EngineSpec(UnitSpec):
                              hi=64)
     fifo_depth: int = param(64, "with cores: read-data FIFO per port in beats", lo=2,
                             hi=4096)
+    channels: int = param(0, "with cores: AXI4 ports (memory channels), dividing cores; core "
+                             "c reads over port c mod channels, cores sharing a port through "
+                             "an AR arbiter (0: one port per core)", lo=0, hi=MAX_CORES)
 
     def fixed(self) -> FixedConfig:
         """The contract's formats the engine is built for (the defaults)."""
@@ -386,11 +390,20 @@ class EngineSpec(UnitSpec):
             **common, cores=self.cores, packed=self.packed, data_width=self.data_width,
             addr_width=self.addr_width, max_burst=self.max_burst,
             outstanding=self.outstanding, fifo_depth=self.fifo_depth,
-            len_width=max(2, self.max_dim.bit_length()))
+            len_width=max(2, self.max_dim.bit_length()), channels=self.channels)
 
     def _check(self) -> None:
+        if self.channels and not self.cores:
+            raise ValueError(f"channels {self.channels} needs cores >= 1 (the weights over "
+                             "AXI)")
         if self.cores:
             self.bitlinear().validate()
+
+    @property
+    def ports(self) -> int:
+        """With ``cores``: the AXI4 ports ``axi0`` .. ``axi<ports-1>`` (``channels``, or
+        one per core)."""
+        return self.channels or self.cores
 
     def cycles_exact(self, program: Program, mem_latency: int, mem_rate: float) -> bool:
         """Whether :func:`program_cycles` is exact for ``program`` (always, without
@@ -404,8 +417,11 @@ class EngineSpec(UnitSpec):
 
     def matrix_addresses(self, program: Program) -> list[int]:
         """With ``cores``: the byte address of each BitLinear's weight image (program
-        order), the same in every channel
-        (:func:`mmfree.spec.multicore_bitlinear.matrix_addresses`)."""
+        order), the same in every channel and, with cores sharing channels, in every core's
+        slot (:func:`mmfree.spec.multicore_bitlinear.matrix_addresses`; core ``c``'s share
+        is at :meth:`MultiCoreBitLinearSpec.core_address` in channel
+        :meth:`MultiCoreBitLinearSpec.channel_of`). Raises ``ValueError`` naming
+        ``addr_width`` if the images do not fit."""
         bl = self.bitlinear()
         assert isinstance(bl, MultiCoreBitLinearSpec), "matrix_addresses needs cores"
         shapes = {name: (m, k) for name, m, k in program.config.bitlinears()}
@@ -549,9 +565,11 @@ class EngineSpec(UnitSpec):
         return cls(**{**sizes, **params}).validate()
 
     def top_name(self) -> str:
+        shared = (f"_ch{self.channels}" if self.cores and 0 < self.channels < self.cores
+                  else "")
         axi = (f"_c{self.cores}{'_packed' if self.packed else ''}_d{self.data_width}"
                f"_a{self.addr_width}_b{self.max_burst}_o{self.outstanding}_f{self.fifo_depth}"
-               if self.cores else "")
+               f"{shared}" if self.cores else "")
         return (f"mmfree_engine_l{self.lanes}_w{self.width}_v{self.vmem_words}"
                 f"_p{self.prog_depth}_k{self.max_dim}_{self.max_k}{axi}")
 

@@ -39,17 +39,21 @@ def test_engine_runs_whole_tokens(sim, dims, seed_model, seed):
 
 
 # The weights over AXI (cores > 0): (simulator, engine parameters, channel latency and rate).
-# Default run: 2 cores on Icarus (about 40 s on the shared machine). Under -m slow: 3 cores
-# of packed weights (M not a multiple of the cores) and 4 cores on a 32-bit bus whose channels
-# give 7 beats in 10 (cycles an estimate: within 2 %), on Icarus; 2 cores on Verilator.
+# Default run: 2 cores on Icarus, and 2 cores sharing 1 channel through the AR arbiter (about
+# 40 s each on the shared machine). Under -m slow: 3 cores of packed weights (M not a multiple
+# of the cores) and 4 cores on a 32-bit bus whose channels give 7 beats in 10 (cycles an
+# estimate: within 2 %), on Icarus; 2 cores on Verilator; 4 cores on 2 such channels.
 AXI_CASES = [
     pytest.param("icarus", {"cores": 2}, 8, [1, 1], id="icarus-2c"),
+    pytest.param("icarus", {"cores": 2, "channels": 1}, 8, [1, 1], id="icarus-2c-1ch"),
     pytest.param("icarus", {"cores": 3, "packed": True}, 30, [1, 1], id="icarus-3c-packed",
                  marks=pytest.mark.slow),
     pytest.param("icarus", {"cores": 4, "data_width": 32}, 20, [7, 10],
                  id="icarus-4c-32bit-ddr4", marks=pytest.mark.slow),
     pytest.param("verilator", {"cores": 2}, 30, [1, 1], id="verilator-2c",
                  marks=pytest.mark.slow),
+    pytest.param("icarus", {"cores": 4, "channels": 2, "data_width": 32}, 20, [7, 10],
+                 id="icarus-4c-2ch-32bit-ddr4", marks=pytest.mark.slow),
 ]
 
 
