@@ -407,27 +407,6 @@ PRESETS: dict[str, HardwareConfig] = {
         elementwise_per_cycle=_ew(4),
         dram_background_w=Q(0.068, "derived", f"one x16 DDR3 chip, {_DDR3_CHIP}"),
         board_w=Q(0.3, "assumed", "regulators and board peripherals; not measured")),
-    # the 2-core x 16-lane engine as synthesised and placed (issue 14 item 6): the clock
-    # and the resources are that build's, on the ECP5-85 board memory of "ecp5-85k"
-    "ecp5-85k-engine": HardwareConfig(
-        name="ecp5-85k-engine", device="lfe5u-85f",
-        clock_mhz=Q(62.2, "measured", _ENGINE_BUILD + ": nextpnr's Fmax estimate after "
-                                      "placement (routing not completed); the 150 MHz "
-                                      "target is not met"),
-        ternary_cores=2, lanes=16, weight_bits=1.6, tensor_arrays=1,
-        sram_mib=0.45, sram_bits_per_cycle=2048,
-        product_model="fetched", port_bits=64, mem_latency_ns=_latency("DDR3"),
-        outstanding=4, max_burst=16, fifo_depth=64,
-        dram_tech="DDR3", dram_channels=1,
-        dram_gbps_per_channel=Q(1.6, "assumed", "a 16-bit DDR3-800 board memory"),
-        dram_efficiency=Q(0.6, "assumed", "small-controller DDR3 efficiency"),
-        dram_capacity_gib=0.5,
-        elementwise_per_cycle=Q(16, "measured", _ENGINE_BUILD + ": the vector unit's lanes"),
-        measured_luts=Q(40973, "measured", _ENGINE_BUILD + ": TRELLIS_COMB placed"),
-        measured_ffs=Q(21149, "measured", _ENGINE_BUILD + ": TRELLIS_FF placed"),
-        measured_multipliers=Q(116, "measured", _ENGINE_BUILD + ": MULT18X18D placed"),
-        dram_background_w=Q(0.068, "derived", f"one x16 DDR3 chip, {_DDR3_CHIP}"),
-        board_w=Q(0.3, "assumed", "regulators and board peripherals; not measured")),
     "ulx3s-85f": HardwareConfig(
         name="ulx3s-85f", device="lfe5u-85f",
         clock_mhz=Q(100, "assumed", "until the FPGA flow measures Fmax on the board"),
@@ -483,6 +462,18 @@ PRESETS: dict[str, HardwareConfig] = {
                                    "regulator losses; not measured; range 8-30 W")),
 }
 
+
+# the 2-core x 16-lane engine as synthesised and placed (issue 14 item 6): its clock, cores,
+# lanes and resources are that build's; the board memory is the "ecp5-85k" preset's
+PRESETS["ecp5-85k-engine"] = replace(
+    PRESETS["ecp5-85k"], name="ecp5-85k-engine",
+    clock_mhz=Q(62.2, "measured", _ENGINE_BUILD + ": nextpnr's Fmax estimate after placement "
+                                  "(routing not completed); the 150 MHz target is not met"),
+    ternary_cores=2, lanes=16, port_bits=64,
+    elementwise_per_cycle=Q(16, "measured", _ENGINE_BUILD + ": the vector unit's lanes"),
+    measured_luts=Q(40973, "measured", _ENGINE_BUILD + ": TRELLIS_COMB placed"),
+    measured_ffs=Q(21149, "measured", _ENGINE_BUILD + ": TRELLIS_FF placed"),
+    measured_multipliers=Q(116, "measured", _ENGINE_BUILD + ": MULT18X18D placed"))
 
 #: Presets renamed (old -> new): the old names are errors that name the new one.
 RENAMED_PRESETS = {"ecp5-85": "ecp5-85k",  # named like the synth target and the part
