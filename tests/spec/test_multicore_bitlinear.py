@@ -143,3 +143,18 @@ def test_shared_cycles_bounds():
     # at one per cycle; then the command register and the core's latency
     by_burst = f.AR_START + 31 + 512 - 16 + f.FIFO_LATENCY + 31 + 1 + 1 + four.latency
     assert four.cycles(m, k, 30, 1.0) == four.vector_cycles(g) + by_burst
+
+
+def test_axi_port_parameters_are_the_fetchers():
+    """The AXI port's parameters are declared once (``axi_port_param``): the multi-core
+    unit, the fetched product and the fetcher give the same defaults, help and limits, so
+    a FIFO shorter than a burst is refused by the multi-core spec itself, naming it."""
+    from mmfree.spec import WeightFetcherSpec
+    from mmfree.spec.weight_fetcher import AXI_PORT_PARAMS
+
+    for name in AXI_PORT_PARAMS:
+        ref = WeightFetcherSpec.describe(name)
+        assert MultiCoreBitLinearSpec.describe(name) == ref
+        assert FetchedProductSpec.describe(name) == ref
+    with pytest.raises(ValueError, match=r"fifo_depth must be in 32\.\.4096, got 16"):
+        MultiCoreBitLinearSpec(max_burst=32, fifo_depth=16).validate()

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from .base import Bound, UnitSpec, ceil_div, param
 from .ternary_core import LANES, MAX_LANES, MAX_TREE_LEVELS_PER_STAGE, TernaryCoreSpec
-from .weight_fetcher import MAX_BURST, MAX_DATA_WIDTH, MIN_DATA_WIDTH, WeightFetcherSpec
+from .weight_fetcher import WeightFetcherSpec, axi_port_param
 
 __all__ = ["MAX_CORES", "FetchedProductSpec"]
 
@@ -39,15 +39,12 @@ class FetchedProductSpec(UnitSpec):
     tree_levels_per_stage: int = param(2, "register each core's adder tree every N levels "
                                           "(0: one stage)", lo=0,
                                        hi=MAX_TREE_LEVELS_PER_STAGE)
-    data_width: int = param(64, "AXI data bus width per port, a power of two",
-                            lo=MIN_DATA_WIDTH, hi=MAX_DATA_WIDTH)
-    addr_width: int = param(32, "AXI address width", lo=16, hi=64)
-    max_burst: int = param(16, "longest INCR burst in beats, a power of two", lo=1,
-                           hi=MAX_BURST)
-    outstanding: int = param(4, "read bursts in flight per port at most", lo=1, hi=64)
-    fifo_depth: int = param(64, "read-data FIFO per port in beats",
-                            lo=Bound(lambda s: max(2, s.max_burst), "max(2, max-burst)"), hi=4096)
-    len_width: int = param(16, "bits of a command's row and group counts", lo=2, hi=24)
+    data_width: int = axi_port_param("data_width")
+    addr_width: int = axi_port_param("addr_width")
+    max_burst: int = axi_port_param("max_burst")
+    outstanding: int = axi_port_param("outstanding")
+    fifo_depth: int = axi_port_param("fifo_depth")
+    len_width: int = axi_port_param("len_width")
 
     def fetcher(self) -> WeightFetcherSpec:
         """The spec of each core's fetcher."""

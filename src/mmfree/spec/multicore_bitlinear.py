@@ -30,7 +30,7 @@ from ..golden.weight_image import image_beats
 from .base import ceil_div, param
 from .bitlinear_unit import ACT_BITS, BitLinearUnitSpec
 from .fetched_product import MAX_CORES, FetchedProductSpec
-from .weight_fetcher import MAX_BURST, MAX_DATA_WIDTH, MIN_DATA_WIDTH
+from .weight_fetcher import MAX_DATA_WIDTH, axi_port_param
 
 __all__ = ["ARBITER_AR_STAGES", "CYCLE_TOLERANCE", "IMAGE_ALIGN", "MultiCoreBitLinearSpec",
            "matrix_addresses", "source_bits"]
@@ -73,14 +73,12 @@ class MultiCoreBitLinearSpec(BitLinearUnitSpec):
     cores: int = param(2, "ternary cores (and AXI ports, one per memory channel); core c "
                           "computes rows c, c + cores, ...", lo=1, hi=MAX_CORES)
     packed: bool = param(False, "weights stored packed 5 trits per byte (else 2-bit codes)")
-    data_width: int = param(64, "AXI data bus width per port, a power of two",
-                            lo=MIN_DATA_WIDTH, hi=MAX_DATA_WIDTH)
-    addr_width: int = param(32, "AXI address width", lo=16, hi=64)
-    max_burst: int = param(16, "longest INCR burst in beats, a power of two", lo=1,
-                           hi=MAX_BURST)
-    outstanding: int = param(4, "read bursts in flight per port at most", lo=1, hi=64)
-    fifo_depth: int = param(64, "read-data FIFO per port in beats", lo=2, hi=4096)
-    len_width: int = param(16, "bits of a command's row and group counts", lo=2, hi=24)
+    data_width: int = axi_port_param("data_width")
+    addr_width: int = axi_port_param("addr_width")
+    max_burst: int = axi_port_param("max_burst")
+    outstanding: int = axi_port_param("outstanding")
+    fifo_depth: int = axi_port_param("fifo_depth")
+    len_width: int = axi_port_param("len_width")
     channels: int = param(0, "AXI ports (memory channels), dividing cores: core c reads over "
                              "port c mod channels, cores sharing a port through an AR "
                              "arbiter (0: one port per core)", lo=0, hi=MAX_CORES)

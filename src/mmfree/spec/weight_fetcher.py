@@ -11,8 +11,9 @@ from ..golden.weight_image import group_bits
 from .base import Bound, UnitSpec, ceil_div, check_int, param
 from .ternary_core import LANES, MAX_LANES
 
-__all__ = ["MAX_ADDR_WIDTH", "MAX_BURST", "MAX_DATA_WIDTH", "MAX_ID_WIDTH", "MIN_ADDR_WIDTH",
-           "MIN_DATA_WIDTH", "WeightFetcherSpec", "check_data_width"]
+__all__ = ["AXI_PORT_PARAMS", "MAX_ADDR_WIDTH", "MAX_BURST", "MAX_DATA_WIDTH", "MAX_ID_WIDTH",
+           "MIN_ADDR_WIDTH", "MIN_DATA_WIDTH", "WeightFetcherSpec", "axi_port_param",
+           "check_data_width"]
 
 MIN_DATA_WIDTH, MAX_DATA_WIDTH = 32, 512  #: AXI data bus widths the fetcher supports
 MIN_ADDR_WIDTH, MAX_ADDR_WIDTH = 12, 64  #: at least one 4 KiB page
@@ -28,6 +29,28 @@ def check_data_width(value: object) -> int:
     if value & (value - 1):
         raise ValueError(f"data_width must be a power of two, got {value}")
     return value
+
+
+#: The AXI read port's parameters, declared once: the fetcher's, and those of every unit
+#: that passes them down to its fetchers (:func:`axi_port_param`). In this order.
+AXI_PORT_PARAMS: dict[str, tuple[int, str, int | Bound, int]] = {
+    "data_width": (64, "AXI data bus width per port in bits, a power of two",
+                   MIN_DATA_WIDTH, MAX_DATA_WIDTH),
+    "addr_width": (32, "AXI address width in bits", 16, MAX_ADDR_WIDTH),
+    "max_burst": (16, "longest INCR burst in beats, a power of two", 1, MAX_BURST),
+    "outstanding": (4, "read bursts in flight per port at most", 1, 64),
+    "fifo_depth": (64, "read-data FIFO per port in beats; a burst is issued only when its "
+                       "beats fit (sizes the prefetch)",
+                   Bound(lambda s: max(2, s.max_burst), "max(2, max-burst)"), 4096),
+    "len_width": (16, "bits of a command's row and group counts", 2, 24),
+}
+
+
+def axi_port_param(name: str) -> Any:
+    """The dataclass field of AXI port parameter ``name`` (:data:`AXI_PORT_PARAMS`): its
+    default, help and limits, the same in every spec that declares it."""
+    default, help, lo, hi = AXI_PORT_PARAMS[name]
+    return param(default, help, lo=lo, hi=hi)
 
 
 @dataclass(frozen=True)
@@ -47,18 +70,14 @@ class WeightFetcherSpec(UnitSpec):
 
     lanes: int = param(LANES, "weights per lane group (per output beat)", lo=1, hi=MAX_LANES)
     packed: bool = param(False, "groups stored packed 5 trits per byte (else 2-bit codes)")
-    data_width: int = param(64, "AXI data bus width in bits, a power of two",
-                            lo=MIN_DATA_WIDTH, hi=MAX_DATA_WIDTH)
-    addr_width: int = param(32, "AXI address width in bits", lo=16,
-                            hi=MAX_ADDR_WIDTH)
+    data_width: int = axi_port_param("data_width")
+    addr_width: int = axi_port_param("addr_width")
     id_width: int = param(1, "AXI ID width in bits (every read uses ID 0: in order)", lo=1,
                           hi=MAX_ID_WIDTH)
-    max_burst: int = param(16, "longest INCR burst in beats, a power of two", lo=1, hi=MAX_BURST)
-    outstanding: int = param(4, "read bursts in flight at most", lo=1, hi=64)
-    fifo_depth: int = param(64, "read-data FIFO in beats; a burst is issued only when its "
-                                "beats fit (sizes the prefetch)",
-                            lo=Bound(lambda s: max(2, s.max_burst), "max(2, max-burst)"), hi=4096)
-    len_width: int = param(16, "bits of a command's row and group counts", lo=2, hi=24)
+    max_burst: int = axi_port_param("max_burst")
+    outstanding: int = axi_port_param("outstanding")
+    fifo_depth: int = axi_port_param("fifo_depth")
+    len_width: int = axi_port_param("len_width")
 
     def _check(self) -> None:
         check_data_width(self.data_width)
