@@ -170,7 +170,7 @@ class VectorUnit(wiring.Component):
         pos = Signal(spec.group_bits)  # the next group's index
         first = Signal()  # the next group is the command's first
         shift, align = Signal.like(cp.shift), Signal.like(cp.align)
-        ow, rlog = Signal.like(cp.ow), Signal.like(cp.rlog)
+        ow, rlog, scalar = Signal.like(cp.ow), Signal.like(cp.rlog), Signal.like(cp.scalar)
         m.d.comb += self.cmd.ready.eq(~active & ~rst)
         # a table op's constants, decoded once per command: R = 2**rlog, -R, and the
         # interpolation fraction's mask 2**align - 1
@@ -183,19 +183,18 @@ class VectorUnit(wiring.Component):
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [active.eq(1), op.eq(cp.op), left.eq(cp.groups_m1), mask.eq(cp.mask),
                          shift.eq(cp.shift), align.eq(cp.align), ow.eq(cp.ow),
-                         rlog.eq(cp.rlog), pos.eq(0), first.eq(1),
+                         rlog.eq(cp.rlog), scalar.eq(cp.scalar), pos.eq(0), first.eq(1),
                          r_cmd.eq(r_in), rneg_cmd.eq(-r_in), fmask_cmd.eq(fmask_in)]
         # the op, decoded once when the command is taken (one flag per datapath choice)
-        # (stage 1's operand choices are decoded per lane: ``lane_ops`` below)
         flags = {name: Signal(name=f"is_{name}") for name in
-                 ("fma2", "table", "silu", "b", "cd")}
+                 ("mul", "muls", "add", "sub", "rsubi", "fma2", "table", "silu", "b", "cd")}
         decode = {"mul": [VecOp.MUL, VecOp.MULS], "muls": [VecOp.MULS], "add": [VecOp.ADD],
                   "sub": [VecOp.SUB], "rsubi": [VecOp.RSUBI], "fma2": [VecOp.FMA2],
                   "table": [VecOp.SIGMOID, VecOp.SILU], "silu": [VecOp.SILU],
                   "b": [op for op in VecOp if op.uses_b], "cd": [VecOp.FMA2]}
         with m.If(self.cmd.valid & self.cmd.ready):
-            for name, flag in flags.items():
-                m.d.sync += flag.eq(Cat(*(_is(cp.op, o) for o in decode[name])).any())
+            for name, ops in decode.items():
+                m.d.sync += flags[name].eq(Cat(*(_is(cp.op, o) for o in ops)).any())
         uses_b, uses_cd = flags["b"], flags["cd"]
         is_red = Signal()
         m.d.comb += is_red.eq(op[3])
@@ -301,46 +300,29 @@ class VectorUnit(wiring.Component):
         m.d.comb += ok_in.eq(Mux(last, mask, (1 << n) - 1))
         ok1 = reg(ok_in, "ok1")
         ok2 = reg(ok1, "ok2")
-        # Stage 1's per-command choices are registered per lane (``keep``), loaded from the
-        # command itself when it is taken, like the shared ones: each drives one lane's
-        # operand multiplexers rather than all lanes'.
-        accept = Signal()
-        m.d.comb += accept.eq(self.cmd.valid & self.cmd.ready)
-        lane_ops = ("mul", "muls", "add", "sub", "rsubi", "fma2")
-
-        def lane_cmd(value: Value, name: str) -> Signal:
-            r = Signal.like(value, name=name, reset_less=True, attrs={"keep": 1})
-            with m.If(accept):
-                m.d.sync += r.eq(value)
-            return r
-
         for i in range(n):
             a, b = self.a.payload[i], self.b.payload[i]
             c, d = self.c.payload[i], self.d.payload[i]
-            fl = {name: lane_cmd(Cat(*(_is(cp.op, o) for o in decode[name])).any(),
-                                 f"is_{name}_l{i}") for name in lane_ops}
-            sc = lane_cmd(cp.scalar, f"scalar_l{i}")
-            alc = lane_cmd(cp.align[2:], f"alc_l{i}")
-            with m.If(fl["muls"]):
-                m.d.sync += pb[i].eq(sc)
-            with m.Elif(fl["mul"] | fl["fma2"]):
+            with m.If(flags["muls"]):
+                m.d.sync += pb[i].eq(scalar)
+            with m.Elif(flags["mul"] | flags["fma2"]):
                 m.d.sync += pb[i].eq(b)
-            with m.Elif(fl["rsubi"]):
+            with m.Elif(flags["rsubi"]):
                 m.d.sync += pb[i].eq(mone)
             with m.Else():
                 m.d.sync += pb[i].eq(one)
-            with m.If(fl["fma2"]):
+            with m.If(flags["fma2"]):
                 m.d.sync += [qc[i].eq(c), qd[i].eq(d)]
-            with m.Elif(fl["add"]):
+            with m.Elif(flags["add"]):
                 m.d.sync += [qc[i].eq(b), qd[i].eq(one)]
-            with m.Elif(fl["sub"]):
+            with m.Elif(flags["sub"]):
                 m.d.sync += [qc[i].eq(b), qd[i].eq(mone)]
-            with m.Elif(fl["rsubi"]):
-                m.d.sync += [qc[i].eq(sc), qd[i].eq(one)]
+            with m.Elif(flags["rsubi"]):
+                m.d.sync += [qc[i].eq(scalar), qd[i].eq(one)]
             with m.Else():
                 m.d.sync += [qc[i].eq(0), qd[i].eq(0)]
             m.d.sync += [pa[i].eq(a), a1[i].eq(a), sa[i].eq(Mux(ok_in[i], a, 0)),
-                         tx1[i].eq(a), txc1[i].eq(a >> Cat(Const(0, 2), alc))]
+                         tx1[i].eq(a), txc1[i].eq(a >> Cat(Const(0, 2), align[2:]))]
 
         # --- stage 2: the products (registered in the DSP blocks) / the table index -----
         p2 = [Signal(signed(pw), name=f"p2_{i}", reset_less=True) for i in range(n)]
