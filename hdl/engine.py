@@ -264,9 +264,11 @@ class Engine(wiring.Component):
         rows = Signal.like(ins.rows)
         m.d.comb += rows.eq(ins.rows)
 
+        is_reduce = Signal()  # the running vector instruction is a reduction (a flip-flop)
         with m.If(st["issue"]):
             m.d.sync += [ra.eq(ins.a), rb.eq(ins.b), rc.eq(ins.c), rd_.eq(ins.d),
-                         wa.eq(ins.dst), in_left.eq(groups), in_nz.eq(1), got_s.eq(0)]
+                         wa.eq(ins.dst), in_left.eq(groups), in_nz.eq(1), got_s.eq(0),
+                         is_reduce.eq(kind["reduce"])]
             with m.If(kind["map"] | kind["reduce"] | kind["bitlinear"]):
                 m.d.sync += [rd_left.eq(groups), rd_nz.eq(1)]
             with m.If(kind["map"]):
@@ -316,7 +318,7 @@ class Engine(wiring.Component):
             with m.Else():
                 m.d.sync += sumsq.eq(vec.s.payload.value)
         vec_end = Signal()
-        m.d.comb += vec_end.eq(~cmd_pending & ~in_nz & Mux(kind["reduce"], got_s, ~out_nz))
+        m.d.comb += vec_end.eq(~cmd_pending & ~in_nz & Mux(is_reduce, got_s, ~out_nz))
         with m.If(st["vec"] & vec_end):
             m.d.sync += [pc.eq(pc + 1), *goto("vec", "fetch")]
 
