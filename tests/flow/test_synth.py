@@ -39,6 +39,39 @@ def test_sparse_tensor_core_keeps_64_multipliers():
     assert stats.get("MULT18X18D") == 64, stats
 
 
+def test_keep_registers_keep_their_flip_flops():
+    """Copies of one register made on purpose (``attrs={"keep": 1}``) stay separate flip-flops
+    through synthesis; without the attribute Yosys folds them into one."""
+    from amaranth import Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    class Copies(wiring.Component):
+        a: In(8)
+        y: Out(4 * 8)
+
+        def __init__(self, keep: bool) -> None:
+            self.keep = keep
+            super().__init__()
+
+        def elaborate(self, platform):
+            m = Module()
+            src = Signal(8)
+            m.d.sync += src.eq(self.a)
+            for i in range(4):
+                c = Signal(8, name=f"c{i}", attrs={"keep": 1} if self.keep else {})
+                m.d.sync += [c.eq(src), self.y[8 * i:8 * i + 8].eq(c ^ i)]
+            return m
+
+    counts = {keep: synth_stats(to_verilog(Copies(keep), "copies"), "copies", "ecp5")
+              .get("TRELLIS_FF", 0) for keep in (False, True)}
+    print(f"flip-flops without / with keep: {counts}")
+    # kept: the source (8), the four copies (32) and the outputs (32); folded, the copies
+    # are one register (Yosys also folds the outputs' equal bits)
+    assert counts[True] == 8 + 32 + 32, counts
+    assert counts[False] <= 8 + 8 + 32, counts
+
+
 def test_flow_ecp5_reports_fmax_and_caches(tmp_path, monkeypatch):
     from mmfree.flow.synth import run_flow
     monkeypatch.setenv("MMFREE_CACHE", str(tmp_path))
