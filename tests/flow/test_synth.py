@@ -83,6 +83,26 @@ def test_flow_ecp5_reports_fmax_and_caches(tmp_path, monkeypatch):
     assert again.cached and again.fmax_mhz == first.fmax_mhz
 
 
+def test_flow_places_only_when_asked(tmp_path, monkeypatch):
+    """``place_only``: nextpnr's estimate after placement, no critical path, cached apart
+    from the routed result; an error for a target without place-and-route."""
+    from mmfree.flow.synth import run_flow
+    monkeypatch.setenv("MMFREE_CACHE", str(tmp_path))
+    placed = run_flow(lambda: build(TernaryCoreSpec(lanes=4)), "tern4", "ecp5-25k", 100,
+                      place_only=True)
+    print(f"4-lane ternary core, ECP5-25, placed only: {placed.fmax_mhz:.1f} MHz")
+    assert placed.fits and not placed.routed and placed.fmax_mhz > 20
+    assert placed.critical_path is None and placed.utilization["TRELLIS_FF"][0] > 0
+    routed = run_flow(lambda: build(TernaryCoreSpec(lanes=4)), "tern4", "ecp5-25k", 100)
+    assert routed.routed and not routed.cached and routed.critical_path
+    again = run_flow(lambda: build(TernaryCoreSpec(lanes=4)), "tern4", "ecp5-25k", 100,
+                     place_only=True)
+    assert again.cached and not again.routed and again.fmax_mhz == placed.fmax_mhz
+    with pytest.raises(ValueError, match="--no-route needs a place-and-route target"):
+        run_flow(lambda: build(TernaryCoreSpec(lanes=4)), "tern4", "xilinx-7", 100,
+                 place_only=True)
+
+
 def test_flow_says_plainly_when_a_unit_does_not_fit(tmp_path, monkeypatch):
     from mmfree.flow.synth import run_flow
     monkeypatch.setenv("MMFREE_CACHE", str(tmp_path))

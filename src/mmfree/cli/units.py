@@ -79,6 +79,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--router", choices=("router1", "router2"), default="router1",
                        help="nextpnr's router (default router1); router2 routes a large "
                             "design such as the engine in a fraction of router1's time")
+        p.add_argument("--no-route", action="store_true",
+                       help="place only (ECP5, iCE40): Fmax is nextpnr's estimate after "
+                            "placement, without a critical path; for designs whose routing "
+                            "takes hours, such as the engine (default: place and route)")
     add_unit_subparsers(sy, "synth", synth_args)
 
 
@@ -156,7 +160,8 @@ def synth(spec: UnitSpec, args: argparse.Namespace) -> int:
     try:
         report = run_flow(lambda: build(spec), top, args.target, args.freq,
                           progress=not args.quiet, use_cache=not args.no_cache,
-                          registered_ports=args.registered_ports, router=args.router)
+                          registered_ports=args.registered_ports, router=args.router,
+                          place_only=args.no_route)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print(f"{top} on {args.target} (constraint {args.freq:g} MHz)"
@@ -172,8 +177,12 @@ def synth(spec: UnitSpec, args: argparse.Namespace) -> int:
         print(f"  {report.problem}")
     elif report.fmax_mhz is not None:
         verdict = "meets" if report.fmax_mhz >= args.freq else "FAILS"
-        print(f"  Fmax {report.fmax_mhz:.1f} MHz ({verdict} {args.freq:g} MHz); critical path "
-              f"{report.critical_path[0]} -> {report.critical_path[1]}")
+        if report.routed and report.critical_path:
+            print(f"  Fmax {report.fmax_mhz:.1f} MHz ({verdict} {args.freq:g} MHz); critical "
+                  f"path {report.critical_path[0]} -> {report.critical_path[1]}")
+        else:
+            print(f"  Fmax {report.fmax_mhz:.1f} MHz estimated after placement, not routed "
+                  f"({verdict} {args.freq:g} MHz); no critical path without routing")
         split = report.path_split()
         if split:
             print("  critical path: " + ", ".join(f"{k} {v:.2f} ns" for k, v in split.items()))
