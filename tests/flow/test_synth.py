@@ -101,6 +101,12 @@ def test_flow_places_only_when_asked(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="--no-route needs a place-and-route target"):
         run_flow(lambda: build(TernaryCoreSpec(lanes=4)), "tern4", "xilinx-7", 100,
                  place_only=True)
+    # a placement seed is part of the key: another seed is placed anew
+    seeded = run_flow(lambda: build(TernaryCoreSpec(lanes=4)), "tern4", "ecp5-25k", 100,
+                      place_only=True, seed=7)
+    assert not seeded.cached and seeded.fmax_mhz > 20
+    with pytest.raises(ValueError, match=r"--seed must be in 0\.\.2147483647, got -1"):
+        run_flow(lambda: build(TernaryCoreSpec(lanes=4)), "tern4", "ecp5-25k", 100, seed=-1)
 
 
 def test_flow_says_plainly_when_a_unit_does_not_fit(tmp_path, monkeypatch):

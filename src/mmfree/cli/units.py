@@ -83,6 +83,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="place only (ECP5, iCE40): Fmax is nextpnr's estimate after "
                             "placement, without a critical path; for designs whose routing "
                             "takes hours, such as the engine (default: place and route)")
+        p.add_argument("--seed", type=int, metavar="N",
+                       help="nextpnr's placement seed, 0..2**31-1 (default: nextpnr's own); "
+                            "Fmax varies by seed: compare designs over a few")
     add_unit_subparsers(sy, "synth", synth_args)
 
 
@@ -161,11 +164,12 @@ def synth(spec: UnitSpec, args: argparse.Namespace) -> int:
         report = run_flow(lambda: build(spec), top, args.target, args.freq,
                           progress=not args.quiet, use_cache=not args.no_cache,
                           registered_ports=args.registered_ports, router=args.router,
-                          place_only=args.no_route)
+                          place_only=args.no_route, seed=args.seed)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print(f"{top} on {args.target} (constraint {args.freq:g} MHz)"
           + (", every port registered" if report.registered_ports else "")
+          + (f", seed {args.seed}" if args.seed is not None else "")
           + (" [cached]" if report.cached else f" [{report.seconds:.0f} s]"))
     print("  Yosys cells: " + ", ".join(f"{k} {v}" for k, v in sorted(report.cells.items())))
     if args.target == "xilinx-7":
