@@ -229,8 +229,10 @@ class VectorUnit(wiring.Component):
         # chosen here per op (MUL a*b; MULS a*s; FMA2 a*b + (c*d << align); ADD a*1 + b*1;
         # SUB a*1 + b*(-1); RSUBI a*(-1) + s*1; tables and reductions a*1): two 18 x 18
         # products with their operand and product registers, then one adder.
-        def reg(sig: Value, name: str, valid: bool = False) -> Signal:
-            r = Signal.like(sig, name=name, reset_less=not valid)
+        def reg(sig: Value, name: str, valid: bool = False, keep: bool = False) -> Signal:
+            # (Signal.like keeps a Signal's attributes: a register of a kept one is kept)
+            r = Signal.like(sig, name=name, reset_less=not valid,
+                            **({"attrs": {"keep": 1}} if keep else {}))
             m.d.sync += r.eq(sig)
             return r
 
@@ -254,12 +256,7 @@ class VectorUnit(wiring.Component):
         # copies carry ``keep``: without it Yosys's opt_merge folds identical flip-flops back
         # into one (measured: the same flip-flop count, 70.5 MHz routed).
         def lane_copies(sig: Value, name: str) -> list[Signal]:
-            copies = []
-            for i in range(n):
-                c = Signal.like(sig, name=f"{name}_l{i}", reset_less=True, attrs={"keep": 1})
-                m.d.sync += c.eq(sig)
-                copies.append(c)
-            return copies
+            return [reg(sig, f"{name}_l{i}", keep=True) for i in range(n)]
 
         negs = pipe(shift[-1], "neg", 5)
         mag = Signal(unsigned(len(shift)))
