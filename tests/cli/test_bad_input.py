@@ -12,7 +12,6 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -172,10 +171,26 @@ def test_compare_long_contexts_compute_without_overflow(capsys):
 @pytest.mark.parametrize("fmax,code", [(150.0, 0), (80.0, 1)])
 def test_synth_exits_1_when_timing_fails(fmax, code, monkeypatch, capsys):
     """Exit codes: a design that misses --freq is a failed check, as in ``mmfree board``."""
-    report = SimpleNamespace(registered_ports=False, cached=True, seconds=0.0,
-                             cells={"LUT4": 10}, utilization={}, fits=True, problem="",
-                             fmax_mhz=fmax, critical_path=("a", "b"),
-                             path_split=lambda: {}, to_json=lambda: "{}")
+    from mmfree.flow.synth import FlowReport
+    report = FlowReport("ecp5-85k", "t", 100.0, {"LUT4": 10}, fmax_mhz=fmax,
+                        critical_path=("a", "b"), cached=True)
     monkeypatch.setattr("mmfree.flow.synth.run_flow", lambda *a, **k: report)
     assert main(["synth", "ternary-core", "--target", "ecp5-85k", "--freq", "100"]) == code
     assert ("FAILS" in capsys.readouterr().out) == bool(code)
+
+
+def test_synth_says_when_fmax_is_a_placement_estimate(monkeypatch, capsys):
+    """``--no-route``: the Fmax is labelled as nextpnr's estimate after placement."""
+    from mmfree.flow.synth import FlowReport
+    report = FlowReport("ecp5-85k", "t", 100.0, {"LUT4": 10}, fmax_mhz=120.0, cached=True,
+                        routed=False)
+    seen = {}
+
+    def fake(*a, **k):
+        seen.update(k)
+        return report
+    monkeypatch.setattr("mmfree.flow.synth.run_flow", fake)
+    assert main(["synth", "ternary-core", "--target", "ecp5-85k", "--no-route",
+                 "--seed", "5"]) == 0
+    assert seen["place_only"] is True and seen["seed"] == 5
+    assert "estimated after placement, not routed" in capsys.readouterr().out
