@@ -180,8 +180,15 @@ class VectorUnit(wiring.Component):
                      fmask_in.eq((Const(1, w + 1) << cp.align) - 1)]
         r_cmd, rneg_cmd = Signal(signed(xw)), Signal(signed(xw))
         fmask_cmd = Signal(unsigned(w + 1))
+        # The command's registers load in every cycle without an active command (their
+        # enable is ``~active``, a flip-flop: no LUT between the command's handshake and the
+        # hundreds of enables); only ``active`` waits for a valid command. Nothing in flight
+        # reads them after the cycle that follows its command's last group, the first cycle
+        # in which a next command could be taken anyway.
         with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += [active.eq(1), op.eq(cp.op), left.eq(cp.groups_m1), mask.eq(cp.mask),
+            m.d.sync += active.eq(1)
+        with m.If(~active):
+            m.d.sync += [op.eq(cp.op), left.eq(cp.groups_m1), mask.eq(cp.mask),
                          shift.eq(cp.shift), align.eq(cp.align), ow.eq(cp.ow),
                          rlog.eq(cp.rlog), scalar.eq(cp.scalar), pos.eq(0), first.eq(1),
                          r_cmd.eq(r_in), rneg_cmd.eq(-r_in), fmask_cmd.eq(fmask_in)]
@@ -192,7 +199,7 @@ class VectorUnit(wiring.Component):
                   "sub": [VecOp.SUB], "rsubi": [VecOp.RSUBI], "fma2": [VecOp.FMA2],
                   "table": [VecOp.SIGMOID, VecOp.SILU], "silu": [VecOp.SILU],
                   "b": [op for op in VecOp if op.uses_b], "cd": [VecOp.FMA2]}
-        with m.If(self.cmd.valid & self.cmd.ready):
+        with m.If(~active):
             for name, ops in decode.items():
                 m.d.sync += flags[name].eq(Cat(*(_is(cp.op, o) for o in ops)).any())
         uses_b, uses_cd = flags["b"], flags["cd"]
@@ -215,7 +222,7 @@ class VectorUnit(wiring.Component):
                      self.c.ready.eq(go & uses_cd), self.d.ready.eq(go & uses_cd)]
         fire = go
         m.d.comb += [yq.take.eq(fire & ~is_red), sq.take.eq(fire & is_red & last)]
-        with m.If(self.cmd.valid & self.cmd.ready):
+        with m.If(~active):
             m.d.sync += last.eq(~cp.groups_m1.any())
         with m.If(fire):
             m.d.sync += [pos.eq(pos + 1), first.eq(0), left.eq(left - 1), last.eq(left_one)]
@@ -272,8 +279,28 @@ class VectorUnit(wiring.Component):
         m.d.comb += half.eq(Mux(shift[-1], 0, (Const(1, ew + 1) << mag)[1:ew]))
         halfs = pipe(half, "half", 3)
         half5 = lane_copies(halfs[2], "half5")
-        ww = ew + w + 2  # the requantised value: a left shift by up to w + 1 keeps every bit
-        msks = pipe(saturate_mask(ow, ww), "msk", 6)
+        # Saturation without the shifted value's high bits: the requantised value (e + half)
+        # shifted by k fits the signed ow-bit range when the bits of r = e + half at and
+        # above ow - 1 + k (right shift) or ow - 1 - k (left shift) all equal its sign, and,
+        # for a left shift by k >= ow, when r = 0 (the zeros shifted in are at and above
+        # ow - 1). So the shifters keep only the output's w bits, and the test of r runs
+        # beside them against a per-command mask ``sm``: the bits at and above ow - 1 of r's
+        # width shifted by k, in two steps (coarse, fine) off the lanes.
+        rw = ew + 1  # bits of r
+        tmw = max(spec.table_width + 1, w)  # the table value's width: its saturation mask
+        msks = pipe(saturate_mask(ow, tmw), "msk", 6)
+        mb1 = reg(saturate_mask(ow, rw), "mb1")  # its top bit is set: ow <= w < rw
+        mc2 = reg(Mux(negs[0], (mb1.as_signed() >> Cat(Const(0, 2), mags[0][2:])).as_unsigned(),
+                      shift_left(mb1, mags[0][2:], 2).as_unsigned()), "smc2")
+        mf3 = reg(Mux(negs[1], (mc2.as_signed() >> mags[1][:2]).as_unsigned(),
+                      shift_left(mc2, mags[1][:2]).as_unsigned()), "smf3")
+        sm6 = lane_copies(reg(mf3, "sm4"), "sm6")
+        cmpw = max(len(mag), len(ow))  # (a compare of equal widths)
+        mag_c, ow_c = Signal(cmpw), Signal(cmpw, reset_less=True)
+        m.d.comb += mag_c.eq(mags[0])
+        m.d.sync += ow_c.eq(ow)
+        lzs = pipe(negs[0] & (mag_c >= ow_c), "lz", 4)
+        lz7 = lane_copies(lzs[3], "lz7")  # a left shift by k >= ow: only 0 fits
         al2 = lane_copies(align, "al2")
         al3 = [reg(al2[i], f"al3_l{i}") for i in range(n)]
         qal = Signal.like(align)
@@ -408,7 +435,7 @@ class VectorUnit(wiring.Component):
         # fine step by the rest, one per stage: a whole barrel of the 65-bit value after
         # an add does not fit one 150 MHz cycle)
         rs5 = [Signal(signed(ew + 1), name=f"rs5_{i}", reset_less=True) for i in range(n)]
-        lc5 = [Signal(signed(ww), name=f"lc5_{i}", reset_less=True) for i in range(n)]
+        lc5 = [Signal(signed(w), name=f"lc5_{i}", reset_less=True) for i in range(n)]
         d5 = [Signal(signed(dw), name=f"d5_{i}", reset_less=True) for i in range(n)]
         t05 = [Signal(signed(tw), name=f"t05_{i}", reset_less=True) for i in range(n)]
         # fn at the width that makes the signed x unsigned product exactly tw + fw bits
@@ -418,7 +445,7 @@ class VectorUnit(wiring.Component):
         above5, below5 = reg(above4, "above5"), reg(below4, "below5")
         for i in range(n):
             m.d.sync += [rs5[i].eq(e4[i] + Cat(half5[i], Const(0, 1)).as_signed()),
-                         lc5[i].eq(shift_left(ext(e4[i], ww), mag5[i], 2)),
+                         lc5[i].eq(shift_left(e4[i][:w], mag5[i], 2)),
                          t05[i].eq(t4[i][:tw].as_signed()),
                          d5[i].eq(t4[i][tw:].as_signed())]
 
@@ -427,27 +454,42 @@ class VectorUnit(wiring.Component):
         # the product and t0 * 2**FW + 2**(FW-1) (a concatenation: the rounding constant in
         # the bits below t0) are both ``cw`` bits, so stage 7 is one adder
         cw = tw + fw
-        rc6 = [Signal(signed(ew + 1), name=f"rc6_{i}", reset_less=True) for i in range(n)]
-        ls6 = [Signal(signed(ww), name=f"ls6_{i}", reset_less=True) for i in range(n)]
+        # (the right shift's coarse step keeps the bits its fine step needs for w bits)
+        rc6 = [Signal(signed(w + 3), name=f"rc6_{i}", reset_less=True) for i in range(n)]
+        ls6 = [Signal(signed(w), name=f"ls6_{i}", reset_less=True) for i in range(n)]
+        # the saturation test of r in chunks of four bits, and r's sign
+        nchunk = (rw + 3) // 4
+        ov6 = [Signal(nchunk, name=f"ov6_{i}", reset_less=True) for i in range(n)]
+        un6 = [Signal(nchunk, name=f"un6_{i}", reset_less=True) for i in range(n)]
+        sg6 = [Signal(name=f"sg6_{i}", reset_less=True) for i in range(n)]
         pr6 = [Signal(signed(cw), name=f"pr6_{i}", reset_less=True) for i in range(n)]
         ta6 = [Signal(signed(cw), name=f"ta6_{i}", reset_less=True) for i in range(n)]
         above6, below6 = reg(above5, "above6"), reg(below5, "below6")
         for i in range(n):
-            m.d.sync += [rc6[i].eq(rs5[i] >> Cat(Const(0, 2), mag6[i][2:])),
+            for c in range(nchunk):
+                bits, msk = rs5[i][4 * c:4 * c + 4], sm6[i][4 * c:4 * c + 4]
+                m.d.sync += [ov6[i][c].eq((bits & msk).any()),
+                             un6[i][c].eq((~bits & msk).any())]
+            m.d.sync += sg6[i].eq(rs5[i][-1])
+            m.d.sync += [rc6[i].eq((rs5[i] >> Cat(Const(0, 2), mag6[i][2:]))[:w + 3]),
                          ls6[i].eq(shift_left(lc5[i], mag6[i][:2])),
                          pr6[i].eq(d5[i] * fn5[i]),
                          ta6[i].eq(Cat(Const(1 << (fw - 1), fw), t05[i]).as_signed())]
 
         # --- stage 7: the right shift's fine step and the choice / t0 plus the rounded
         # interpolation ---------------------------------------------------------------------
-        v7 = [Signal(signed(ww), name=f"v7_{i}", reset_less=True) for i in range(n)]
+        v7 = [Signal(signed(w), name=f"v7_{i}", reset_less=True) for i in range(n)]
+        over7 = [Signal(name=f"over7_{i}", reset_less=True) for i in range(n)]
+        under7 = [Signal(name=f"under7_{i}", reset_less=True) for i in range(n)]
         neg7 = lane_copies(negs[4], "neg7")
         q7 = [Signal(signed(tw + 1), name=f"q7_{i}", reset_less=True) for i in range(n)]
         above7, below7 = reg(above6, "above7"), reg(below6, "below7")
         for i in range(n):
-            rsh = Signal(signed(ew + 1), name=f"rsh_{i}")
+            rsh = Signal(signed(w + 3), name=f"rsh_{i}")
             m.d.comb += rsh.eq(rc6[i] >> mag7[i])
-            m.d.sync += v7[i].eq(Mux(neg7[i], ls6[i], ext(rsh, ww)))
+            m.d.sync += [v7[i].eq(Mux(neg7[i], ls6[i], rsh[:w])),
+                         over7[i].eq(~sg6[i] & ov6[i].any()),
+                         under7[i].eq(sg6[i] & (un6[i].any() | lz7[i]))]
             # the bits below FW are dropped: the rounding position
             m.d.sync += q7[i].eq((ta6[i] + pr6[i])[fw:].as_signed())
 
@@ -456,10 +498,11 @@ class VectorUnit(wiring.Component):
         y8 = [Signal(signed(w), name=f"y8_{i}", reset_less=True) for i in range(n)]
         tv8 = [Signal(signed(w), name=f"tv8_{i}", reset_less=True) for i in range(n)]
         above8, below8 = reg(above7, "above8"), reg(below7, "below8")
-        msk8 = lane_copies(msks[5], "msk8")
-        tmsk8 = lane_copies(msks[5][:max(tw + 1, w)], "tmsk8")  # at the table value's width
+        tmsk8 = lane_copies(msks[5], "tmsk8")  # at the table value's width
         for i in range(n):
-            m.d.sync += [y8[i].eq(saturate(m, v7[i], msk8[i], w, f"rq{i}")),
+            # the bounds are the mask's low w bits: 2**(ow-1) - 1 and -2**(ow-1)
+            lo = tmsk8[i][:w]
+            m.d.sync += [y8[i].eq(Mux(over7[i], ~lo, Mux(under7[i], lo, v7[i]))),
                          tv8[i].eq(saturate(m, q7[i], tmsk8[i], w, f"tv{i}"))]
         ys = []
         is_silu, is_table = sils[S - 1], tabs[S - 1]

@@ -155,18 +155,22 @@ def operands(rng: np.random.Generator, op: VecOp, count: int, kind: str
         args.update(ow=min(W, int(rng.choice([16, 18, 20]))),
                     shift=int(rng.choice([11, 16])))
         a = rng.integers(-(1 << 15), 1 << 15, count).clip(LO, HI)
+    elif kind == "tiny":  # -1, 0, 1 shifted left by ow or more: only 0 fits, -1 saturates
+        a, b, c, d = (rng.integers(-1, 2, count) for _ in range(4))
+        ow = int(rng.integers(2, 6))
+        args.update(scalar=int(rng.integers(-1, 2)), ow=ow, shift=-int(rng.integers(ow, W + 1)))
     if op.is_table:
         if kind == "extreme":  # beyond +-R: both ends, the SiLU asymptotes
             a = rng.choice([LO, HI, 0], count)
         elif kind in ("random", "contract"):  # mostly inside +-R
             a = rng.integers(-(1 << 16), 1 << 16, count).clip(LO, HI)
         args = {"xfrac": XFRACS[int(rng.integers(len(XFRACS)))]}
-    elif op in (VecOp.ADD, VecOp.SUB, VecOp.RSUBI) and kind != "maxshift":
+    elif op in (VecOp.ADD, VecOp.SUB, VecOp.RSUBI) and kind not in ("maxshift", "tiny"):
         args["shift"] = 0 if kind != "random" else args["shift"]
     return a, b, c, d, args
 
 
-KINDS = ["random", "extreme", "maxshift", "ties", "zero", "negative", "contract"]
+KINDS = ["random", "extreme", "maxshift", "ties", "zero", "negative", "contract", "tiny"]
 
 
 @cocotb.test()
