@@ -142,7 +142,13 @@ class Engine(wiring.Component):
             m.submodules[f"vmem{k}"] = vm
             vmems.append(vm)
         ilay = instr_layout(spec)
-        m.submodules.prog = prog = memory.Memory(shape=ilay, depth=spec.prog_depth, init=[])
+        # ``no_rw_check``: the host writes the program only while the engine is idle, never in
+        # the cycle before a ``start`` (``start.ready`` waits on ``~prog.valid``), so no read
+        # that matters meets a write to its address. Without it Yosys guards the read port
+        # with a bypass multiplexer after the block RAM, and ``ins`` cannot be the block's
+        # output register: the sequencer then starts 5.8 ns after the edge.
+        m.submodules.prog = prog = memory.Memory(shape=ilay, depth=spec.prog_depth, init=[],
+                                                 attrs={"no_rw_check": 1})
         m.d.comb += self.error.eq(bl.error)
         rst = ResetSignal()
 
