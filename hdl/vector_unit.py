@@ -485,9 +485,9 @@ class VectorUnit(wiring.Component):
         q7 = [Signal(signed(tw + 1), name=f"q7_{i}", reset_less=True) for i in range(n)]
         above7, below7 = reg(above6, "above7"), reg(below6, "below7")
         for i in range(n):
-            rsh = Signal(signed(w + 3), name=f"rsh_{i}")
-            m.d.comb += rsh.eq(rc6[i] >> mag7[i])
-            m.d.sync += [v7[i].eq(Mux(neg7[i], ls6[i], rsh[:w])),
+            rsh = Signal(signed(w), name=f"rsh_{i}")
+            m.d.comb += rsh.eq((rc6[i] >> mag7[i])[:w])
+            m.d.sync += [v7[i].eq(Mux(neg7[i], ls6[i], rsh)),
                          over7[i].eq(~sg6[i] & ov6[i].any()),
                          under7[i].eq(sg6[i] & (un6[i].any() | lz7[i]))]
             # the bits below FW are dropped: the rounding position
