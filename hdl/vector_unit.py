@@ -432,8 +432,8 @@ class VectorUnit(wiring.Component):
 
         # --- stage 5: requantisation: the rounding add / the left shift's coarse step ----
         # (the shifts by ``mag`` are split into a coarse step by its multiple of four and a
-        # fine step by the rest, one per stage: a whole barrel of the 65-bit value after
-        # an add does not fit one 150 MHz cycle)
+        # fine step by the rest, one per stage: a whole barrel of the 48-bit r after the
+        # rounding add does not fit one 150 MHz cycle)
         rs5 = [Signal(signed(ew + 1), name=f"rs5_{i}", reset_less=True) for i in range(n)]
         lc5 = [Signal(signed(w), name=f"lc5_{i}", reset_less=True) for i in range(n)]
         d5 = [Signal(signed(dw), name=f"d5_{i}", reset_less=True) for i in range(n)]
