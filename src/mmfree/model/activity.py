@@ -44,8 +44,8 @@ __all__ = [
 DATA = Path(__file__).parent.parent / "data" / "activity.json"
 BENCH = "bench/activity.py"
 
-#: element-wise lane (fixed-point multiply-add with table-based sigmoid/SiLU), until the vector
-#: unit exists: assumed resources for the fit check
+#: element-wise lane (fixed-point multiply-add with table-based sigmoid/SiLU): the fit check's
+#: resources per lane, measured on the vector unit
 _VECTOR_UNIT_4 = ("mmfree synth vector-unit --target ecp5-85k --freq 150 --lanes 4 --width 18 "
                   "--max-dim 512 (2026-12-02, the requantisation kept at the output width; "
                   "placed and routed, 125.4 MHz): the whole 4-lane unit, its command control "
