@@ -265,20 +265,28 @@ class VectorUnit(wiring.Component):
         def lane_copies(sig: Value, name: str) -> list[Signal]:
             return [reg(sig, f"{name}_l{i}", keep=True) for i in range(n)]
 
-        negs = pipe(shift[-1], "neg", 5)
+        # Where the value exists a stage earlier, the copies are a two-level tree: one copy
+        # per group of four lanes at the stage before, then the lane copies from their
+        # group's copy (the same delay as ``lane_copies`` of the value's next stage; no
+        # flip-flop drives more than four copies across the unit).
+        def lane_tree(prev: Value, name: str) -> list[Signal]:
+            grp = [reg(prev, f"{name}_g{j}", keep=True) for j in range((n + 3) // 4)]
+            return [reg(grp[i // 4], f"{name}_l{i}", keep=True) for i in range(n)]
+
+        negs = pipe(shift[-1], "neg", 4)
         mag = Signal(unsigned(len(shift)))
         m.d.comb += mag.eq(Mux(shift[-1], -shift, shift))
-        mags = pipe(mag, "mag", 4)
+        mags = pipe(mag, "mag", 3)
         # stage 5 takes the coarse step's bits only
-        mag5, mag6 = lane_copies(mags[2][2:], "mag5"), lane_copies(mags[3], "mag6")
+        mag5, mag6 = lane_tree(mags[1][2:], "mag5"), lane_tree(mags[2], "mag6")
         mag7 = [reg(mag6[i][:2], f"magf7_l{i}") for i in range(n)]  # the fine step's bits
         # 2**(mag - 1) for a right shift by mag >= 1 (round half up), 0 otherwise
         pw = 2 * w
         ew = pw + spec.max_align + 1  # bits of e = P + (Q << align)
         half = Signal(unsigned(ew - 1))
         m.d.comb += half.eq(Mux(shift[-1], 0, (Const(1, ew + 1) << mag)[1:ew]))
-        halfs = pipe(half, "half", 3)
-        half5 = lane_copies(halfs[2], "half5")
+        halfs = pipe(half, "half", 2)
+        half5 = lane_tree(halfs[1], "half5")
         # Saturation without the shifted value's high bits: the requantised value (e + half)
         # shifted by k fits the signed ow-bit range when the bits of r = e + half at and
         # above ow - 1 + k (right shift) or ow - 1 - k (left shift) all equal its sign, and,
@@ -288,25 +296,24 @@ class VectorUnit(wiring.Component):
         # width shifted by k, in two steps (coarse, fine) off the lanes.
         rw = ew + 1  # bits of r
         tmw = max(spec.table_width + 1, w)  # the table value's width: its saturation mask
-        msks = pipe(saturate_mask(ow, tmw), "msk", 6)
+        msks = pipe(saturate_mask(ow, tmw), "msk", 5)
         mb1 = reg(saturate_mask(ow, rw), "mb1")  # its top bit is set: ow <= w < rw
         mc2 = reg(Mux(negs[0], (mb1.as_signed() >> Cat(Const(0, 2), mags[0][2:])).as_unsigned(),
                       shift_left(mb1, mags[0][2:], 2).as_unsigned()), "smc2")
         mf3 = reg(Mux(negs[1], (mc2.as_signed() >> mags[1][:2]).as_unsigned(),
                       shift_left(mc2, mags[1][:2]).as_unsigned()), "smf3")
-        sm6 = lane_copies(reg(mf3, "sm4"), "sm6")
+        sm6 = lane_tree(mf3, "sm6")
         cmpw = max(len(mag), len(ow))  # (a compare of equal widths)
         mag_c, ow_c = Signal(cmpw), Signal(cmpw, reset_less=True)
         m.d.comb += mag_c.eq(mags[0])
         m.d.sync += ow_c.eq(ow)
-        lzs = pipe(negs[0] & (mag_c >= ow_c), "lz", 4)
-        lz7 = lane_copies(lzs[3], "lz7")  # a left shift by k >= ow: only 0 fits
+        lzs = pipe(negs[0] & (mag_c >= ow_c), "lz", 3)
+        lz7 = lane_tree(lzs[2], "lz7")  # a left shift by k >= ow: only 0 fits
         al2 = lane_copies(align, "al2")
         al3 = [reg(al2[i], f"al3_l{i}") for i in range(n)]
         qal = Signal.like(align)
         m.d.comb += qal.eq(Mux(flags["fma2"], align, 0))
-        qals = pipe(qal, "qal", 1)
-        qal3 = lane_copies(qals[0], "qal3")
+        qal3 = lane_tree(qal, "qal3")
         rcs, rncs = lane_copies(r_cmd, "rc2"), lane_copies(rneg_cmd, "rn2")
         fms = lane_copies(fmask_cmd, "fm2")
         one, mone = Const(1, signed(w)), Const(-1, signed(w))
@@ -481,7 +488,7 @@ class VectorUnit(wiring.Component):
         v7 = [Signal(signed(w), name=f"v7_{i}", reset_less=True) for i in range(n)]
         over7 = [Signal(name=f"over7_{i}", reset_less=True) for i in range(n)]
         under7 = [Signal(name=f"under7_{i}", reset_less=True) for i in range(n)]
-        neg7 = lane_copies(negs[4], "neg7")
+        neg7 = lane_tree(negs[3], "neg7")
         q7 = [Signal(signed(tw + 1), name=f"q7_{i}", reset_less=True) for i in range(n)]
         above7, below7 = reg(above6, "above7"), reg(below6, "below7")
         for i in range(n):
@@ -498,7 +505,7 @@ class VectorUnit(wiring.Component):
         y8 = [Signal(signed(w), name=f"y8_{i}", reset_less=True) for i in range(n)]
         tv8 = [Signal(signed(w), name=f"tv8_{i}", reset_less=True) for i in range(n)]
         above8, below8 = reg(above7, "above8"), reg(below7, "below8")
-        tmsk8 = lane_copies(msks[5], "tmsk8")  # at the table value's width
+        tmsk8 = lane_tree(msks[4], "tmsk8")  # at the table value's width
         for i in range(n):
             # the bounds are the mask's low w bits: 2**(ow-1) - 1 and -2**(ow-1)
             lo = tmsk8[i][:w]
