@@ -172,13 +172,13 @@ class VectorUnit(wiring.Component):
         shift, align = Signal.like(cp.shift), Signal.like(cp.align)
         ow, rlog, scalar = Signal.like(cp.ow), Signal.like(cp.rlog), Signal.like(cp.scalar)
         m.d.comb += self.cmd.ready.eq(~active & ~rst)
-        # a table op's constants, decoded once per command: R = 2**rlog, -R, and the
-        # interpolation fraction's mask 2**align - 1
-        xw = w + 8  # holds R = 2**rlog (rlog <= width + 6)
-        r_in, fmask_in = Signal(signed(xw)), Signal(unsigned(w + 1))
-        m.d.comb += [r_in.eq(Const(1, xw) << cp.rlog),
+        # a table op's constants, decoded once per command: the mask of the magnitude bits
+        # at and above rlog (the range test against R = 2**rlog), and the interpolation
+        # fraction's mask 2**align - 1
+        hm_in, fmask_in = Signal(unsigned(w - 1)), Signal(unsigned(w + 1))
+        m.d.comb += [hm_in.eq(~((Const(1, w) << cp.rlog) - 1)[:w - 1]),
                      fmask_in.eq((Const(1, w + 1) << cp.align) - 1)]
-        r_cmd, rneg_cmd = Signal(signed(xw)), Signal(signed(xw))
+        hm_cmd = Signal(unsigned(w - 1))
         fmask_cmd = Signal(unsigned(w + 1))
         # The command's registers load in every cycle without an active command (their
         # enable is ``~active``, a flip-flop: no LUT between the command's handshake and the
@@ -191,7 +191,7 @@ class VectorUnit(wiring.Component):
             m.d.sync += [op.eq(cp.op), left.eq(cp.groups_m1), mask.eq(cp.mask),
                          shift.eq(cp.shift), align.eq(cp.align), ow.eq(cp.ow),
                          rlog.eq(cp.rlog), scalar.eq(cp.scalar), pos.eq(0), first.eq(1),
-                         r_cmd.eq(r_in), rneg_cmd.eq(-r_in), fmask_cmd.eq(fmask_in)]
+                         hm_cmd.eq(hm_in), fmask_cmd.eq(fmask_in)]
         # the op, decoded once when the command is taken (one flag per datapath choice)
         flags = {name: Signal(name=f"is_{name}") for name in
                  ("mul", "muls", "add", "sub", "rsubi", "fma2", "table", "silu", "b", "cd")}
@@ -314,7 +314,7 @@ class VectorUnit(wiring.Component):
         qal = Signal.like(align)
         m.d.comb += qal.eq(Mux(flags["fma2"], align, 0))
         qal3 = lane_tree(qal, "qal3")
-        rcs, rncs = lane_copies(r_cmd, "rc2"), lane_copies(rneg_cmd, "rn2")
+        hms = lane_copies(hm_cmd, "hm2")
         fms = lane_copies(fmask_cmd, "fm2")
         one, mone = Const(1, signed(w)), Const(-1, signed(w))
         pa = [Signal(signed(w), name=f"pa1_{i}", reset_less=True) for i in range(n)]
@@ -323,7 +323,7 @@ class VectorUnit(wiring.Component):
         qd = [Signal(signed(w), name=f"qd1_{i}", reset_less=True) for i in range(n)]
         sa = [Signal(signed(w), name=f"sa1_{i}", reset_less=True) for i in range(n)]
         a1 = [Signal(signed(w), name=f"a1_{i}", reset_less=True) for i in range(n)]
-        tx1 = [Signal(signed(xw), name=f"tx1_{i}", reset_less=True) for i in range(n)]
+        tx1 = [Signal(signed(w), name=f"tx1_{i}", reset_less=True) for i in range(n)]
         # x >> b in two steps: by b's multiple of four here, by the rest in stage 2
         txc1 = [Signal(signed(max(w, spec.table_bits)), name=f"txc1_{i}", reset_less=True)
                 for i in range(n)]
@@ -372,7 +372,7 @@ class VectorUnit(wiring.Component):
         above2 = Signal(n, reset_less=True)
         below2 = Signal(n, reset_less=True)
         for i in range(n):
-            r, rneg, fmask = rcs[i], rncs[i], fms[i]
+            hm, fmask = hms[i], fms[i]
             # table index: u = clamp(x, -R, R - 1) + R, j = u >> b, f = u mod 2**b. R is
             # 2**(table_bits - 1) times 2**b (VectorUnitSpec.command: rlog = b + table_bits
             # - 1), so inside the range j = (x >> b) + 2**(table_bits - 1), which is x >> b
@@ -380,7 +380,11 @@ class VectorUnit(wiring.Component):
             x = tx1[i]
             hi_in, lo_in = Signal(name=f"hi_{i}"), Signal(name=f"lo_{i}")
             xs = Signal(tb, name=f"xs_{i}")  # (x >> b) mod 2**table_bits
-            m.d.comb += [hi_in.eq(x >= r), lo_in.eq(x < rneg),
+            # x >= R: x is not negative and has a magnitude bit at or above rlog set;
+            # x < -R: x is negative and ~x = -x - 1 has one (no compare, no carry chain)
+            mb = x[:w - 1]
+            m.d.comb += [hi_in.eq(~x[w - 1] & (mb & hm).any()),
+                         lo_in.eq(x[w - 1] & (~mb & hm).any()),
                          xs.eq((txc1[i] >> al2[i][:2])[:tb])]
             # above: u = 2R - 1, so j and f are all ones; below: u = 0
             with m.If(hi_in):
@@ -389,7 +393,7 @@ class VectorUnit(wiring.Component):
                 m.d.sync += [j2[i].eq(0), f2[i].eq(0)]
             with m.Else():
                 m.d.sync += [j2[i].eq(Cat(xs[:tb - 1], ~xs[tb - 1])),
-                             f2[i].eq(x[:w + 1] & fmask)]
+                             f2[i].eq(Cat(x, x[w - 1]) & fmask)]
             m.d.sync += [above2[i].eq(hi_in), below2[i].eq(lo_in)]
 
         # --- stage 3: Q aligned / the table read (block RAM), f normalised ----------------
