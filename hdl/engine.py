@@ -294,13 +294,20 @@ class Engine(wiring.Component):
                 m.d.sync += goto("issue", "done")
 
         # --- vector unit ---------------------------------------------------------------
+        # The command's fields are registered from ``ins`` in every cycle (``vcmd``): they
+        # are offered from the state after ``issue``, when ``ins`` has been stable for a
+        # cycle (and ``g``, ``sh`` since the last ``RMSSCALE``), so the register costs no
+        # cycle and the route from the program memory's output to the vector unit's
+        # command decode (across the engine) gets a cycle of its own.
         vc = vec.cmd.payload
-        m.d.comb += [
-            vec.cmd.valid.eq(st["vec"] & cmd_pending),
-            vc.op.eq(ins.vop), vc.groups_m1.eq(ins.groups_m1), vc.mask.eq(ins.mask),
-            vc.shift.eq(Mux(ins.gs, sh, ins.shift)), vc.align.eq(ins.align), vc.ow.eq(ins.ow),
-            vc.rlog.eq(ins.rlog), vc.scalar.eq(Mux(ins.gs, g, ins.scalar)),
+        vcmd = Signal.like(vc, name="vcmd", reset_less=True)
+        m.d.sync += [
+            vcmd.op.eq(ins.vop), vcmd.groups_m1.eq(ins.groups_m1), vcmd.mask.eq(ins.mask),
+            vcmd.shift.eq(Mux(ins.gs, sh, ins.shift)), vcmd.align.eq(ins.align),
+            vcmd.ow.eq(ins.ow), vcmd.rlog.eq(ins.rlog),
+            vcmd.scalar.eq(Mux(ins.gs, g, ins.scalar)),
         ]
+        m.d.comb += [vec.cmd.valid.eq(st["vec"] & cmd_pending), vc.eq(vcmd)]
         with m.If(vec.cmd.valid & vec.cmd.ready):
             m.d.sync += cmd_pending.eq(0)
         send = Signal()
