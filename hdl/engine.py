@@ -402,12 +402,12 @@ class Engine(wiring.Component):
         # nothing reads it that soon: an instruction's last write is at least four cycles
         # before the next instruction's first read (``fetch``, ``fetch2``, ``issue``), and
         # a host read waits for a pending host write (``rd.ready``).
-        with m.If(vec_write):
-            m.d.sync += [wr_addr.eq(wa), wr_data.eq(vec.y.payload), wr_en.eq(1)]
-        with m.Elif(bl_write):
-            m.d.sync += [wr_addr.eq(wa), wr_data.eq(packed), wr_en.eq(1)]
-        with m.Else():
-            m.d.sync += [wr_addr.eq(lp.addr), wr_data.eq(lp.data), wr_en.eq(host_wr)]
+        # The source is chosen by the state (flip-flops): vector results come only in
+        # ``vec``, BitLinear rows only in ``bl``, host writes only in ``idle``; only the
+        # enable depends on the row counter (``bl_write``).
+        m.d.sync += [wr_addr.eq(Mux(st["idle"], lp.addr, wa)),
+                     wr_data.eq(Mux(st["vec"], vec.y.payload, Mux(st["bl"], packed, lp.data))),
+                     wr_en.eq(vec_write | bl_write | host_wr)]
         m.d.comb += [wp.addr.eq(wr_addr), wp.data.eq(wr_data), wp.en.eq(wr_en)]
 
         # --- scalar unit -----------------------------------------------------------------
