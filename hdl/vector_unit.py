@@ -284,9 +284,11 @@ class VectorUnit(wiring.Component):
         pw = 2 * w
         ew = pw + spec.max_align + 1  # bits of e = P + (Q << align)
         half = Signal(unsigned(ew - 1))
-        m.d.comb += half.eq(Mux(shift[-1], 0, (Const(1, ew + 1) << mag)[1:ew]))
-        halfs = pipe(half, "half", 2)
-        half5 = lane_tree(halfs[1], "half5")
+        # (from the registered magnitude: the command's shift -> its negation -> the decode
+        # in one cycle was a 4-lane engine's critical path)
+        m.d.comb += half.eq(Mux(negs[0], 0, (Const(1, ew + 1) << mags[0])[1:ew]))
+        halfs = pipe(half, "half", 1)
+        half5 = lane_tree(halfs[0], "half5")
         # Saturation without the shifted value's high bits: the requantised value (e + half)
         # shifted by k fits the signed ow-bit range when the bits of r = e + half at and
         # above ow - 1 + k (right shift) or ow - 1 - k (left shift) all equal its sign, and,
