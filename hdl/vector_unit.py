@@ -170,7 +170,7 @@ class VectorUnit(wiring.Component):
         pos = Signal(spec.group_bits)  # the next group's index
         first = Signal()  # the next group is the command's first
         shift, align = Signal.like(cp.shift), Signal.like(cp.align)
-        ow, rlog, scalar = Signal.like(cp.ow), Signal.like(cp.rlog), Signal.like(cp.scalar)
+        ow, scalar = Signal.like(cp.ow), Signal.like(cp.scalar)
         m.d.comb += self.cmd.ready.eq(~active & ~rst)
         # a table op's constants, decoded once per command: the mask of the magnitude bits
         # at and above rlog (the range test against R = 2**rlog), and the interpolation
@@ -190,7 +190,7 @@ class VectorUnit(wiring.Component):
         with m.If(~active):
             m.d.sync += [op.eq(cp.op), left.eq(cp.groups_m1), mask.eq(cp.mask),
                          shift.eq(cp.shift), align.eq(cp.align), ow.eq(cp.ow),
-                         rlog.eq(cp.rlog), scalar.eq(cp.scalar), pos.eq(0), first.eq(1),
+                         scalar.eq(cp.scalar), pos.eq(0), first.eq(1),
                          hm_cmd.eq(hm_in), fmask_cmd.eq(fmask_in)]
         # the op, decoded once when the command is taken (one flag per datapath choice)
         flags = {name: Signal(name=f"is_{name}") for name in
