@@ -239,8 +239,12 @@ class Engine(wiring.Component):
         # sits beside the decrement's enable, not after it): the sequencer's decisions
         # start from flip-flops
         in_nz, out_nz, rd_nz = Signal(), Signal(), Signal()
+        # ``in_one`` is a flip-flop too, updated from ``in_left == 2``: it is the BitLinear
+        # group's ``last`` and its lane masks, which reach the quantiser's state register
+        # (``ends``) in the cycle of the transfer
         in_one, out_one, rd_one = Signal(), Signal(), Signal()
-        m.d.comb += [in_one.eq(in_left[0] & ~in_left[1:].any()),
+        in_two = Signal()
+        m.d.comb += [in_two.eq(~in_left[0] & in_left[1] & ~in_left[2:].any()),
                      out_one.eq(out_left[0] & ~out_left[1:].any()),
                      rd_one.eq(rd_left[0] & ~rd_left[1:].any())]
         ports = [vm.read_port() for vm in vmems]
@@ -272,6 +276,13 @@ class Engine(wiring.Component):
                      *(q.w_data.eq(h) for q, h in zip(opqs, held, strict=True)),
                      *(q.r_en.eq(op_take) for q in opqs)]
         m.d.sync += [iv1.eq(issue), *(v.eq(iv1) for v in iv2s)]
+        # the FIFOs hold a group: a flip-flop beside their level (level != 0 one cycle
+        # later), so the operand handshake starts from flip-flops and not from a compare
+        # of the level (the 4-lane engine's routed critical path: the level -> the
+        # handshake -> the FIFOs' levels)
+        op_ne = Signal()
+        lv = opq.level
+        m.d.sync += op_ne.eq(iv2 | lv[1:].any() | (lv[0] & ~op_take))
         with m.If(issue):
             m.d.sync += [ra.eq(ra + 1), rb.eq(rb + 1), rc.eq(rc + 1), rd_.eq(rd_ + 1),
                          rd_left.eq(rd_left - 1), rd_nz.eq(~rd_one)]
@@ -285,7 +296,8 @@ class Engine(wiring.Component):
         is_reduce = Signal()  # the running vector instruction is a reduction (a flip-flop)
         with m.If(st["issue"]):
             m.d.sync += [ra.eq(ins.a), rb.eq(ins.b), rc.eq(ins.c), rd_.eq(ins.d),
-                         wa.eq(ins.dst), in_left.eq(groups), in_nz.eq(1), got_s.eq(0),
+                         wa.eq(ins.dst), in_left.eq(groups), in_nz.eq(1),
+                         in_one.eq(~ins.groups_m1.any()), got_s.eq(0),
                          is_reduce.eq(kind["reduce"])]
             with m.If(kind["map"] | kind["reduce"] | kind["bitlinear"]):
                 m.d.sync += [rd_left.eq(groups), rd_nz.eq(1)]
@@ -323,14 +335,14 @@ class Engine(wiring.Component):
         with m.If(vec.cmd.valid & vec.cmd.ready):
             m.d.sync += cmd_pending.eq(0)
         send = Signal()
-        m.d.comb += send.eq(st["vec"] & ~cmd_pending & in_nz & opq.r_rdy)
+        m.d.comb += send.eq(st["vec"] & ~cmd_pending & in_nz & op_ne)
         for port, src in zip((vec.a, vec.b, vec.c, vec.d), opw, strict=True):
             m.d.comb += [port.valid.eq(send), port.payload.eq(src)]
         took = Signal()  # b, c, d transfer with a whenever the op reads them
         m.d.comb += took.eq(vec.a.ready | vec.b.ready | vec.c.ready | vec.d.ready)
         with m.If(send & took):
             m.d.comb += op_take.eq(1)
-            m.d.sync += [in_left.eq(in_left - 1), in_nz.eq(~in_one)]
+            m.d.sync += [in_left.eq(in_left - 1), in_nz.eq(~in_one), in_one.eq(in_two)]
         m.d.comb += [vec.y.ready.eq(1), vec.s.ready.eq(1)]
         vec_write = Signal()
         m.d.comb += vec_write.eq(vec.y.valid)
@@ -357,7 +369,7 @@ class Engine(wiring.Component):
                 m.d.sync += bl_cmd_pending.eq(0)
         xp = bl.x.payload
         bl_send = Signal()
-        m.d.comb += bl_send.eq(st["bl"] & in_nz & opq.r_rdy)
+        m.d.comb += bl_send.eq(st["bl"] & in_nz & op_ne)
         last_group = in_one
         m.d.comb += [bl.x.valid.eq(bl_send), xp.last.eq(last_group)]
         for i in range(n):
@@ -367,7 +379,7 @@ class Engine(wiring.Component):
                          xp.weight[i].eq(Mux(keep, opw[1][i], 0))]
         with m.If(bl.x.valid & bl.x.ready):
             m.d.comb += op_take.eq(1)
-            m.d.sync += [in_left.eq(in_left - 1), in_nz.eq(~in_one)]
+            m.d.sync += [in_left.eq(in_left - 1), in_nz.eq(~in_one), in_one.eq(in_two)]
         # row sums packed into words, lane by lane
         pack = Signal(word)
         lane = Signal(n, init=1)  # one-hot: the lane of the next row sum
@@ -427,5 +439,5 @@ class Engine(wiring.Component):
             m.d.sync += [st[k].eq(k == "idle") for k in names]
             m.d.sync += [cmd_pending.eq(0), bl_cmd_pending.eq(0), in_left.eq(0),
                          out_left.eq(0), rd_left.eq(0), iv1.eq(0), *(v.eq(0) for v in iv2s),
-                         in_nz.eq(0), out_nz.eq(0), rd_nz.eq(0)]
+                         in_nz.eq(0), in_one.eq(0), out_nz.eq(0), rd_nz.eq(0), op_ne.eq(0)]
         return m
