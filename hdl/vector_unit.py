@@ -533,38 +533,64 @@ class VectorUnit(wiring.Component):
         m.d.comb += [yq.put.eq(vs[S - 1] & ~reds[S - 1]), yq.data.eq(Cat(*ys))]
 
         # --- reductions: sum and argmax trees, one register stage per level -------------
+        # Each argmax node takes the larger of two (the lower lane on a tie) with a compare
+        # made a stage earlier: between the candidates of the two nodes below it, one
+        # compare per pair of their inputs (four; one at the first level, whose inputs are
+        # a1's lanes), chosen by the nodes' registered choices. So a level is a 2-of-4
+        # choice and a select, with no carry chain (the compare and the select in one
+        # stage were the 4-lane engine's routed critical path, tm1 -> tm2: 3 ns of logic).
         sw = spec.sumsq_width
         sums = list(sq2)
         iw = scalar_layout(spec)["lane"].shape.width
-        maxes = [(a2[i], Const(i, iw), ok2[i]) for i in range(n)]
+
+        class _Node:  # an argmax candidate: value, lane, valid; its inputs a stage earlier
+            def __init__(self, v: Value, i: Value, o: Value, kids: list[Value],
+                         left: Value) -> None:
+                self.v, self.i, self.o, self.kids, self.left = v, i, o, kids, left
+
+        def pair_ge(p: _Node, q: _Node, name: str) -> Signal:
+            """p.v >= q.v, from the compares of their inputs registered a stage earlier."""
+            ge = [[reg(kp >= kq, f"{name}_{a}{b}") for b, kq in enumerate(q.kids)]
+                  for a, kp in enumerate(p.kids)]
+            row = [Mux(q.left, r[0], r[1]) if len(r) == 2 else r[0] for r in ge]
+            out = Signal(name=f"{name}_ge")
+            m.d.comb += out.eq(Mux(p.left, row[0], row[1]) if len(row) == 2 else row[0])
+            return out
+
+        one_bit = Const(1, 1)
+        nodes = [_Node(a2[i], Const(i, iw), ok2[i], [a1[i]], one_bit) for i in range(n)]
         valid, lst, first_r, base, is_max = (vs[1] & reds[1], lasts[1], firsts[1], bases[1],
                                               maxs[1])
         level = 0
         while len(sums) > 1:
             level += 1
-            nxt_s, nxt_m = [], []
+            nxt_s, nxt_n = [], []
             for j in range(0, len(sums), 2):
                 s = Signal(unsigned(sw), name=f"ts{level}_{j // 2}", reset_less=True)
                 mv = Signal(signed(w), name=f"tm{level}_{j // 2}", reset_less=True)
                 mi = Signal(iw, name=f"ti{level}_{j // 2}", reset_less=True)
                 mo = Signal(name=f"to{level}_{j // 2}", reset_less=True)
                 if j + 1 < len(sums):
-                    (av, ai, ao), (bv, bi, bo) = maxes[j], maxes[j + 1]
-                    take_left = ao & (~bo | (av >= bv))
-                    m.d.sync += [s.eq(sums[j] + sums[j + 1]), mv.eq(Mux(take_left, av, bv)),
-                                 mi.eq(Mux(take_left, ai, bi)), mo.eq(ao | bo)]
+                    p, q = nodes[j], nodes[j + 1]
+                    take_left = p.o & (~q.o | pair_ge(p, q, f"tg{level}_{j // 2}"))
+                    m.d.sync += [s.eq(sums[j] + sums[j + 1]), mv.eq(Mux(take_left, p.v, q.v)),
+                                 mi.eq(Mux(take_left, p.i, q.i)), mo.eq(p.o | q.o)]
+                    tk: Value = one_bit  # the choice, registered for the level above
+                    if len(sums) > 2:
+                        tk = reg(take_left, f"tk{level}_{j // 2}")
+                    nxt_n.append(_Node(mv, mi, mo, [p.v, q.v], tk))
                 else:
-                    av, ai, ao = maxes[j]
-                    m.d.sync += [s.eq(sums[j]), mv.eq(av), mi.eq(ai), mo.eq(ao)]
+                    p = nodes[j]
+                    m.d.sync += [s.eq(sums[j]), mv.eq(p.v), mi.eq(p.i), mo.eq(p.o)]
+                    nxt_n.append(_Node(mv, mi, mo, [p.v], one_bit))
                 nxt_s.append(s)
-                nxt_m.append((mv, mi, mo))
-            sums, maxes = nxt_s, nxt_m
+            sums, nodes = nxt_s, nxt_n
             nv = Signal(name=f"tv{level}")
             m.d.sync += nv.eq(valid)
             lst, first_r = reg(lst, f"tl{level}"), reg(first_r, f"tf{level}")
             base, is_max = reg(base, f"tb{level}"), reg(is_max, f"tx{level}")
             valid = nv
-        tsum_r, (tval_r, tidx, tok) = sums[0], maxes[0]
+        tsum_r, (tval_r, tidx, tok) = sums[0], (nodes[0].v, nodes[0].i, nodes[0].o)
 
         # accumulators: the first group of a command starts them afresh
         acc = Signal(unsigned(sw), reset_less=True)
