@@ -10,7 +10,6 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden import hgrn_fixed as fx
 from ..spec.vector_unit import VecOp, VectorUnitSpec
-from ._arith import signed_sum
 from .credit_queue import CreditQueue, ResultQueue
 
 __all__ = ["VectorUnit", "cmd_layout", "group_layout", "saturate", "saturate_mask",
@@ -575,9 +574,7 @@ class VectorUnit(wiring.Component):
                     take_left = p.o & (~q.o | pair_ge(p, q, f"tg{level}_{j // 2}"))
                     m.d.sync += [s.eq(sums[j] + sums[j + 1]), mv.eq(Mux(take_left, p.v, q.v)),
                                  mi.eq(Mux(take_left, p.i, q.i)), mo.eq(p.o | q.o)]
-                    tk: Value = one_bit  # the choice, registered for the level above
-                    if len(sums) > 2:
-                        tk = reg(take_left, f"tk{level}_{j // 2}")
+                    tk = reg(take_left, f"tk{level}_{j // 2}")  # for the level above
                     nxt_n.append(_Node(mv, mi, mo, [p.v, q.v], tk))
                 else:
                     p = nodes[j]
@@ -590,7 +587,8 @@ class VectorUnit(wiring.Component):
             lst, first_r = reg(lst, f"tl{level}"), reg(first_r, f"tf{level}")
             base, is_max = reg(base, f"tb{level}"), reg(is_max, f"tx{level}")
             valid = nv
-        tsum_r, (tval_r, tidx, tok) = sums[0], (nodes[0].v, nodes[0].i, nodes[0].o)
+        top = nodes[0]
+        tsum_r, (tval_r, tidx, tok) = sums[0], (top.v, top.i, top.o)
 
         # accumulators: the first group of a command starts them afresh
         acc = Signal(unsigned(sw), reset_less=True)
@@ -602,11 +600,22 @@ class VectorUnit(wiring.Component):
         take_new = Signal()
         new_best, new_i, new_ok = Signal(signed(w)), Signal.like(best_i), Signal()
         new_g = Signal.like(best_g)
-        # tval > best as the sign of best - tval (one carry chain)
-        diff = signed_sum(m, best, tval_r, Const(1, 1), w + 1, "best_diff")
+        # tval > best from compares registered a stage earlier, as in the tree: the top
+        # node's inputs against ``best`` and against the ``tval`` of that stage, picked by
+        # the node's choice and by whether that ``tval`` became ``best`` (``upd``)
+        upd = Signal()
+        gt_best = [reg(k > best, f"gtb_{a}") for a, k in enumerate(top.kids)]
+        gt_tval = [reg(k > tval_r, f"gtt_{a}") for a, k in enumerate(top.kids)]
+        gt = Signal()
+
+        def pick(row: list[Signal]) -> Value:
+            return Mux(top.left, row[0], row[1]) if len(row) == 2 else row[0]
+
+        m.d.comb += gt.eq(Mux(upd, pick(gt_tval), pick(gt_best)))
+        m.d.sync += upd.eq(valid & take_new)
         m.d.comb += [
             new_acc.eq(Mux(first_r, 0, acc) + tsum_r),
-            take_new.eq(tok & (first_r | ~best_ok | diff[-1])),
+            take_new.eq(tok & (first_r | ~best_ok | gt)),
             new_best.eq(Mux(take_new, tval_r, best)),
             new_i.eq(Mux(take_new, tidx, best_i)),
             new_g.eq(Mux(take_new, base, best_g)),
