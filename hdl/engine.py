@@ -239,13 +239,15 @@ class Engine(wiring.Component):
         # sits beside the decrement's enable, not after it): the sequencer's decisions
         # start from flip-flops
         in_nz, out_nz, rd_nz = Signal(), Signal(), Signal()
-        # ``in_one`` is a flip-flop too, updated from ``in_left == 2``: it is the BitLinear
-        # group's ``last`` and its lane masks, which reach the quantiser's state register
-        # (``ends``) in the cycle of the transfer
+        # ``in_one`` and ``out_one`` are flip-flops too, updated from ``in_left == 2`` and
+        # ``out_left == 2``: ``in_one`` is the BitLinear group's ``last`` and its lane masks,
+        # which reach the quantiser's state register (``ends``) in the cycle of the
+        # transfer; ``out_one`` is in the row packer's ``full``, which reaches the write
+        # address's enable
         in_one, out_one, rd_one = Signal(), Signal(), Signal()
-        in_two = Signal()
+        in_two, out_two = Signal(), Signal()
         m.d.comb += [in_two.eq(~in_left[0] & in_left[1] & ~in_left[2:].any()),
-                     out_one.eq(out_left[0] & ~out_left[1:].any()),
+                     out_two.eq(~out_left[0] & out_left[1] & ~out_left[2:].any()),
                      rd_one.eq(rd_left[0] & ~rd_left[1:].any())]
         ports = [vm.read_port() for vm in vmems]
         m.d.comb += [ports[0].addr.eq(Mux(st["idle"], self.rd.payload, ra)),
@@ -302,13 +304,15 @@ class Engine(wiring.Component):
             with m.If(kind["map"] | kind["reduce"] | kind["bitlinear"]):
                 m.d.sync += [rd_left.eq(groups), rd_nz.eq(1)]
             with m.If(kind["map"]):
-                m.d.sync += [out_left.eq(groups), out_nz.eq(1), cmd_pending.eq(1),
+                m.d.sync += [out_left.eq(groups), out_nz.eq(1),
+                             out_one.eq(~ins.groups_m1.any()), cmd_pending.eq(1),
                              *goto("issue", "vec")]
             with m.If(kind["reduce"]):
-                m.d.sync += [out_left.eq(0), out_nz.eq(0), cmd_pending.eq(1),
+                m.d.sync += [out_left.eq(0), out_nz.eq(0), out_one.eq(0), cmd_pending.eq(1),
                              *goto("issue", "vec")]
             with m.If(kind["bitlinear"]):
-                m.d.sync += [out_left.eq(rows), out_nz.eq(rows.any()), *goto("issue", "bl")]
+                m.d.sync += [out_left.eq(rows), out_nz.eq(rows.any()),
+                             out_one.eq(rows[0] & ~rows[1:].any()), *goto("issue", "bl")]
                 if spec.cores:
                     m.d.sync += bl_cmd_pending.eq(1)
             with m.If(kind["rmsscale"] | kind["rescale"]):
@@ -347,7 +351,8 @@ class Engine(wiring.Component):
         vec_write = Signal()
         m.d.comb += vec_write.eq(vec.y.valid)
         with m.If(vec.y.valid):
-            m.d.sync += [wa.eq(wa + 1), out_left.eq(out_left - 1), out_nz.eq(~out_one)]
+            m.d.sync += [wa.eq(wa + 1), out_left.eq(out_left - 1), out_nz.eq(~out_one),
+                         out_one.eq(out_two)]
         with m.If(vec.s.valid):
             m.d.sync += got_s.eq(1)
             with m.If(ins.vop[0]):  # ARGMAX
@@ -389,7 +394,7 @@ class Engine(wiring.Component):
         m.d.comb += full.eq(lane[n - 1] | out_one)
         with m.If(bl.y.valid):
             m.d.sync += [pack[i].eq(Mux(lane[i], bl.y.payload, pack[i])) for i in range(n)]
-            m.d.sync += [out_left.eq(out_left - 1), out_nz.eq(~out_one),
+            m.d.sync += [out_left.eq(out_left - 1), out_nz.eq(~out_one), out_one.eq(out_two),
                          lane.eq(Mux(full, 1, Cat(Const(0, 1), lane[:n - 1])))]
             m.d.comb += bl_write.eq(full)
         with m.If(bl.scale.valid):
@@ -439,5 +444,6 @@ class Engine(wiring.Component):
             m.d.sync += [st[k].eq(k == "idle") for k in names]
             m.d.sync += [cmd_pending.eq(0), bl_cmd_pending.eq(0), in_left.eq(0),
                          out_left.eq(0), rd_left.eq(0), iv1.eq(0), *(v.eq(0) for v in iv2s),
-                         in_nz.eq(0), in_one.eq(0), out_nz.eq(0), rd_nz.eq(0), op_ne.eq(0)]
+                         in_nz.eq(0), in_one.eq(0), out_nz.eq(0), out_one.eq(0), rd_nz.eq(0),
+                         op_ne.eq(0)]
         return m
