@@ -387,15 +387,12 @@ class VectorUnit(wiring.Component):
             m.d.comb += [hi_in.eq(~x[w - 1] & (mb & hm).any()),
                          lo_in.eq(x[w - 1] & (~mb & hm).any()),
                          xs.eq((txc1[i] >> al2[i][:2])[:tb])]
-            # above: u = 2R - 1, so j and f are all ones; below: u = 0
-            with m.If(hi_in):
-                m.d.sync += [j2[i].eq((1 << tb) - 1), f2[i].eq(fmask)]
-            with m.Elif(lo_in):
-                m.d.sync += [j2[i].eq(0), f2[i].eq(0)]
-            with m.Else():
-                m.d.sync += [j2[i].eq(Cat(xs[:tb - 1], ~xs[tb - 1])),
-                             f2[i].eq(Cat(x, x[w - 1]) & fmask)]
-            m.d.sync += [above2[i].eq(hi_in), below2[i].eq(lo_in)]
+            # j and f inside the range; the clamp (above: u = 2R - 1, so j and f are all
+            # ones; below: u = 0) is applied in stage 3 from above2 and below2, so the range
+            # test's OR tree ends at a flip-flop rather than at j's and f's choice
+            m.d.sync += [j2[i].eq(Cat(xs[:tb - 1], ~xs[tb - 1])),
+                         f2[i].eq(Cat(x, x[w - 1]) & fmask),
+                         above2[i].eq(hi_in), below2[i].eq(lo_in)]
 
         # --- stage 3: Q aligned / the table read (block RAM), f normalised ----------------
         p3 = [Signal(signed(ew - 1), name=f"p3_{i}", reset_less=True) for i in range(n)]
@@ -428,10 +425,14 @@ class VectorUnit(wiring.Component):
         # fixed position (floor((x * 2**s + 2**(FW-1)) / 2**FW) = floor((x + 2**(b-1)) / 2**b))
         fn3 = [Signal(unsigned(fw), name=f"fn3_{i}", reset_less=True) for i in range(n)]
         above3, below3 = reg(above2, "above3"), reg(below2, "below3")
+        fm3 = [reg(fms[i], f"fm3_l{i}") for i in range(n)]  # (f2's mask, a stage on)
         for i in range(n):
-            m.d.comb += rom_ports[i].addr.eq(Cat(j2[i], sils[1]))
+            jc, fc = Signal(unsigned(tb), name=f"jc_{i}"), Signal(unsigned(fw), name=f"fc_{i}")
+            m.d.comb += [jc.eq(Mux(above2[i], (1 << tb) - 1, Mux(below2[i], 0, j2[i]))),
+                         fc.eq(Mux(above2[i], fm3[i], Mux(below2[i], 0, f2[i])))]
+            m.d.comb += rom_ports[i].addr.eq(Cat(jc, sils[1]))
             # f * 2**(FW - b) as (f * 2**FW) >> b: exact, since f < 2**b
-            m.d.sync += fn3[i].eq((Cat(Const(0, fw), f2[i]) >> al3[i])[:fw])
+            m.d.sync += fn3[i].eq((Cat(Const(0, fw), fc) >> al3[i])[:fw])
 
         # --- stage 4: e = P + Q / the table entry (the block RAM's output register) --------
         e4 = [Signal(signed(ew), name=f"e4_{i}", reset_less=True) for i in range(n)]
