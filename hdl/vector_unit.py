@@ -174,11 +174,15 @@ class VectorUnit(wiring.Component):
         # a table op's constants, decoded once per command: the mask of the magnitude bits
         # at and above rlog (the range test against R = 2**rlog), and the interpolation
         # fraction's mask 2**align - 1
+        fw = spec.table_frac_bits
         hm_in, fmask_in = Signal(unsigned(w - 1)), Signal(unsigned(w + 1))
+        fnhi_in = Signal(unsigned(fw))  # (2**align - 1) * 2**(FW - align): the top align bits
         m.d.comb += [hm_in.eq(~((Const(1, w) << cp.rlog) - 1)[:w - 1]),
-                     fmask_in.eq((Const(1, w + 1) << cp.align) - 1)]
+                     fmask_in.eq((Const(1, w + 1) << cp.align) - 1),
+                     fnhi_in.eq(~(Const((1 << fw) - 1, fw) >> cp.align))]
         hm_cmd = Signal(unsigned(w - 1))
         fmask_cmd = Signal(unsigned(w + 1))
+        fnhi_cmd = Signal(unsigned(fw))
         # The command's registers load in every cycle without an active command (their
         # enable is ``~active``, a flip-flop: no LUT between the command's handshake and the
         # hundreds of enables); only ``active`` waits for a valid command. Nothing in flight
@@ -190,7 +194,7 @@ class VectorUnit(wiring.Component):
             m.d.sync += [op.eq(cp.op), left.eq(cp.groups_m1), mask.eq(cp.mask),
                          shift.eq(cp.shift), align.eq(cp.align), ow.eq(cp.ow),
                          scalar.eq(cp.scalar), pos.eq(0), first.eq(1),
-                         hm_cmd.eq(hm_in), fmask_cmd.eq(fmask_in)]
+                         hm_cmd.eq(hm_in), fmask_cmd.eq(fmask_in), fnhi_cmd.eq(fnhi_in)]
         # the op, decoded once when the command is taken (one flag per datapath choice)
         flags = {name: Signal(name=f"is_{name}") for name in
                  ("mul", "muls", "add", "sub", "rsubi", "fma2", "table", "silu", "b", "cd")}
@@ -317,6 +321,7 @@ class VectorUnit(wiring.Component):
         qal3 = lane_tree(qal, "qal3")
         hms = lane_copies(hm_cmd, "hm2")
         fms = lane_copies(fmask_cmd, "fm2")
+        fnhi3 = [reg(c, f"fnhi3_l{i}") for i, c in enumerate(lane_copies(fnhi_cmd, "fnhi2"))]
         one, mone = Const(1, signed(w)), Const(-1, signed(w))
         pa = [Signal(signed(w), name=f"pa1_{i}", reset_less=True) for i in range(n)]
         pb = [Signal(signed(w), name=f"pb1_{i}", reset_less=True) for i in range(n)]
@@ -368,7 +373,7 @@ class VectorUnit(wiring.Component):
             m.d.sync += sq2[i].eq((sa[i] * sa[i])[:pw - 1])
         tb = spec.table_bits
         j2 = [Signal(unsigned(tb), name=f"j2_{i}", reset_less=True) for i in range(n)]
-        fw = spec.table_frac_bits  # f < 2**b <= 2**FW
+        # (fw: the fraction bits; f < 2**b <= 2**FW)
         f2 = [Signal(unsigned(fw), name=f"f2_{i}", reset_less=True) for i in range(n)]
         above2 = Signal(n, reset_less=True)
         below2 = Signal(n, reset_less=True)
@@ -425,19 +430,22 @@ class VectorUnit(wiring.Component):
         # fixed position (floor((x * 2**s + 2**(FW-1)) / 2**FW) = floor((x + 2**(b-1)) / 2**b))
         fn3 = [Signal(unsigned(fw), name=f"fn3_{i}", reset_less=True) for i in range(n)]
         above3, below3 = reg(above2, "above3"), reg(below2, "below3")
-        fm3 = [reg(fms[i], f"fm3_l{i}") for i in range(n)]  # (f2's mask, a stage on)
         for i in range(n):
-            jc, fc = Signal(unsigned(tb), name=f"jc_{i}"), Signal(unsigned(fw), name=f"fc_{i}")
-            m.d.comb += [jc.eq(Mux(above2[i], (1 << tb) - 1, Mux(below2[i], 0, j2[i]))),
-                         fc.eq(Mux(above2[i], fm3[i], Mux(below2[i], 0, f2[i])))]
+            jc = Signal(unsigned(tb), name=f"jc_{i}")
+            m.d.comb += jc.eq(Mux(above2[i], (1 << tb) - 1, Mux(below2[i], 0, j2[i])))
             m.d.comb += rom_ports[i].addr.eq(Cat(jc, sils[1]))
-            # f * 2**(FW - b) as (f * 2**FW) >> b: exact, since f < 2**b
-            m.d.sync += fn3[i].eq((Cat(Const(0, fw), fc) >> al3[i])[:fw])
+            # f * 2**(FW - b) as (f * 2**FW) >> b: exact, since f < 2**b (f is clamped in
+            # stage 4, after this shift)
+            m.d.sync += fn3[i].eq((Cat(Const(0, fw), f2[i]) >> al3[i])[:fw])
 
         # --- stage 4: e = P + Q / the table entry (the block RAM's output register) --------
         e4 = [Signal(signed(ew), name=f"e4_{i}", reset_less=True) for i in range(n)]
         t4 = [Signal(unsigned(tw + dw), name=f"t4_{i}", reset_less=True) for i in range(n)]
-        fn4 = [reg(fn3[i], f"fn4_{i}") for i in range(n)]
+        # f's clamp: above the range f = 2**b - 1, so f * 2**(FW - b) is the per-command
+        # fnhi (FW bits, the top b set); below it f = 0
+        fn4 = [Signal(unsigned(fw), name=f"fn4_{i}", reset_less=True) for i in range(n)]
+        for i in range(n):
+            m.d.sync += fn4[i].eq(Mux(above3[i], fnhi3[i], Mux(below3[i], 0, fn3[i])))
         above4, below4 = reg(above3, "above4"), reg(below3, "below4")
         for i in range(n):
             m.d.sync += [e4[i].eq(p3[i] + q3[i]),
