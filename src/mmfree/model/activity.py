@@ -48,10 +48,10 @@ BENCH = "bench/activity.py"
 #: resources per lane, measured on the vector unit
 _VECTOR_UNIT_4 = ("mmfree synth vector-unit --target ecp5-85k --freq 150 --lanes 4 --width 18 "
                   "--max-dim 512 (2026-12-02, after the sixth round of timing work; placed "
-                  "and routed, 146.4 MHz): the whole 4-lane unit, its command control "
+                  "and routed, 129.6 MHz): the whole 4-lane unit, its command control "
                   "and output queues included, / 4 lanes")
-EW_LANE_LUTS = Q(1458, "measured", _VECTOR_UNIT_4 + "; TRELLIS_COMB 5831")
-EW_LANE_FFS = Q(975, "measured", _VECTOR_UNIT_4 + "; TRELLIS_FF 3901")
+EW_LANE_LUTS = Q(1465, "measured", _VECTOR_UNIT_4 + "; TRELLIS_COMB 5859")
+EW_LANE_FFS = Q(1009, "measured", _VECTOR_UNIT_4 + "; TRELLIS_FF 4036")
 EW_LANE_MULTS = Q(4, "measured", _VECTOR_UNIT_4 + "; MULT18X18D 16 (two products, the "
                                                    "square and the interpolation per lane)")
 
