@@ -393,8 +393,9 @@ class VectorUnit(wiring.Component):
                          lo_in.eq(x[w - 1] & (~mb & hm).any()),
                          xs.eq((txc1[i] >> al2[i][:2])[:tb])]
             # j and f inside the range; the clamp (above: u = 2R - 1, so j and f are all
-            # ones; below: u = 0) is applied in stage 3 from above2 and below2, so the range
-            # test's OR tree ends at a flip-flop rather than at j's and f's choice
+            # ones; below: u = 0) is applied from above2 and below2, to j in stage 3 and to
+            # f in stage 4, so the range test's OR tree ends at a flip-flop rather than at
+            # j's and f's choice
             m.d.sync += [j2[i].eq(Cat(xs[:tb - 1], ~xs[tb - 1])),
                          f2[i].eq(Cat(x, x[w - 1]) & fmask),
                          above2[i].eq(hi_in), below2[i].eq(lo_in)]
