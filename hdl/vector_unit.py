@@ -557,13 +557,16 @@ class VectorUnit(wiring.Component):
                          left: Value) -> None:
                 self.v, self.i, self.o, self.kids, self.left = v, i, o, kids, left
 
+        def choose(node: _Node, per_kid: list[Value]) -> Value:
+            """Of one value per input of ``node``, the one of the input it chose."""
+            return Mux(node.left, per_kid[0], per_kid[1]) if len(per_kid) == 2 else per_kid[0]
+
         def pair_ge(p: _Node, q: _Node, name: str) -> Signal:
             """p.v >= q.v, from the compares of their inputs registered a stage earlier."""
             ge = [[reg(kp >= kq, f"{name}_{a}{b}") for b, kq in enumerate(q.kids)]
                   for a, kp in enumerate(p.kids)]
-            row = [Mux(q.left, r[0], r[1]) if len(r) == 2 else r[0] for r in ge]
             out = Signal(name=f"{name}_ge")
-            m.d.comb += out.eq(Mux(p.left, row[0], row[1]) if len(row) == 2 else row[0])
+            m.d.comb += out.eq(choose(p, [choose(q, r) for r in ge]))
             return out
 
         one_bit = Const(1, 1)
@@ -617,11 +620,7 @@ class VectorUnit(wiring.Component):
         gt_best = [reg(k > best, f"gtb_{a}") for a, k in enumerate(top.kids)]
         gt_tval = [reg(k > tval_r, f"gtt_{a}") for a, k in enumerate(top.kids)]
         gt = Signal()
-
-        def pick(row: list[Signal]) -> Value:
-            return Mux(top.left, row[0], row[1]) if len(row) == 2 else row[0]
-
-        m.d.comb += gt.eq(Mux(upd, pick(gt_tval), pick(gt_best)))
+        m.d.comb += gt.eq(Mux(upd, choose(top, gt_tval), choose(top, gt_best)))
         m.d.sync += upd.eq(valid & take_new)
         m.d.comb += [
             new_acc.eq(Mux(first_r, 0, acc) + tsum_r),
