@@ -60,7 +60,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            ("--25k", "--speed", "6", "--out-of-context")),
     Target("ecp5-85k", "Lattice ECP5 LFE5U-85F, speed 6, out of context", FAMILIES["ecp5"],
            ("--85k", "--speed", "6", "--out-of-context")),
-    # the fastest grade of the same die (LFE5U-85F-8; every ECP5-5G part is speed 8)
+    # the same die at its fastest speed grade (LFE5U-85F-8)
     Target("ecp5-85k-8", "Lattice ECP5 LFE5U-85F, speed 8, out of context", FAMILIES["ecp5"],
            ("--85k", "--speed", "8", "--out-of-context")),
     Target("ice40-up5k", "Lattice iCE40UP5K-SG48, inside a two-pin wrapper",
